@@ -1,0 +1,378 @@
+"""The dialogue manager: drives one script for one account. Pure: no clock, no I/O.
+
+The caller (a text simulation, a pipecat call session, a test) alternates::
+
+    utterance = dm.start()
+    while not dm.done:
+        event = <what the callee did, with its time since the call started>
+        utterance = dm.handle(event)     # None when the callee hung up
+
+Every bot utterance, callee event, NLU result and routing decision lands in
+:attr:`DialogueManager.record`, which is what scoring, storage and review consume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from jinja2 import Template
+
+from bot.core.account import Account, template_variables
+from bot.core.script_model import LanguagePack
+from bot.core.scripts import CompiledNode, Script
+from bot.core.templating import render
+from bot.core.vocab import EntityLabel, Intent, Outcome
+from nlu.types import IntentScore, NluContext, NluResult
+
+
+class Analyzer(Protocol):
+    """What the dialogue needs from the NLU layer."""
+
+    def analyze(self, text: str, context: NluContext) -> NluResult: ...
+
+
+class EventKind(StrEnum):
+    SPEECH = "speech"
+    SILENCE = "silence"  # no input before the gateway's timeout
+    DTMF = "dtmf"
+    HANGUP = "hangup"
+
+
+@dataclass(frozen=True, slots=True)
+class CalleeEvent:
+    kind: EventKind
+    text: str = ""
+    #: Seconds since the call was answered (drives the duration budget).
+    at: float = 0.0
+
+    @classmethod
+    def speech(cls, text: str, at: float = 0.0) -> CalleeEvent:
+        return cls(EventKind.SPEECH, text, at)
+
+    @classmethod
+    def silence(cls, at: float = 0.0) -> CalleeEvent:
+        return cls(EventKind.SILENCE, "", at)
+
+    @classmethod
+    def dtmf(cls, digit: str, at: float = 0.0) -> CalleeEvent:
+        return cls(EventKind.DTMF, digit, at)
+
+    @classmethod
+    def hangup(cls, at: float = 0.0) -> CalleeEvent:
+        return cls(EventKind.HANGUP, "", at)
+
+
+class UtteranceKind(StrEnum):
+    PROMPT = "prompt"
+    REPROMPT = "reprompt"
+    REPEAT = "repeat"
+    CLOSING = "closing"
+
+
+@dataclass(frozen=True, slots=True)
+class BotUtterance:
+    text: str
+    #: Topic key of the question asked (the callee simulator answers by it).
+    topic: str
+    node_id: str
+    kind: UtteranceKind
+    #: True for the closing: play it, then hang up.
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One entry of the call's record."""
+
+    role: str  # "bot" or "callee"
+    at: float
+    node_id: str
+    topic: str
+    text: str
+    event: str  # utterance kind for the bot, event kind for the callee
+    nlu: NluResult | None = None
+    decision: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A callee answer to a question, as scoring sees it."""
+
+    node_id: str
+    topic: str
+    nlu: NluResult
+
+
+@dataclass
+class DialogueRecord:
+    script_ref: str
+    script_digest: str
+    outcome: Outcome | None = None
+    identity_confirmed: bool = False
+    #: Why the call ended: "script", "callee_hangup", "budget_turns", "budget_time".
+    ended_by: str = ""
+    turns: list[Turn] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    refusals: int = 0
+    no_inputs: int = 0
+
+    def answered_topics(self) -> set[str]:
+        return {a.topic for a in self.answers}
+
+
+class DialogueError(RuntimeError):
+    pass
+
+
+_DTMF_TEXT = "<dtmf {}>"
+
+
+class DialogueManager:
+    """Runs ``script`` for ``account``; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        script: Script,
+        account: Account,
+        analyzer: Analyzer,
+        language: LanguagePack,
+        *,
+        bank_name: str,
+        max_turns: int = 30,
+        max_seconds: float = 420.0,
+        refusals_to_end: int = 2,
+    ) -> None:
+        self.script = script
+        self.account = account
+        self.analyzer = analyzer
+        self.language = language
+        self.bank_name = bank_name
+        self.max_turns = max_turns
+        self.max_seconds = max_seconds
+        self.refusals_to_end = refusals_to_end
+        self.record = DialogueRecord(script.ref, script.digest)
+        self._context = template_variables(account, bank_name, identity_confirmed=False)
+        self._known_names = account.known_names()
+        self._node: CompiledNode | None = None
+        self._last: BotUtterance | None = None
+        self._retries = 0
+        self._repeats = 0
+        self._consecutive_refusals = 0
+        self._callee_turns = 0
+        self._now = 0.0
+        self._started = False
+
+    # -- public API ---------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.record.outcome is not None
+
+    @property
+    def current_topic(self) -> str:
+        return self._node.spec.topic if self._node else "default"
+
+    def start(self) -> BotUtterance:
+        if self._started:
+            raise DialogueError("start() called twice")
+        self._started = True
+        return self._enter(self.script.start)
+
+    def handle(self, event: CalleeEvent) -> BotUtterance | None:
+        """Consume one callee event; return what the bot says next (None on hang-up)."""
+        if not self._started or self.done:
+            raise DialogueError("handle() called before start() or after the call ended")
+        node = self._node
+        assert node is not None
+        self._now = max(self._now, event.at)
+        if event.kind is EventKind.HANGUP:
+            self._log_callee(node, event, None, "callee hung up")
+            self._finish(Outcome.HUNG_UP, "callee_hangup")
+            return None
+        self._callee_turns += 1
+        if event.kind is EventKind.SILENCE:
+            return self._on_silence(node, event)
+        nlu = self._understand(node, event)
+        over = self._over_budget()
+        if over:
+            self._log_callee(node, event, nlu, f"budget exhausted ({over})")
+            self.record.ended_by = over
+            return self._enter(self.script.handlers.budget)
+        return self._on_answer(node, event, nlu)
+
+    # -- event handling -----------------------------------------------------------
+
+    def _over_budget(self) -> str:
+        if self._callee_turns >= self.max_turns:
+            return "budget_turns"
+        if self._now >= self.max_seconds:
+            return "budget_time"
+        return ""
+
+    def _on_silence(self, node: CompiledNode, event: CalleeEvent) -> BotUtterance:
+        self.record.no_inputs += 1
+        over = self._over_budget()
+        if over:
+            self._log_callee(node, event, None, f"silence; budget exhausted ({over})")
+            self.record.ended_by = over
+            return self._enter(self.script.handlers.budget)
+        if self._retries < node.spec.retries:
+            self._retries += 1
+            self._log_callee(node, event, None, "no input: re-prompt")
+            return self._reprompt(node, node.no_input)
+        target = node.spec.on.get("no_input") or node.spec.default
+        self._log_callee(node, event, None, f"no input: move on to {target}")
+        return self._route(node, target)
+
+    def _understand(self, node: CompiledNode, event: CalleeEvent) -> NluResult:
+        if event.kind is EventKind.DTMF:
+            intent = node.spec.dtmf.get(event.text) or self.language.dtmf.get(event.text)
+            text = _DTMF_TEXT.format(event.text)
+            score = IntentScore(intent or Intent.UNCLEAR, 1.0, "dtmf")
+            return NluResult(raw_text=text, text=text, intent=score)
+        ctx = NluContext(topic=node.spec.topic, known_names=self._known_names)
+        nlu = self.analyzer.analyze(event.text, ctx)
+        if node.spec.gate == "identity" and nlu.intent.intent is Intent.INFORM and self._names_holder(nlu):
+            # "我是张伟" is a confirmation even when the classifier calls it information.
+            nlu = NluResult(nlu.raw_text, nlu.text, IntentScore(Intent.AFFIRM, nlu.intent.confidence, "rule"), nlu.entities)
+        return nlu
+
+    def _names_holder(self, nlu: NluResult) -> bool:
+        return self.account.name in nlu.values(EntityLabel.PERSON)
+
+    def _on_answer(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult) -> BotUtterance:
+        intent = nlu.intent.intent
+        spec = node.spec
+        handlers = self.script.handlers
+        if intent is Intent.VOICEMAIL:
+            self._log_callee(node, event, nlu, "voicemail detected")
+            return self._enter(handlers.voicemail)
+        if intent is Intent.ASK_REPEAT and self._repeats < handlers.repeat_limit:
+            self._repeats += 1
+            self._log_callee(node, event, nlu, "repeat the prompt")
+            return self._repeat()
+        if intent is Intent.BUSY_CALLBACK and intent.value not in spec.on:
+            self._log_callee(node, event, nlu, "callback requested")
+            return self._enter(handlers.callback)
+        if intent is Intent.REFUSE:
+            self.record.refusals += 1
+            self._consecutive_refusals += 1
+            if self._consecutive_refusals >= self.refusals_to_end:
+                self._log_callee(node, event, nlu, "repeated refusal: close politely")
+                return self._enter(handlers.refused)
+        else:
+            self._consecutive_refusals = 0
+        if intent.value in spec.on and intent is not Intent.UNCLEAR:
+            target = spec.on[intent.value]
+            decision = f"{intent.value} -> {target}"
+        elif self._no_match(node, intent):
+            if self._retries < spec.retries:
+                self._retries += 1
+                self._log_callee(node, event, nlu, f"{intent.value}: clarifying re-prompt")
+                return self._reprompt(node, node.no_match)
+            target = spec.on.get(intent.value) or spec.on.get("no_match") or spec.default or ""
+            decision = f"{intent.value} after re-prompt -> {target}"
+        else:
+            target = spec.default or ""
+            decision = f"{intent.value} -> {target}"
+        if spec.gate is None:
+            self.record.answers.append(Answer(node.id, spec.topic, nlu))
+        target, followup = self._followup(node, intent, nlu, target)
+        self._log_callee(node, event, nlu, decision + (f"; follow-up {followup}" if followup else ""))
+        if spec.gate == "identity" and intent is Intent.AFFIRM:
+            self._confirm_identity()
+        return self._route(node, target)
+
+    def _no_match(self, node: CompiledNode, intent: Intent) -> bool:
+        """Unclear answers, and at the identity gate anything it does not route."""
+        if intent is Intent.UNCLEAR or intent is Intent.ASK_REPEAT:
+            return True
+        return node.spec.gate == "identity" and intent.value not in node.spec.on
+
+    def _followup(self, node: CompiledNode, intent: Intent, nlu: NluResult, target: str) -> tuple[str, str]:
+        for f in node.spec.followups:
+            if f.if_intent and intent not in f.if_intent:
+                continue
+            if f.if_missing is not None and nlu.values(f.if_missing):
+                continue
+            return f.ask, f.ask
+        return target, ""
+
+    def _confirm_identity(self) -> None:
+        self.record.identity_confirmed = True
+        self._context = template_variables(self.account, self.bank_name, identity_confirmed=True)
+
+    # -- moving through the graph -------------------------------------------------
+
+    def _route(self, node: CompiledNode, target: str | None) -> BotUtterance:
+        if not target:
+            raise DialogueError(f"{self.script.ref}: node '{node.id}' has nowhere to go")
+        return self._enter(target)
+
+    def _enter(self, node_id: str) -> BotUtterance:
+        """Say ``node_id`` and the statements chained after it, up to a question or an end."""
+        parts: list[str] = []
+        seen: set[str] = set()
+        while True:
+            if node_id in seen:
+                raise DialogueError(f"{self.script.ref}: statement loop at '{node_id}'")
+            seen.add(node_id)
+            node = self.script.nodes[node_id]
+            spec = node.spec
+            if spec.requires and any(not self._context.get(v) for v in spec.requires):
+                assert spec.default is not None
+                self._log_bot(node, "", "skip", f"skipped: {', '.join(spec.requires)} empty")
+                node_id = spec.default
+                continue
+            parts.append(render(node.say, self._context))
+            if spec.next is not None:
+                node_id = spec.next
+                continue
+            self._node = node
+            self._retries = 0
+            self._repeats = 0
+            if spec.end is not None:
+                utterance = BotUtterance("".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, final=True)
+                self._say(utterance, f"end: {spec.end.value}")
+                self._finish(spec.end, self.record.ended_by or "script")
+                return utterance
+            utterance = BotUtterance("".join(parts), spec.topic, node.id, UtteranceKind.PROMPT)
+            self._say(utterance, "")
+            return utterance
+
+    def _reprompt(self, node: CompiledNode, template: Template | None) -> BotUtterance:
+        """Say the node's re-prompt, or its prompt again when it has none."""
+        text = render(template or node.say, self._context)
+        utterance = BotUtterance(text, node.spec.topic, node.id, UtteranceKind.REPROMPT)
+        self._say(utterance, "re-prompt")
+        return utterance
+
+    def _repeat(self) -> BotUtterance:
+        assert self._last is not None
+        last = self._last
+        utterance = BotUtterance(self.language.repeat_prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT)
+        self._say(utterance, "repeat")
+        return utterance
+
+    def _finish(self, outcome: Outcome, ended_by: str) -> None:
+        self.record.outcome = outcome
+        self.record.ended_by = ended_by
+
+    # -- record -------------------------------------------------------------------
+
+    def _say(self, utterance: BotUtterance, decision: str) -> None:
+        if utterance.kind is not UtteranceKind.REPEAT:
+            self._last = utterance
+        self.record.turns.append(
+            Turn("bot", self._now, utterance.node_id, utterance.topic, utterance.text, utterance.kind.value, None, decision)
+        )
+
+    def _log_bot(self, node: CompiledNode, text: str, event: str, decision: str) -> None:
+        self.record.turns.append(Turn("bot", self._now, node.id, node.spec.topic, text, event, None, decision))
+
+    def _log_callee(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult | None, decision: str) -> None:
+        self.record.turns.append(
+            Turn("callee", event.at, node.id, node.spec.topic, event.text, event.kind.value, nlu, decision)
+        )

@@ -1,0 +1,218 @@
+"""Static checks of compiled scripts, each problem with file, line and reason.
+
+Checks: unknown variables, intents and nodes; unreachable nodes; nodes from which the
+call can never end; a missing opening disclosure; and any account detail that could be
+spoken before the identity gate has succeeded.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+from bot.core.account import ALL_VARIABLES, PROTECTED_VARIABLES, sample_account, template_variables
+from bot.core.script_model import ROUTABLE_INTENTS, LanguagePack
+from bot.core.scripts import CompiledNode, Script, TemplateLibrary
+from bot.core.templating import PromptError, render, variables_of
+from bot.core.vocab import Intent
+from bot.core.yamlsource import SourceError
+
+_DTMF_KEYS = frozenset("0123456789*#")
+
+
+def _err(
+    script: Script, node: CompiledNode, sub: tuple[str | int, ...], message: str, line: int | None = None
+) -> SourceError:
+    """An error at ``node``; a node that comes from a block names the including script."""
+    field = ".".join(["nodes", node.id, *map(str, sub)])
+    if node.origin.file != script.file:
+        message += f" (in script {script.id})"
+    return SourceError(node.origin.file, line or node.origin.line(*sub), field, message)
+
+
+def _texts(node: CompiledNode) -> Iterator[tuple[tuple[str, ...], str]]:
+    yield ("say",), node.spec.say
+    for key in ("no_input", "no_match"):
+        text = getattr(node.spec.reprompt, key)
+        if text is not None:
+            yield ("reprompt", key), text
+
+
+def _node_variables(node: CompiledNode) -> set[str]:
+    out = set(node.spec.requires)
+    for _, text in _texts(node):
+        out |= variables_of(text)
+    return out
+
+
+def reachable(script: Script, roots: Iterable[str], *, stop_at_identity: bool = False) -> set[str]:
+    """Nodes reachable from ``roots``; with ``stop_at_identity`` the gate's affirm route
+    (the only way to confirm identity) is not followed."""
+    seen: set[str] = set()
+    queue = deque(r for r in roots if r in script.nodes)
+    while queue:
+        nid = queue.popleft()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        spec = script.nodes[nid].spec
+        targets = spec.targets()
+        if stop_at_identity and spec.gate == "identity":
+            confirmed = spec.on.get(Intent.AFFIRM.value)
+            targets = [t for t in targets if t != confirmed]
+        queue.extend(t for t in targets if t in script.nodes and t not in seen)
+    return seen
+
+
+def pre_identity_nodes(script: Script) -> set[str]:
+    """Nodes that can be spoken before the identity gate has succeeded (handlers too:
+    a callee can be busy, refuse or turn out to be voicemail at the first question)."""
+    return reachable(script, [script.start, *_handler_nodes(script)], stop_at_identity=True)
+
+
+def _handler_nodes(script: Script) -> list[str]:
+    h = script.handlers
+    return [h.callback, h.refused, h.voicemail, h.budget]
+
+
+def _check_references(script: Script) -> list[SourceError]:
+    errors: list[SourceError] = []
+    for node in script.nodes.values():
+        spec = node.spec
+        for intent, target in spec.on.items():
+            if intent not in ROUTABLE_INTENTS:
+                errors.append(_err(script, node, ("on", intent), f"unknown intent '{intent}'"))
+            if target not in script.nodes:
+                errors.append(_err(script, node, ("on", intent), f"unknown node '{target}'"))
+        for key in ("default", "next"):
+            target = getattr(spec, key)
+            if target is not None and target not in script.nodes:
+                errors.append(_err(script, node, (key,), f"unknown node '{target}'"))
+        for i, f in enumerate(spec.followups):
+            if f.ask not in script.nodes:
+                errors.append(_err(script, node, ("followups", i), f"unknown node '{f.ask}'"))
+        for digit in spec.dtmf:
+            if digit not in _DTMF_KEYS:
+                errors.append(_err(script, node, ("dtmf", digit), f"'{digit}' is not a keypad key"))
+        if spec.gate == "identity" and Intent.AFFIRM.value not in spec.on:
+            errors.append(_err(script, node, ("gate",), "the identity gate must route 'affirm'"))
+    for name, target in [("start", script.start)] + [
+        (f"handlers.{k}", v) for k, v in script.handlers.model_dump().items() if isinstance(v, str)
+    ]:
+        if target not in script.nodes:
+            errors.append(SourceError(script.file, None, name, f"unknown node '{target}'"))
+    return errors
+
+
+def _check_variables(script: Script) -> list[SourceError]:
+    errors = []
+    for node in script.nodes.values():
+        for sub, text in _texts(node):
+            try:
+                unknown = variables_of(text) - ALL_VARIABLES
+            except PromptError as exc:
+                errors.append(_err(script, node, sub, exc.message, node.origin.text_line(sub, exc.line)))
+                continue
+            for var in sorted(unknown):
+                errors.append(_err(script, node, sub, f"unknown variable '{var}'", node.origin.text_line(sub, _line_of(text, var))))
+        for var in node.spec.requires:
+            if var not in ALL_VARIABLES:
+                errors.append(_err(script, node, ("requires",), f"unknown variable '{var}'"))
+    return errors
+
+
+def _line_of(text: str, needle: str) -> int:
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    return 1
+
+
+def _check_graph(script: Script) -> list[SourceError]:
+    errors = []
+    live = reachable(script, [script.start, *_handler_nodes(script)])
+    for nid, node in script.nodes.items():
+        if nid not in live:
+            errors.append(_err(script, node, (), "unreachable node"))
+    # Reverse reachability from the closing nodes: which nodes can still end the call?
+    can_end = {nid for nid, n in script.nodes.items() if n.spec.end is not None}
+    changed = True
+    while changed:
+        changed = False
+        for nid, node in script.nodes.items():
+            if nid not in can_end and any(t in can_end for t in node.spec.targets()):
+                can_end.add(nid)
+                changed = True
+    for nid in sorted(live - can_end):
+        errors.append(_err(script, script.nodes[nid], (), "no way to end the call from this node"))
+    return errors
+
+
+def _check_identity(script: Script) -> list[SourceError]:
+    gates = [n for n in script.nodes.values() if n.spec.gate == "identity"]
+    if len(gates) != 1:
+        return [SourceError(script.file, None, "nodes", f"a script needs exactly one identity gate node, found {len(gates)}")]
+    errors = []
+    gate = gates[0].spec
+    confirmed = gate.on.get(Intent.AFFIRM.value)
+    for key, target in [*gate.on.items(), ("default", gate.default)]:
+        if key != Intent.AFFIRM.value and target is not None and target == confirmed:
+            sub = ("on", key) if key != "default" else ("default",)
+            errors.append(_err(script, gates[0], sub, "only 'affirm' may lead past the identity gate"))
+    for nid in sorted(pre_identity_nodes(script)):
+        node = script.nodes[nid]
+        for sub, text in _texts(node):
+            try:
+                leaked = variables_of(text) & PROTECTED_VARIABLES
+            except PromptError:
+                continue  # reported by _check_variables
+            for var in sorted(leaked):
+                errors.append(_err(script, node, sub, f"account detail '{var}' can be spoken before identity is confirmed", node.origin.text_line(sub, _line_of(text, var))))
+    return errors
+
+
+def opening_text(script: Script, bank_name: str) -> str:
+    """What the callee hears first: the start node and the statements chained after it,
+    up to and including the first question."""
+    ctx: dict[str, object] = template_variables(sample_account(), bank_name, identity_confirmed=False)
+    parts = []
+    nid: str | None = script.start
+    seen: set[str] = set()
+    while nid is not None and nid in script.nodes and nid not in seen:
+        seen.add(nid)
+        node = script.nodes[nid]
+        parts.append(render(node.say, ctx))
+        nid = node.spec.next
+    return "".join(parts)
+
+
+def _check_disclosure(script: Script, pack: LanguagePack | None, bank_name: str) -> list[SourceError]:
+    start = script.nodes.get(script.start)
+    if start is None:
+        return []
+    if pack is None:
+        return [SourceError(script.file, None, "language", f"no language pack for '{script.language}'")]
+    try:
+        text = opening_text(script, bank_name)
+    except PromptError as exc:
+        return [_err(script, start, ("say",), f"opening cannot be rendered before identity: {exc.message}")]
+    missing = [group for group in pack.disclosure if not any(p in text for p in group)]
+    return [
+        _err(script, start, ("say",), f"opening disclosure missing: say one of {' / '.join(group)}")
+        for group in missing
+    ]
+
+
+def lint_script(script: Script, pack: LanguagePack | None, bank_name: str = "示例银行") -> list[SourceError]:
+    errors = _check_references(script) + _check_variables(script)
+    if errors:  # graph checks on a broken graph only repeat the same problems
+        return errors
+    return _check_graph(script) + _check_identity(script) + _check_disclosure(script, pack, bank_name)
+
+
+def lint_library(lib: TemplateLibrary, bank_name: str = "示例银行") -> list[SourceError]:
+    """Load errors plus every script's lint errors, sorted by file and line."""
+    errors = list(lib.errors)
+    for script in lib.scripts.values():
+        errors += lint_script(script, lib.languages.get(script.language), bank_name)
+    return sorted(set(errors), key=lambda e: (e.file, e.line or 0, e.field))

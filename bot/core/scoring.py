@@ -1,0 +1,315 @@
+"""Explainable risk scoring of a call's answers, driven by a versioned YAML rule set.
+
+The score is a logistic combination of the bank's prior model score and the features
+that fired in the answers. Every fired feature keeps its contribution and the words that
+triggered it, so a reviewer sees *why* an account scored as it did.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.core.account import Account
+from bot.core.dialogue import Answer, DialogueRecord
+from bot.core.vocab import EntityLabel, Intent, Outcome, RiskBand
+from nlu.negation import negation_spans, in_spans
+from nlu.phonetic import KeyphraseMatcher
+
+Category = Literal["hard", "soft", "legit"]
+Counter = Literal["unclear_answers", "refusals", "no_inputs"]
+
+
+class FeatureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str
+    category: Category
+    weight: float
+    per_hit: bool = False
+    cap: int = Field(1, ge=1)
+    min_band: RiskBand | None = None
+    #: Fires ``suspend_all`` instead of ``suspend_non_counter`` in the default policy.
+    severe: bool = False
+    #: Only answers to these topics / these script nodes count (empty: all).
+    topics: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)
+    intents: list[Intent] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    pinyin_keywords: list[str] = Field(default_factory=list)
+    entities: dict[EntityLabel, list[str]] = Field(default_factory=dict)
+    counter: Counter | None = None
+    computed: str | None = None
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> FeatureSpec:
+        if not (self.intents or self.keywords or self.entities or self.counter or self.computed):
+            raise ValueError("a feature needs at least one of intents, keywords, entities, counter, computed")
+        return self
+
+
+class Bands(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    medium: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    language: str = "zh"
+    prior_weight: float = 1.0
+    bias: float = 0.0
+    bands: Bands
+    high_requires_hard: bool = True
+    min_answers_for_band: int = Field(2, ge=0)
+    features: dict[str, FeatureSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_computed(self) -> RuleSet:
+        for fid, spec in self.features.items():
+            if spec.computed and spec.computed not in COMPUTED:
+                raise ValueError(f"feature '{fid}': unknown computed check '{spec.computed}' (known: {', '.join(sorted(COMPUTED))})")
+        return self
+
+
+def load_ruleset(path: Path) -> RuleSet:
+    """Read and validate a rule set; raises ``SourceFileError`` with file and line."""
+    from bot.core.scripts import parse_model
+
+    ruleset, _ = parse_model(path.read_text(encoding="utf-8"), str(path), RuleSet)
+    return ruleset
+
+
+# -- explanation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    topic: str
+    node_id: str
+    #: The callee's words (normalised) that carried the signal.
+    answer: str
+    #: What matched inside them: a phrase, an intent, an entity, or a count.
+    match: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureHit:
+    feature: str
+    description: str
+    category: Category
+    weight: float
+    hits: int
+    contribution: float
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    score: float
+    band: RiskBand | None
+    prior: float
+    prior_contribution: float
+    logit: float
+    hits: tuple[FeatureHit, ...]
+    severe: bool
+    ruleset_version: str
+    #: Why the band is what it is, when a rule (not just the score) decided it.
+    band_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def fired(self) -> set[str]:
+        return {h.feature for h in self.hits}
+
+
+# -- computed checks --------------------------------------------------------------------
+
+ComputedCheck = Callable[[DialogueRecord, Account, dict[str, list[Evidence]]], list[Evidence]]
+
+
+def _custody_contradiction(record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]) -> list[Evidence]:
+    selfish = [_ev(a, a.nlu.intent.intent.value) for a in record.answers if a.nlu.intent.intent is Intent.CUSTODY_SELF]
+    handed = [e for f in ("custody_lent", "custody_sold", "credentials_shared") for e in fired.get(f, [])]
+    return selfish[:1] + handed[:1] if selfish and handed else []
+
+
+def _amount_mismatch(record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]) -> list[Evidence]:
+    if account.txn is None or account.txn.amount <= 0:
+        return []
+    target = account.txn.amount
+    for a in record.answers:
+        if a.topic != "fund_source":
+            continue
+        amounts = [float(v) for v in a.nlu.values(EntityLabel.AMOUNT) if _is_number(v)]
+        if amounts and all(abs(x - target) / target > 0.5 for x in amounts):
+            return [_ev(a, f"{amounts[0]:g} vs {target:g}")]
+    return []
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+COMPUTED: dict[str, ComputedCheck] = {
+    "custody_contradiction": _custody_contradiction,
+    "amount_mismatch": _amount_mismatch,
+}
+
+
+def _applies(spec: FeatureSpec, answer: Answer) -> bool:
+    return (not spec.topics or answer.topic in spec.topics) and (
+        not spec.nodes or answer.node_id in spec.nodes
+    )
+
+
+def _ev(answer: Answer, match: str) -> Evidence:
+    return Evidence(answer.topic, answer.node_id, answer.nlu.text, match)
+
+
+# -- the scorer -------------------------------------------------------------------------
+
+
+_HEARSAY = re.compile(r"(听说|据说|听别人说|听人说|听人讲|新闻上说|新闻里说)[^，。！？；,.!?;]*")
+
+
+def hearsay_spans(text: str) -> list[tuple[int, int]]:
+    """Clauses that report what others do ("我听说有人卖卡"): risk words there are not
+    the callee's own behaviour. "有人说…我就去办了" is not hearsay: the callee acted."""
+    return [m.span() for m in _HEARSAY.finditer(text)]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+class RiskScorer:
+    """Scores dialogue records with one rule set (build once, reuse for every call)."""
+
+    def __init__(self, ruleset: RuleSet):
+        self.ruleset = ruleset
+        self._chars = KeyphraseMatcher(
+            {fid: f.keywords for fid, f in ruleset.features.items()}, pinyin=False
+        )
+        self._sound = KeyphraseMatcher(
+            {
+                fid: [k for k in f.keywords if len(k) >= 3] + f.pinyin_keywords
+                for fid, f in ruleset.features.items()
+            },
+            pinyin=True,
+        )
+
+    def _keyword_hits(self, answers: Iterable[Answer]) -> dict[str, list[Evidence]]:
+        out: dict[str, list[Evidence]] = {}
+        for a in answers:
+            text = a.nlu.text
+            spans = negation_spans(text) + hearsay_spans(text)
+            seen: set[str] = set()
+            for m in [*self._chars.find_all(text), *self._sound.find_all(text)]:
+                spec = self.ruleset.features[m.key]
+                if m.key in seen or not _applies(spec, a):
+                    continue
+                if in_spans(spans, m.start, m.end):
+                    continue
+                seen.add(m.key)
+                said = text[m.start : m.end]
+                out.setdefault(m.key, []).append(_ev(a, said if said == m.phrase else f"{said}≈{m.phrase}"))
+        return out
+
+    def _condition_hits(self, fid: str, spec: FeatureSpec, answers: list[Answer]) -> list[Evidence]:
+        out: list[Evidence] = []
+        for a in answers:
+            if not _applies(spec, a):
+                continue
+            if a.nlu.intent.intent in spec.intents:
+                out.append(_ev(a, f"intent {a.nlu.intent.intent.value} ({a.nlu.intent.confidence:.2f})"))
+                continue
+            for label, values in spec.entities.items():
+                found = [v for v in a.nlu.values(label) if v in values]
+                if found:
+                    out.append(_ev(a, f"{label.value}={found[0]}"))
+                    break
+        return out
+
+    @staticmethod
+    def _counter(record: DialogueRecord, counter: Counter) -> int:
+        if counter == "unclear_answers":
+            return sum(1 for a in record.answers if a.nlu.intent.intent is Intent.UNCLEAR)
+        if counter == "refusals":
+            return record.refusals
+        return record.no_inputs
+
+    def score(self, record: DialogueRecord, account: Account) -> RiskAssessment:
+        rs = self.ruleset
+        answers = record.answers
+        keyword = self._keyword_hits(answers)
+        fired: dict[str, list[Evidence]] = {}
+        counts: dict[str, int] = {}
+        for fid, spec in rs.features.items():
+            if spec.computed or spec.counter:
+                continue
+            evidence = self._condition_hits(fid, spec, answers) + keyword.get(fid, [])
+            if evidence:
+                fired[fid] = evidence
+                counts[fid] = len({(e.node_id, e.answer) for e in evidence})
+        for fid, spec in rs.features.items():
+            if spec.counter:
+                n = self._counter(record, spec.counter)
+                if n:
+                    fired[fid] = [Evidence("", "", "", f"{spec.counter}={n}")]
+                    counts[fid] = n
+            elif spec.computed:
+                evidence = COMPUTED[spec.computed](record, account, fired)
+                if evidence:
+                    fired[fid] = evidence
+                    counts[fid] = 1
+        hits = []
+        for fid, evidence in fired.items():
+            spec = rs.features[fid]
+            n = min(counts[fid], spec.cap) if spec.per_hit else 1
+            hits.append(FeatureHit(fid, spec.description, spec.category, spec.weight, n, spec.weight * n, tuple(evidence)))
+        hits.sort(key=lambda h: -abs(h.contribution))
+        prior_part = rs.prior_weight * _logit(account.model_score)
+        logit = prior_part + rs.bias + sum(h.contribution for h in hits)
+        score = 1 / (1 + math.exp(-logit))
+        band, reason = self._band(score, hits, record)
+        return RiskAssessment(
+            score=round(score, 4),
+            band=band,
+            prior=account.model_score,
+            prior_contribution=round(prior_part, 4),
+            logit=round(logit, 4),
+            hits=tuple(hits),
+            severe=any(rs.features[h.feature].severe for h in hits),
+            ruleset_version=rs.version,
+            band_reason=reason,
+        )
+
+    def _band(self, score: float, hits: list[FeatureHit], record: DialogueRecord) -> tuple[RiskBand | None, str]:
+        rs = self.ruleset
+        substantive = sum(1 for a in record.answers if a.nlu.intent.intent is not Intent.REFUSE)
+        if record.outcome not in (Outcome.COMPLETED, Outcome.HUNG_UP, None):
+            return None, f"no band for outcome {record.outcome}"
+        if substantive < rs.min_answers_for_band:
+            return None, f"only {substantive} answers (need {rs.min_answers_for_band})"
+        band = RiskBand.HIGH if score >= rs.bands.high else RiskBand.MEDIUM if score >= rs.bands.medium else RiskBand.LOW
+        hard = [h for h in hits if h.category == "hard"]
+        forced = [h.feature for h in hard if rs.features[h.feature].min_band is RiskBand.HIGH]
+        if forced and band is not RiskBand.HIGH:
+            return RiskBand.HIGH, f"{', '.join(forced)} forces band high"
+        if band is RiskBand.HIGH and rs.high_requires_hard and not hard:
+            return RiskBand.MEDIUM, "high score without an admitted risk behaviour: capped at medium"
+        return band, ""

@@ -1,0 +1,171 @@
+"""``bot eval``: run personas through the investigation and compare with their ground truth.
+
+The report format is a contract (``../shared/design.md``): ``{"summary": {...},
+"personas": [...]}``. One persona that cannot be loaded or that breaks the run is
+reported and the others still run.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.account import Account
+from bot.core.investigation import CallResult, Investigator
+from bot.sim.callee import PersonaCallee
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PersonaCase:
+    """What the evaluation needs from a persona (file or synthetic)."""
+
+    id: str
+    account: Account
+    answers: dict[str, str | None]
+    expected: dict[str, Any]
+
+
+def _same_value(label: str, expected: str, found: Iterable[str]) -> bool:
+    exp = str(expected)
+    for value in found:
+        if value == exp:
+            return True
+        if label == "amount":
+            try:
+                if float(value) == float(exp):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def entity_check(expected: dict[str, Any], result: CallResult) -> tuple[list[str], list[str]]:
+    """Expected ``label: value`` pairs found / missing (value or surface text matches)."""
+    found, missing = [], []
+    extracted = result.entities
+    for label, values in (expected or {}).items():
+        for value in values if isinstance(values, list) else [values]:
+            pool = extracted.get(label, []) + sorted(
+                t for t in _texts(result, label)
+            )
+            (found if _same_value(label, str(value), pool) else missing).append(f"{label}={value}")
+    return found, missing
+
+
+def _texts(result: CallResult, label: str) -> set[str]:
+    from bot.core.vocab import EntityLabel
+
+    try:
+        return result.entity_texts(EntityLabel(label))
+    except ValueError:
+        return set()
+
+
+def explanation(result: CallResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "feature": h.feature,
+            "description": h.description,
+            "category": h.category,
+            "contribution": round(h.contribution, 3),
+            "evidence": [
+                {"topic": e.topic, "answer": e.answer, "match": e.match} for e in h.evidence
+            ],
+        }
+        for h in result.assessment.hits
+    ]
+
+
+def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
+    exp = case.expected
+    outcome_ok = result.record.outcome is not None and result.record.outcome.value == exp.get("outcome")
+    band = result.assessment.band.value if result.assessment.band else None
+    band_ok = None if "risk_band" not in exp or exp.get("risk_band") is None else band == exp["risk_band"]
+    found, missing = entity_check(exp.get("entities") or {}, result)
+    return {
+        "id": case.id,
+        "outcome": result.record.outcome.value if result.record.outcome else None,
+        "risk_band": band,
+        "risk_score": result.assessment.score,
+        "disposition": result.decision.disposition.value,
+        "needs_review": result.decision.needs_review,
+        "entities": result.entities,
+        "expected": exp,
+        "pass": bool(outcome_ok and band_ok is not False and not missing),
+        "checks": {
+            "outcome": outcome_ok,
+            "risk_band": band_ok,
+            "entities_found": found,
+            "entities_missing": missing,
+        },
+        "script": result.record.script_ref,
+        "ruleset": result.assessment.ruleset_version,
+        "band_reason": result.assessment.band_reason,
+        "explanation": explanation(result),
+        "transcript": [
+            {
+                "role": t.role,
+                "topic": t.topic,
+                "text": t.text,
+                **({"intent": t.nlu.intent.intent.value} if t.nlu else {}),
+                **({"decision": t.decision} if t.decision else {}),
+            }
+            for t in result.record.turns
+            if t.text or t.role == "callee"
+        ],
+    }
+
+
+def run_cases(investigator: Investigator, cases: Iterable[PersonaCase], progress: Progress | None = None) -> list[dict[str, Any]]:
+    entries = []
+    for case in cases:
+        try:
+            result = investigator.run_text(case.account, PersonaCallee(case.answers))
+            entries.append(persona_entry(case, result))
+        except Exception as exc:  # one broken persona must not stop the run
+            entries.append(
+                {
+                    "id": case.id,
+                    "outcome": None,
+                    "risk_band": None,
+                    "risk_score": None,
+                    "disposition": None,
+                    "needs_review": None,
+                    "entities": {},
+                    "expected": case.expected,
+                    "pass": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=5),
+                }
+            )
+        if progress:
+            progress(case.id)
+    return entries
+
+
+def summarise(entries: list[dict[str, Any]], load_errors: list[str]) -> dict[str, Any]:
+    n = len(entries)
+    outcome_ok = sum(1 for e in entries if e.get("checks", {}).get("outcome"))
+    banded = [e for e in entries if e["expected"].get("risk_band")]
+    band_ok = sum(1 for e in banded if e.get("checks", {}).get("risk_band"))
+    found = sum(len(e.get("checks", {}).get("entities_found", [])) for e in entries)
+    missing = sum(len(e.get("checks", {}).get("entities_missing", [])) for e in entries)
+    missing += sum(
+        len(v) if isinstance(v, list) else 1
+        for e in entries
+        if "error" in e
+        for v in (e["expected"].get("entities") or {}).values()
+    )
+    return {
+        "n": n,
+        "passed": sum(1 for e in entries if e["pass"]),
+        "outcome_accuracy": round(outcome_ok / n, 4) if n else None,
+        "risk_band_accuracy": round(band_ok / len(banded), 4) if banded else None,
+        "entity_recall": round(found / (found + missing), 4) if found + missing else None,
+        "errors": load_errors + [f"{e['id']}: {e['error']}" for e in entries if "error" in e],
+        "failed": [e["id"] for e in entries if not e["pass"]],
+    }

@@ -1,0 +1,49 @@
+"""Builds the investigation core from settings (the only place that reads its files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.investigation import DialogueLimits, Investigator
+from bot.core.lint import lint_library
+from bot.core.policy import Policy
+from bot.core.routing import load_router
+from bot.core.scoring import RiskScorer, load_ruleset
+from bot.core.scripts import load_library
+from bot.core.yamlsource import SourceFileError
+from bot.settings import Settings
+
+
+def ruleset_path(settings: Settings) -> Path:
+    return settings.ruleset_file or settings.templates_dir / "rulesets" / "default.yaml"
+
+
+def build_investigator(settings: Settings) -> Investigator:
+    """Load scripts, routing, rule set, policy and NLU. Refuses broken templates: a
+    script that fails lint never reaches a caller."""
+    from nlu.analyzer import Analyzer
+
+    library = load_library(settings.templates_dir)
+    errors = lint_library(library, settings.bank_name)
+    router, lines = load_router(settings.templates_dir, settings.tiers.medium, settings.tiers.high)
+    errors += router.check({s.id: (set(s.scenarios), set(s.tiers)) for s in library.scripts.values()}, lines)
+    if errors:
+        raise SourceFileError(errors)
+    if settings.intent_model_enabled:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    analyzer = Analyzer(settings.intent_model_dir if settings.intent_model_enabled else None)
+    return Investigator(
+        library,
+        router,
+        RiskScorer(load_ruleset(ruleset_path(settings))),
+        Policy.from_file(settings.policy_file, sample_rate=settings.review_sample_rate, sample_seed=settings.review_sample_seed),
+        analyzer,
+        bank_name=settings.bank_name,
+        limits=DialogueLimits(
+            max_turns=settings.budget.max_turns,
+            max_seconds=settings.budget.max_seconds,
+            refusals_to_end=settings.budget.refusals_to_end,
+        ),
+    )

@@ -1,0 +1,125 @@
+"""The single settings object.
+
+Values come, highest priority first, from: keyword arguments, ``BOT_*`` environment
+variables (nested fields with ``__``, e.g. ``BOT_TIERS__HIGH=0.8``), a TOML or YAML file
+named by ``BOT_CONFIG_FILE`` (or passed to :func:`load_settings`), and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parent
+
+
+def _default_templates_dir() -> Path:
+    import scripts_templates
+
+    return Path(scripts_templates.__file__).resolve().parent
+
+
+def _default_intent_model_dir() -> Path:
+    import nlu
+
+    return Path(nlu.__file__).resolve().parent / "intent" / "model"
+
+
+class TierThresholds(BaseModel):
+    """Prior risk tiers from the bank's model score: ``score >= high`` is tier high,
+    ``score >= medium`` tier medium, else low."""
+
+    medium: float = Field(0.5, ge=0, le=1)
+    high: float = Field(0.8, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierThresholds:
+        if self.medium > self.high:
+            raise ValueError("tiers: medium threshold must not exceed high")
+        return self
+
+
+class DialogueBudget(BaseModel):
+    """Hard limits on one call, whatever the script says."""
+
+    max_turns: int = Field(30, ge=1)
+    max_seconds: float = Field(420.0, gt=0)
+    #: Consecutive refusals that end the call as ``refused``.
+    refusals_to_end: int = Field(2, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    #: Directory with ``scripts/``, ``blocks/``, ``routing.yaml`` (compliance-owned).
+    templates_dir: Path = Field(default_factory=_default_templates_dir)
+    #: Versioned risk rule set (weights, thresholds, keyword lists).
+    ruleset_file: Path | None = None
+    #: Disposition policy overrides (per branch); None = the built-in default table.
+    policy_file: Path | None = None
+    #: A ``save_pretrained`` directory of the intent classifier (swap in a bank's own).
+    intent_model_dir: Path = Field(default_factory=_default_intent_model_dir)
+    #: Use the transformers intent model; False = rules only (fast tests, tiny boxes).
+    intent_model_enabled: bool = True
+    #: Bank name spoken in the opening.
+    bank_name: str = "示例银行"
+    tiers: TierThresholds = Field(default_factory=TierThresholds)
+    budget: DialogueBudget = Field(default_factory=DialogueBudget)
+    #: Share of low-risk cleared calls sent to human review.
+    review_sample_rate: float = Field(0.05, ge=0, le=1)
+    #: Seed for the review sampler, so that sampling is reproducible per account.
+    review_sample_seed: str = "review-v1"
+    #: Torch threads for the intent model in one worker process.
+    torch_threads: int = Field(1, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("BOT_CONFIG_FILE")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"BOT_CONFIG_FILE={config_file}: no such file")
+            if path.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            elif path.suffix in (".yaml", ".yml"):
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            else:
+                raise ValueError(f"BOT_CONFIG_FILE={config_file}: use a .toml or .yaml file")
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings, optionally from an explicit config file (same as BOT_CONFIG_FILE)."""
+    if config_file is not None:
+        os.environ["BOT_CONFIG_FILE"] = str(config_file)
+    return Settings(**overrides)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, built once."""
+    return Settings()

@@ -1,0 +1,50 @@
+"""The NLU facade: normalise an utterance, classify its intent, extract its entities."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from nlu.entities import EntityExtractor
+from nlu.intent.classifier import IntentClassifier
+from nlu.normalize import normalize
+from nlu.types import NluContext, NluResult
+
+
+class Analyzer:
+    """Build once per process (loads the spaCy pipeline and the intent model) and share.
+
+    Results are memoised on (text, topic, known names): the same short answers ("好的",
+    "是我", "不知道") recur constantly across calls, and the analysis is pure.
+    """
+
+    def __init__(
+        self,
+        intent_model_dir: Path | None,
+        *,
+        extractor: EntityExtractor | None = None,
+        cache_size: int = 4096,
+    ) -> None:
+        self.extractor = extractor or EntityExtractor()
+        self.classifier = IntentClassifier(intent_model_dir)
+        self._cache: OrderedDict[tuple[str, NluContext], NluResult] = OrderedDict()
+        self._cache_size = cache_size
+
+    def analyze(self, text: str, context: NluContext) -> NluResult:
+        key = (text, context)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        clean = normalize(text)
+        result = NluResult(
+            raw_text=text,
+            text=clean,
+            intent=self.classifier.classify(clean, context.topic),
+            entities=self.extractor.extract(clean, context),
+        )
+        if self._cache_size:
+            self._cache[key] = result
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return result

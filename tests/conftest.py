@@ -1,0 +1,87 @@
+"""Shared fixtures. Fast tests use the real templates and rule set, and a small
+keyword-table analyzer where a test is about dialogue logic rather than NLU."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.core.account import Account
+from bot.core.scripts import TemplateLibrary, load_library
+from bot.core.vocab import EntityLabel, Intent
+from bot.settings import REPO_ROOT
+from nlu.types import Entity, IntentScore, NluContext, NluResult
+
+TEMPLATES = REPO_ROOT / "scripts_templates"
+SHARED = Path(os.environ.get("BOT_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def library() -> TemplateLibrary:
+    return load_library(TEMPLATES)
+
+
+@pytest.fixture
+def templates_copy(tmp_path: Path) -> Path:
+    """A writable copy of the built-in templates, for tests that break them."""
+    dst = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, dst, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return dst
+
+
+def make_account(**over: object) -> Account:
+    data: dict[str, object] = {
+        "account_id": "6225880100000002",
+        "name": "李娜",
+        "phone": "+8613800000002",
+        "card_last4": "0002",
+        "scenario": "suspicious_txn",
+        "model_score": 0.81,
+        "branch": "shenzhen",
+        "txn": {"amount": 49800, "date": "2026-11-18", "counterparty": "王强"},
+    }
+    data.update(over)
+    return Account.model_validate(data)
+
+
+class TableAnalyzer:
+    """Intent by the first table phrase found in the text (test double for the NLU)."""
+
+    def __init__(self, table: dict[str, Intent], default: Intent = Intent.INFORM):
+        self.table = table
+        self.default = default
+        self.calls: list[tuple[str, str]] = []
+        self.entities = {"父亲": EntityLabel.RELATIONSHIP, "李娜": EntityLabel.PERSON, "王强": EntityLabel.PERSON}
+
+    def analyze(self, text: str, context: NluContext) -> NluResult:
+        self.calls.append((text, context.topic))
+        intent = next((i for k, i in self.table.items() if k in text), self.default)
+        entities = tuple(
+            Entity(label, word, word, text.index(word), text.index(word) + len(word))
+            for word, label in self.entities.items()
+            if word in text
+        )
+        return NluResult(text, text, IntentScore(intent, 0.99, "rule"), entities)
+
+
+STANDARD_TABLE = {
+    "留言": Intent.VOICEMAIL,
+    "再说一遍": Intent.ASK_REPEAT,
+    "开会": Intent.BUSY_CALLBACK,
+    "不想说": Intent.REFUSE,
+    "我是他老婆": Intent.THIRD_PARTY,
+    "打错": Intent.WRONG_NUMBER,
+    "不知道": Intent.UNCLEAR,
+    "借给": Intent.CUSTODY_LENT,
+    "自己保管": Intent.CUSTODY_SELF,
+    "是我": Intent.AFFIRM,
+    "没有": Intent.DENY,
+}
+
+
+@pytest.fixture
+def analyzer() -> TableAnalyzer:
+    return TableAnalyzer(dict(STANDARD_TABLE))
