@@ -33,7 +33,10 @@ def build_investigator(settings: Settings) -> Investigator:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    analyzer = Analyzer(settings.intent_model_dir if settings.intent_model_enabled else None)
+    analyzer = Analyzer(
+        settings.intent_model_dir if settings.intent_model_enabled else None,
+        cache_size=settings.nlu_cache_size,
+    )
     return Investigator(
         library,
         router,

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     review_sample_rate: float = Field(0.05, ge=0, le=1)
     #: Seed for the review sampler, so that sampling is reproducible per account.
     review_sample_seed: str = "review-v1"
+    #: Memoised NLU results per process (the same short answers recur across calls).
+    nlu_cache_size: int = Field(4096, ge=0)
     #: Torch threads for the intent model in one worker process.
     torch_threads: int = Field(1, ge=1)
 
@@ -114,9 +116,17 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings, optionally from an explicit config file (same as BOT_CONFIG_FILE)."""
-    if config_file is not None:
-        os.environ["BOT_CONFIG_FILE"] = str(config_file)
-    return Settings(**overrides)
+    if config_file is None:
+        return Settings(**overrides)
+    previous = os.environ.get("BOT_CONFIG_FILE")
+    os.environ["BOT_CONFIG_FILE"] = str(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        if previous is None:
+            del os.environ["BOT_CONFIG_FILE"]
+        else:
+            os.environ["BOT_CONFIG_FILE"] = previous
 
 
 @lru_cache(maxsize=1)

@@ -12,8 +12,8 @@ from bot.core.masking import PiiMaskingFilter
 from bot.core.yamlsource import SourceError
 from bot.settings import Settings, get_settings
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:

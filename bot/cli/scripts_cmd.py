@@ -83,14 +83,14 @@ def render_cmd(
     acct = _account(account)
     script = lib.scripts[script_id]
     before = pre_identity_nodes(script)
-    table = Table("node", "topic", "prompt")
+    console.print(f"# {script.ref} {script.title}", markup=False)
     for nid, node in script.nodes.items():
         ctx = template_variables(acct, s.bank_name, identity_confirmed=nid not in before)
-        try:
-            texts = [render(node.say, ctx)] + [
-                "↻ " + render(t, ctx) for t in (node.no_input, node.no_match) if t is not None
-            ]
-        except PromptError as exc:
-            texts = [f"[red]{exc.message}[/]"]
-        table.add_row(nid, node.spec.topic, "\n".join(texts))
-    console.print(table)
+        console.print(f"{nid} [{node.spec.topic}]", markup=False, style="bold")
+        for label, template in (("say", node.say), ("no_input", node.no_input), ("no_match", node.no_match)):
+            if template is None:
+                continue
+            try:
+                console.print(f"  {label}: {render(template, ctx)}", markup=False, highlight=False)
+            except PromptError as exc:
+                console.print(f"  {label}: ERROR {exc.message}", markup=False, style="red")

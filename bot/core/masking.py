@@ -1,0 +1,124 @@
+"""PII patterns and masking shared by logs, the review UI, exports and the NLU.
+
+Masking rules (chosen so a reviewer can still tell two numbers apart, never enough to
+reuse one):
+
+* bank card: every digit but the last 4 becomes ``*``, separators are kept
+  (``6225 8801 0000 0001`` -> ``**** **** **** 0001``);
+* phone: country code kept, then the first 3 and last 4 digits of the national number
+  (``+8613800000001`` -> ``+86 138****0001``; landline ``020-12345678`` -> ``020****5678``);
+* PRC resident ID (18 characters, trailing X allowed): first and last character kept
+  (``44010619900101123X`` -> ``4****************X``). The middle holds the region and the
+  birth date, which are personal data on their own.
+
+The patterns are module constants so the entity extractor finds exactly what masking
+masks. They expect Arabic digits (the NLU normalises full-width digits first) and
+allow spaces or dashes between digit groups, as ASR and people write them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+_SEP = r"[ \-]?"
+
+#: 18-character PRC resident ID, optionally grouped 6-8-4; birth date sanity-checked.
+ID_NUMBER_PATTERN: Final = (
+    r"(?<![0-9A-Za-z])[1-9]\d{5}" + _SEP + r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
+    r"(?:0[1-9]|[12]\d|3[01])" + _SEP + r"\d{3}[0-9Xx](?![0-9A-Za-z])"
+)
+#: Bank card: 16-19 digits, optionally in groups of 4 separated by a space or dash.
+CARD_NUMBER_PATTERN: Final = (
+    r"(?<![0-9A-Za-z])(?:\d{4}" + _SEP + r"){3}\d{4}(?:" + _SEP + r"\d{1,3})?(?![0-9A-Za-z])"
+)
+#: Mainland mobile (optional +86/0086/86 prefix, 3-4-4 grouping) or landline 0XX(X)-XXXXXXX(X).
+PHONE_PATTERN: Final = (
+    r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86" + _SEP + r")?1[3-9]\d" + _SEP + r"\d{4}" + _SEP
+    + r"\d{4}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])0\d{2,3}[ \-]?\d{7,8}(?![0-9A-Za-z])"
+)
+
+ID_NUMBER_RE: Final = re.compile(ID_NUMBER_PATTERN)
+CARD_NUMBER_RE: Final = re.compile(CARD_NUMBER_PATTERN)
+PHONE_RE: Final = re.compile(PHONE_PATTERN)
+#: One pass over free text; at a given position an ID beats a card beats a phone.
+PII_RE: Final = re.compile(
+    rf"(?P<id_number>{ID_NUMBER_PATTERN})|(?P<card_number>{CARD_NUMBER_PATTERN})"
+    rf"|(?P<phone>{PHONE_PATTERN})"
+)
+
+_COUNTRY_CODE = re.compile(r"^(?:\+|00)?86(?=1[3-9]\d{9}$)")
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit() or c in "Xx")
+
+
+def _mask_positions(s: str, keep_first: int, keep_last: int) -> str:
+    """Replace the digits (and X) of ``s`` by ``*`` except the first/last few; keep the rest."""
+    total = len(_digits(s))
+    out: list[str] = []
+    seen = 0
+    for c in s:
+        if c.isdigit() or c in "Xx":
+            out.append(c if seen < keep_first or seen >= total - keep_last else "*")
+            seen += 1
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def mask_card(s: str) -> str:
+    """Mask a card number, keeping only its last 4 digits and its separators."""
+    return _mask_positions(s, 0, 4)
+
+
+def mask_id(s: str) -> str:
+    """Mask a resident ID, keeping its first and last character."""
+    return _mask_positions(s, 1, 1)
+
+
+def mask_phone(s: str) -> str:
+    """Mask a phone number: country code, first 3 and last 4 national digits stay."""
+    digits = _digits(s).upper()
+    lead = "+" if s.strip().startswith("+") else ""
+    prefix = ""
+    country = _COUNTRY_CODE.match(lead + digits)
+    if country:
+        prefix = "+86 "
+        digits = digits[len(country.group(0)) - len(lead) :]
+    if len(digits) < 8:
+        return prefix + "*" * max(len(digits) - 2, 0) + digits[-2:]
+    return prefix + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+_MASKERS = {"id_number": mask_id, "card_number": mask_card, "phone": mask_phone}
+
+
+def mask_text(text: str) -> str:
+    """Mask every card, phone and ID number found in free text."""
+
+    def replace(m: re.Match[str]) -> str:
+        kind = m.lastgroup or "card_number"
+        return _MASKERS[kind](m.group(0))
+
+    return PII_RE.sub(replace, text)
+
+
+class PiiMaskingFilter(logging.Filter):
+    """Logging filter that masks PII in the formatted message of every record.
+
+    The record's arguments are merged into the message first (``getMessage``) so a
+    number passed as ``%s`` argument is masked too; ``args`` is then cleared.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # malformed format string: mask the raw parts
+            message = f"{record.msg} {record.args}"
+        record.msg = mask_text(message)
+        record.args = None
+        return True
