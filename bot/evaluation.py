@@ -45,13 +45,12 @@ def _same_value(label: str, expected: str, found: Iterable[str]) -> bool:
 
 def entity_check(expected: dict[str, Any], result: CallResult) -> tuple[list[str], list[str]]:
     """Expected ``label: value`` pairs found / missing (value or surface text matches)."""
-    found, missing = [], []
+    found: list[str] = []
+    missing: list[str] = []
     extracted = result.entities
     for label, values in (expected or {}).items():
         for value in values if isinstance(values, list) else [values]:
-            pool = extracted.get(label, []) + sorted(
-                t for t in _texts(result, label)
-            )
+            pool = extracted.get(label, []) + sorted(t for t in _texts(result, label))
             (found if _same_value(label, str(value), pool) else missing).append(f"{label}={value}")
     return found, missing
 
@@ -82,9 +81,13 @@ def explanation(result: CallResult) -> list[dict[str, Any]]:
 
 def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
     exp = case.expected
-    outcome_ok = result.record.outcome is not None and result.record.outcome.value == exp.get("outcome")
+    outcome_ok = result.record.outcome is not None and result.record.outcome.value == exp.get(
+        "outcome"
+    )
     band = result.assessment.band.value if result.assessment.band else None
-    band_ok = None if "risk_band" not in exp or exp.get("risk_band") is None else band == exp["risk_band"]
+    band_ok = (
+        None if "risk_band" not in exp or exp.get("risk_band") is None else band == exp["risk_band"]
+    )
     found, missing = entity_check(exp.get("entities") or {}, result)
     return {
         "id": case.id,
@@ -120,7 +123,9 @@ def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
     }
 
 
-def run_cases(investigator: Investigator, cases: Iterable[PersonaCase], progress: Progress | None = None) -> list[dict[str, Any]]:
+def run_cases(
+    investigator: Investigator, cases: Iterable[PersonaCase], progress: Progress | None = None
+) -> list[dict[str, Any]]:
     entries = []
     for case in cases:
         try:

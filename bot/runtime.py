@@ -26,7 +26,9 @@ def build_investigator(settings: Settings) -> Investigator:
     library = load_library(settings.templates_dir)
     errors = lint_library(library, settings.bank_name)
     router, lines = load_router(settings.templates_dir, settings.tiers.medium, settings.tiers.high)
-    errors += router.check({s.id: (set(s.scenarios), set(s.tiers)) for s in library.scripts.values()}, lines)
+    errors += router.check(
+        {s.id: (set(s.scenarios), set(s.tiers)) for s in library.scripts.values()}, lines
+    )
     if errors:
         raise SourceFileError(errors)
     if settings.intent_model_enabled:
@@ -41,7 +43,11 @@ def build_investigator(settings: Settings) -> Investigator:
         library,
         router,
         RiskScorer(load_ruleset(ruleset_path(settings))),
-        Policy.from_file(settings.policy_file, sample_rate=settings.review_sample_rate, sample_seed=settings.review_sample_seed),
+        Policy.from_file(
+            settings.policy_file,
+            sample_rate=settings.review_sample_rate,
+            sample_seed=settings.review_sample_seed,
+        ),
         analyzer,
         bank_name=settings.bank_name,
         limits=DialogueLimits(

@@ -54,7 +54,11 @@ class TableAnalyzer:
         self.table = table
         self.default = default
         self.calls: list[tuple[str, str]] = []
-        self.entities = {"父亲": EntityLabel.RELATIONSHIP, "李娜": EntityLabel.PERSON, "王强": EntityLabel.PERSON}
+        self.entities = {
+            "父亲": EntityLabel.RELATIONSHIP,
+            "李娜": EntityLabel.PERSON,
+            "王强": EntityLabel.PERSON,
+        }
 
     def analyze(self, text: str, context: NluContext) -> NluResult:
         self.calls.append((text, context.topic))

@@ -30,22 +30,45 @@ def test_lint_builtin_ok() -> None:
 
 def test_lint_reports_file_line_reason_and_fails(templates_copy: Path) -> None:
     f = templates_copy / "blocks" / "q_occupation.yaml"
-    f.write_text(f.read_text(encoding="utf-8").replace("在哪里上班？", "在哪里上班？{{ employer }}"), encoding="utf-8")
+    f.write_text(
+        f.read_text(encoding="utf-8").replace("在哪里上班？", "在哪里上班？{{ employer }}"),
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["scripts", "lint", "--templates", str(templates_copy)])
     assert result.exit_code == 1
-    line = next(i for i, t in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if "{{ employer }}" in t)
-    assert f"q_occupation.yaml:{line}: nodes.occupation.say: unknown variable 'employer'" in result.output.replace("\n", "")
+    line = next(
+        i
+        for i, t in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+        if "{{ employer }}" in t
+    )
+    assert (
+        f"q_occupation.yaml:{line}: nodes.occupation.say: unknown variable 'employer'"
+        in result.output.replace("\n", "")
+    )
 
 
 def test_lint_reports_incomplete_routing(templates_copy: Path) -> None:
     r = templates_copy / "routing.yaml"
-    r.write_text(r.read_text(encoding="utf-8").replace("high: dormant_full}", "high: dormant_fulll}"), encoding="utf-8")
+    r.write_text(
+        r.read_text(encoding="utf-8").replace("high: dormant_full}", "high: dormant_fulll}"),
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["scripts", "lint", "--templates", str(templates_copy)])
     assert result.exit_code == 1 and "unknown script 'dormant_fulll'" in result.output
 
 
 def test_render_prints_every_prompt_for_the_account() -> None:
-    result = runner.invoke(app, ["scripts", "render", "suspicious_txn_full", "--account", json.dumps(ACCOUNT, ensure_ascii=False)], terminal_width=300)
+    result = runner.invoke(
+        app,
+        [
+            "scripts",
+            "render",
+            "suspicious_txn_full",
+            "--account",
+            json.dumps(ACCOUNT, ensure_ascii=False),
+        ],
+        terminal_width=300,
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "王芳" in out and "4.98万元" in out and "11月18日" in out and "李四" in out

@@ -22,8 +22,16 @@ def test_env_vars_with_nested_delimiter(monkeypatch: pytest.MonkeyPatch) -> None
     assert s.tiers.high == 0.9 and s.review_sample_rate == 0.2
 
 
-@pytest.mark.parametrize("suffix, body", [(".toml", 'bank_name = "测试银行"\n[tiers]\nmedium = 0.3\n'), (".yaml", "bank_name: 测试银行\ntiers: {medium: 0.3}\n")])
-def test_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, body: str) -> None:
+@pytest.mark.parametrize(
+    "suffix, body",
+    [
+        (".toml", 'bank_name = "测试银行"\n[tiers]\nmedium = 0.3\n'),
+        (".yaml", "bank_name: 测试银行\ntiers: {medium: 0.3}\n"),
+    ],
+)
+def test_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, body: str
+) -> None:
     f = tmp_path / f"bot{suffix}"
     f.write_text(body, encoding="utf-8")
     monkeypatch.delenv("BOT_CONFIG_FILE", raising=False)

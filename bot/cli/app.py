@@ -21,7 +21,9 @@ app.command("simulate")(eval_cmd.simulate_command)
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging (PII masked)")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging (PII masked)"),
+) -> None:
     setup_logging(verbose)
 
 
@@ -35,7 +37,9 @@ def _shared_personas() -> Path:
 
 @app.command("demo")
 def demo(
-    personas: Path | None = typer.Option(None, "--personas", help="Persona directory (default: ../shared/personas)"),
+    personas: Path | None = typer.Option(
+        None, "--personas", help="Persona directory (default: ../shared/personas)"
+    ),
     report: Path = typer.Option(Path("reports/demo.json"), "--report"),
 ) -> None:
     """The demo campaign on the embedded defaults: every public persona is investigated
@@ -45,7 +49,9 @@ def demo(
     if not directory.is_dir():
         console.print(f"[red]no persona directory at {directory}[/]; pass --personas DIR")
         raise typer.Exit(2)
-    eval_cmd.eval_command(directory, mode="text", report=report, audio_dir=None, audio_suffix=".wav", quiet=False)
+    eval_cmd.eval_command(
+        directory, mode="text", report=report, audio_dir=None, audio_suffix=".wav", quiet=False
+    )
 
 
 def main() -> None:

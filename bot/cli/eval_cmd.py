@@ -47,13 +47,24 @@ def print_summary(summary: dict[str, Any], entries: list[dict[str, Any]]) -> Non
     table = Table("persona", "outcome", "band", "score", "disposition", "review", "pass")
     for e in entries:
         exp = e["expected"]
-        outcome = e["outcome"] if e["outcome"] == exp.get("outcome") else f"[red]{e['outcome']}[/] (want {exp.get('outcome')})"
+        outcome = (
+            e["outcome"]
+            if e["outcome"] == exp.get("outcome")
+            else f"[red]{e['outcome']}[/] (want {exp.get('outcome')})"
+        )
         want_band = exp.get("risk_band")
-        band = str(e["risk_band"]) if not want_band or e["risk_band"] == want_band else f"[red]{e['risk_band']}[/] (want {want_band})"
+        band = (
+            str(e["risk_band"])
+            if not want_band or e["risk_band"] == want_band
+            else f"[red]{e['risk_band']}[/] (want {want_band})"
+        )
         table.add_row(
-            e["id"], outcome, band,
+            e["id"],
+            outcome,
+            band,
             f"{e['risk_score']:.2f}" if e["risk_score"] is not None else "-",
-            str(e["disposition"]), "yes" if e["needs_review"] else "no",
+            str(e["disposition"]),
+            "yes" if e["needs_review"] else "no",
             "[green]✓[/]" if e["pass"] else "[red]✗[/]",
         )
     console.print(table)
@@ -66,9 +77,13 @@ def print_summary(summary: dict[str, Any], entries: list[dict[str, Any]]) -> Non
 
 
 def eval_command(
-    persona_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory of persona YAML files"),
+    persona_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="Directory of persona YAML files"
+    ),
     mode: str = typer.Option("text", "--mode", help="text | audio"),
-    report: Path = typer.Option(Path("reports/eval.json"), "--report", help="Where to write the JSON report"),
+    report: Path = typer.Option(
+        Path("reports/eval.json"), "--report", help="Where to write the JSON report"
+    ),
     audio_dir: Path | None = typer.Option(None, "--audio-dir"),
     audio_suffix: str = typer.Option(".wav", "--audio-suffix"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, only the report"),
@@ -82,9 +97,14 @@ def eval_command(
     started = time.perf_counter()
     entries = run_with_progress(cases, f"eval {persona_dir.name}")
     summary = summarise(entries, load_errors)
-    summary.update(mode=mode, persona_dir=str(persona_dir), seconds=round(time.perf_counter() - started, 3))
+    summary.update(
+        mode=mode, persona_dir=str(persona_dir), seconds=round(time.perf_counter() - started, 3)
+    )
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"summary": summary, "personas": entries}, ensure_ascii=False, indent=2), encoding="utf-8")
+    report.write_text(
+        json.dumps({"summary": summary, "personas": entries}, ensure_ascii=False, indent=2),
+        encoding="utf-8",
+    )
     if not quiet:
         print_summary(summary, entries)
     console.print(f"report: {report}")
@@ -112,4 +132,7 @@ def simulate_command(
     )
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps({"summary": summary, "personas": entries}, ensure_ascii=False, indent=2), encoding="utf-8")
+        report.write_text(
+            json.dumps({"summary": summary, "personas": entries}, ensure_ascii=False, indent=2),
+            encoding="utf-8",
+        )

@@ -16,8 +16,12 @@ app = typer.Typer(help="Train and inspect the NLU models.", no_args_is_help=True
 
 @app.command("train")
 def train(
-    out: Path | None = typer.Option(None, "--out", help="Model directory (default: settings.intent_model_dir)"),
-    corpus: Path | None = typer.Option(None, "--corpus", help="Directory with train.tsv and heldout.tsv"),
+    out: Path | None = typer.Option(
+        None, "--out", help="Model directory (default: settings.intent_model_dir)"
+    ),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", help="Directory with train.tsv and heldout.tsv"
+    ),
     epochs: int = typer.Option(0, "--epochs", help="0 = the trainer's default"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -28,13 +32,17 @@ def train(
     kwargs = {"seed": seed}
     if epochs:
         kwargs["epochs"] = epochs
-    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
         task = bar.add_task("train", total=None)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = trainer.train(corpus or trainer.DEFAULT_CORPUS_DIR, target, progress=tick, **kwargs)
+        report = trainer.train(
+            corpus or trainer.DEFAULT_CORPUS_DIR, target, progress=tick, **kwargs
+        )
     console.print(report)
     console.print(f"saved to {target}")
 
@@ -52,7 +60,9 @@ def analyze(
     analyzer = Analyzer(s.intent_model_dir if s.intent_model_enabled else None)
     result = analyzer.analyze(text, NluContext(topic=topic, known_names=tuple(names)))
     console.print(f"normalised: {result.text}")
-    console.print(f"intent: {result.intent.intent.value} ({result.intent.confidence:.2f}, {result.intent.source})")
+    console.print(
+        f"intent: {result.intent.intent.value} ({result.intent.confidence:.2f}, {result.intent.source})"
+    )
     table = Table("label", "text", "value", "negated")
     for e in result.entities:
         table.add_row(e.label.value, e.text, e.value, "yes" if e.negated else "")

@@ -34,7 +34,9 @@ def lint(templates: Path | None = TemplatesOpt) -> None:
     errors = lint_library(lib, s.bank_name)
     try:
         router, lines = load_router(root, s.tiers.medium, s.tiers.high)
-        errors += router.check({x.id: (set(x.scenarios), set(x.tiers)) for x in lib.scripts.values()}, lines)
+        errors += router.check(
+            {x.id: (set(x.scenarios), set(x.tiers)) for x in lib.scripts.values()}, lines
+        )
     except SourceFileError as exc:
         errors += exc.errors
     except FileNotFoundError as exc:
@@ -52,7 +54,14 @@ def list_scripts(templates: Path | None = TemplatesOpt) -> None:
     lib = load_library(templates or settings().templates_dir)
     table = Table("id", "version", "scenarios", "tiers", "nodes", "title")
     for sc in sorted(lib.scripts.values(), key=lambda x: x.id):
-        table.add_row(sc.id, str(sc.version), ",".join(sc.scenarios), ",".join(sc.tiers), str(len(sc.nodes)), sc.title)
+        table.add_row(
+            sc.id,
+            str(sc.version),
+            ",".join(sc.scenarios),
+            ",".join(sc.tiers),
+            str(len(sc.nodes)),
+            sc.title,
+        )
     console.print(table)
     if lib.errors:
         print_source_errors(lib.errors)
@@ -87,7 +96,11 @@ def render_cmd(
     for nid, node in script.nodes.items():
         ctx = template_variables(acct, s.bank_name, identity_confirmed=nid not in before)
         console.print(f"{nid} [{node.spec.topic}]", markup=False, style="bold")
-        for label, template in (("say", node.say), ("no_input", node.no_input), ("no_match", node.no_match)):
+        for label, template in (
+            ("say", node.say),
+            ("no_input", node.no_input),
+            ("no_match", node.no_match),
+        ):
             if template is None:
                 continue
             try:

@@ -72,7 +72,9 @@ PROTECTED_VARIABLES = frozenset(
 ALL_VARIABLES = PUBLIC_VARIABLES | PROTECTED_VARIABLES
 
 
-def template_variables(account: Account, bank_name: str, *, identity_confirmed: bool) -> dict[str, Any]:
+def template_variables(
+    account: Account, bank_name: str, *, identity_confirmed: bool
+) -> dict[str, Any]:
     """The rendering context for ``account``. Protected values are absent (so a prompt
     that uses them fails under ``StrictUndefined``) until ``identity_confirmed``."""
     honorific = {"M": "先生", "F": "女士"}.get(account.gender or "", "")

@@ -234,9 +234,18 @@ class DialogueManager:
             return NluResult(raw_text=text, text=text, intent=score)
         ctx = NluContext(topic=node.spec.topic, known_names=self._known_names)
         nlu = self.analyzer.analyze(event.text, ctx)
-        if node.spec.gate == "identity" and nlu.intent.intent is Intent.INFORM and self._names_holder(nlu):
+        if (
+            node.spec.gate == "identity"
+            and nlu.intent.intent is Intent.INFORM
+            and self._names_holder(nlu)
+        ):
             # "我是张伟" is a confirmation even when the classifier calls it information.
-            nlu = NluResult(nlu.raw_text, nlu.text, IntentScore(Intent.AFFIRM, nlu.intent.confidence, "rule"), nlu.entities)
+            nlu = NluResult(
+                nlu.raw_text,
+                nlu.text,
+                IntentScore(Intent.AFFIRM, nlu.intent.confidence, "rule"),
+                nlu.entities,
+            )
         return nlu
 
     def _names_holder(self, nlu: NluResult) -> bool:
@@ -280,7 +289,9 @@ class DialogueManager:
         if spec.gate is None:
             self.record.answers.append(Answer(node.id, spec.topic, nlu))
         target, followup = self._followup(node, intent, nlu, target)
-        self._log_callee(node, event, nlu, decision + (f"; follow-up {followup}" if followup else ""))
+        self._log_callee(
+            node, event, nlu, decision + (f"; follow-up {followup}" if followup else "")
+        )
         if spec.gate == "identity" and intent is Intent.AFFIRM:
             self._confirm_identity()
         return self._route(node, target)
@@ -291,7 +302,9 @@ class DialogueManager:
             return True
         return node.spec.gate == "identity" and intent.value not in node.spec.on
 
-    def _followup(self, node: CompiledNode, intent: Intent, nlu: NluResult, target: str) -> tuple[str, str]:
+    def _followup(
+        self, node: CompiledNode, intent: Intent, nlu: NluResult, target: str
+    ) -> tuple[str, str]:
         for f in node.spec.followups:
             if f.if_intent and intent not in f.if_intent:
                 continue
@@ -334,7 +347,9 @@ class DialogueManager:
             self._retries = 0
             self._repeats = 0
             if spec.end is not None:
-                utterance = BotUtterance("".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, final=True)
+                utterance = BotUtterance(
+                    "".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, final=True
+                )
                 self._say(utterance, f"end: {spec.end.value}")
                 self._finish(spec.end, self.record.ended_by or "script")
                 return utterance
@@ -352,7 +367,9 @@ class DialogueManager:
     def _repeat(self) -> BotUtterance:
         assert self._last is not None
         last = self._last
-        utterance = BotUtterance(self.language.repeat_prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT)
+        utterance = BotUtterance(
+            self.language.repeat_prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT
+        )
         self._say(utterance, "repeat")
         return utterance
 
@@ -366,13 +383,35 @@ class DialogueManager:
         if utterance.kind is not UtteranceKind.REPEAT:
             self._last = utterance
         self.record.turns.append(
-            Turn("bot", self._now, utterance.node_id, utterance.topic, utterance.text, utterance.kind.value, None, decision)
+            Turn(
+                "bot",
+                self._now,
+                utterance.node_id,
+                utterance.topic,
+                utterance.text,
+                utterance.kind.value,
+                None,
+                decision,
+            )
         )
 
     def _log_bot(self, node: CompiledNode, text: str, event: str, decision: str) -> None:
-        self.record.turns.append(Turn("bot", self._now, node.id, node.spec.topic, text, event, None, decision))
-
-    def _log_callee(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult | None, decision: str) -> None:
         self.record.turns.append(
-            Turn("callee", event.at, node.id, node.spec.topic, event.text, event.kind.value, nlu, decision)
+            Turn("bot", self._now, node.id, node.spec.topic, text, event, None, decision)
+        )
+
+    def _log_callee(
+        self, node: CompiledNode, event: CalleeEvent, nlu: NluResult | None, decision: str
+    ) -> None:
+        self.record.turns.append(
+            Turn(
+                "callee",
+                event.at,
+                node.id,
+                node.spec.topic,
+                event.text,
+                event.kind.value,
+                nlu,
+                decision,
+            )
         )

@@ -95,7 +95,14 @@ class Investigator:
             refusals_to_end=self.limits.refusals_to_end,
         )
 
-    def conclude(self, account: Account, record: DialogueRecord, *, attempts_left: bool = True, call_key: str = "") -> CallResult:
+    def conclude(
+        self,
+        account: Account,
+        record: DialogueRecord,
+        *,
+        attempts_left: bool = True,
+        call_key: str = "",
+    ) -> CallResult:
         """Score a finished dialogue and decide the disposition."""
         if record.outcome is None:
             raise ValueError("conclude() needs a finished dialogue")
@@ -110,7 +117,9 @@ class Investigator:
         )
         return CallResult(account, record, assessment, decision)
 
-    def run_text(self, account: Account, callee: Callee, *, attempts_left: bool = True) -> CallResult:
+    def run_text(
+        self, account: Account, callee: Callee, *, attempts_left: bool = True
+    ) -> CallResult:
         """A whole call in text: ``callee`` answers each bot utterance."""
         dm = self.dialogue(account)
         utterance: BotUtterance | None = dm.start()

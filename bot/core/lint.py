@@ -21,7 +21,11 @@ _DTMF_KEYS = frozenset("0123456789*#")
 
 
 def _err(
-    script: Script, node: CompiledNode, sub: tuple[str | int, ...], message: str, line: int | None = None
+    script: Script,
+    node: CompiledNode,
+    sub: tuple[str | int, ...],
+    message: str,
+    line: int | None = None,
 ) -> SourceError:
     """An error at ``node``; a node that comes from a block names the including script."""
     field = ".".join(["nodes", node.id, *map(str, sub)])
@@ -111,10 +115,20 @@ def _check_variables(script: Script) -> list[SourceError]:
             try:
                 unknown = variables_of(text) - ALL_VARIABLES
             except PromptError as exc:
-                errors.append(_err(script, node, sub, exc.message, node.origin.text_line(sub, exc.line)))
+                errors.append(
+                    _err(script, node, sub, exc.message, node.origin.text_line(sub, exc.line))
+                )
                 continue
             for var in sorted(unknown):
-                errors.append(_err(script, node, sub, f"unknown variable '{var}'", node.origin.text_line(sub, _line_of(text, var))))
+                errors.append(
+                    _err(
+                        script,
+                        node,
+                        sub,
+                        f"unknown variable '{var}'",
+                        node.origin.text_line(sub, _line_of(text, var)),
+                    )
+                )
         for var in node.spec.requires:
             if var not in ALL_VARIABLES:
                 errors.append(_err(script, node, ("requires",), f"unknown variable '{var}'"))
@@ -151,14 +165,23 @@ def _check_graph(script: Script) -> list[SourceError]:
 def _check_identity(script: Script) -> list[SourceError]:
     gates = [n for n in script.nodes.values() if n.spec.gate == "identity"]
     if len(gates) != 1:
-        return [SourceError(script.file, None, "nodes", f"a script needs exactly one identity gate node, found {len(gates)}")]
+        return [
+            SourceError(
+                script.file,
+                None,
+                "nodes",
+                f"a script needs exactly one identity gate node, found {len(gates)}",
+            )
+        ]
     errors = []
     gate = gates[0].spec
     confirmed = gate.on.get(Intent.AFFIRM.value)
     for key, target in [*gate.on.items(), ("default", gate.default)]:
         if key != Intent.AFFIRM.value and target is not None and target == confirmed:
-            sub = ("on", key) if key != "default" else ("default",)
-            errors.append(_err(script, gates[0], sub, "only 'affirm' may lead past the identity gate"))
+            sub: tuple[str, ...] = ("on", key) if key != "default" else ("default",)
+            errors.append(
+                _err(script, gates[0], sub, "only 'affirm' may lead past the identity gate")
+            )
     for nid in sorted(pre_identity_nodes(script)):
         node = script.nodes[nid]
         for sub, text in _texts(node):
@@ -167,14 +190,24 @@ def _check_identity(script: Script) -> list[SourceError]:
             except PromptError:
                 continue  # reported by _check_variables
             for var in sorted(leaked):
-                errors.append(_err(script, node, sub, f"account detail '{var}' can be spoken before identity is confirmed", node.origin.text_line(sub, _line_of(text, var))))
+                errors.append(
+                    _err(
+                        script,
+                        node,
+                        sub,
+                        f"account detail '{var}' can be spoken before identity is confirmed",
+                        node.origin.text_line(sub, _line_of(text, var)),
+                    )
+                )
     return errors
 
 
 def opening_text(script: Script, bank_name: str) -> str:
     """What the callee hears first: the start node and the statements chained after it,
     up to and including the first question."""
-    ctx: dict[str, object] = template_variables(sample_account(), bank_name, identity_confirmed=False)
+    ctx: dict[str, object] = template_variables(
+        sample_account(), bank_name, identity_confirmed=False
+    )
     parts = []
     nid: str | None = script.start
     seen: set[str] = set()
@@ -186,16 +219,27 @@ def opening_text(script: Script, bank_name: str) -> str:
     return "".join(parts)
 
 
-def _check_disclosure(script: Script, pack: LanguagePack | None, bank_name: str) -> list[SourceError]:
+def _check_disclosure(
+    script: Script, pack: LanguagePack | None, bank_name: str
+) -> list[SourceError]:
     start = script.nodes.get(script.start)
     if start is None:
         return []
     if pack is None:
-        return [SourceError(script.file, None, "language", f"no language pack for '{script.language}'")]
+        return [
+            SourceError(script.file, None, "language", f"no language pack for '{script.language}'")
+        ]
     try:
         text = opening_text(script, bank_name)
     except PromptError as exc:
-        return [_err(script, start, ("say",), f"opening cannot be rendered before identity: {exc.message}")]
+        return [
+            _err(
+                script,
+                start,
+                ("say",),
+                f"opening cannot be rendered before identity: {exc.message}",
+            )
+        ]
     missing = [group for group in pack.disclosure if not any(p in text for p in group)]
     return [
         _err(script, start, ("say",), f"opening disclosure missing: say one of {' / '.join(group)}")
@@ -203,11 +247,15 @@ def _check_disclosure(script: Script, pack: LanguagePack | None, bank_name: str)
     ]
 
 
-def lint_script(script: Script, pack: LanguagePack | None, bank_name: str = "示例银行") -> list[SourceError]:
+def lint_script(
+    script: Script, pack: LanguagePack | None, bank_name: str = "示例银行"
+) -> list[SourceError]:
     errors = _check_references(script) + _check_variables(script)
     if errors:  # graph checks on a broken graph only repeat the same problems
         return errors
-    return _check_graph(script) + _check_identity(script) + _check_disclosure(script, pack, bank_name)
+    return (
+        _check_graph(script) + _check_identity(script) + _check_disclosure(script, pack, bank_name)
+    )
 
 
 def lint_library(lib: TemplateLibrary, bank_name: str = "示例银行") -> list[SourceError]:

@@ -35,7 +35,12 @@ CARD_NUMBER_PATTERN: Final = (
 )
 #: Mainland mobile (optional +86/0086/86 prefix, 3-4-4 grouping) or landline 0XX(X)-XXXXXXX(X).
 PHONE_PATTERN: Final = (
-    r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86" + _SEP + r")?1[3-9]\d" + _SEP + r"\d{4}" + _SEP
+    r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86"
+    + _SEP
+    + r")?1[3-9]\d"
+    + _SEP
+    + r"\d{4}"
+    + _SEP
     + r"\d{4}(?![0-9A-Za-z])"
     r"|(?<![0-9A-Za-z])0\d{2,3}[ \-]?\d{7,8}(?![0-9A-Za-z])"
 )

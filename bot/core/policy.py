@@ -75,7 +75,13 @@ _UNREACHED = frozenset({Outcome.VOICEMAIL, Outcome.NO_ANSWER, Outcome.BUSY, Outc
 
 
 class Policy:
-    def __init__(self, overrides: PolicyFile | None = None, *, sample_rate: float = 0.05, sample_seed: str = "review-v1"):
+    def __init__(
+        self,
+        overrides: PolicyFile | None = None,
+        *,
+        sample_rate: float = 0.05,
+        sample_seed: str = "review-v1",
+    ):
         self.overrides = overrides or PolicyFile(version=1)
         self.sample_rate = sample_rate
         self.sample_seed = sample_seed
@@ -90,13 +96,19 @@ class Policy:
         return cls(table, sample_rate=sample_rate, sample_seed=sample_seed)
 
     def rule(self, situation: Situation, branch: str | None) -> Rule:
-        for table in (self.overrides.branches.get(branch or "", {}), self.overrides.default, DEFAULT_TABLE):
+        for table in (
+            self.overrides.branches.get(branch or "", {}),
+            self.overrides.default,
+            DEFAULT_TABLE,
+        ):
             if situation in table:
                 return table[situation]
         raise KeyError(situation)  # pragma: no cover - DEFAULT_TABLE is complete
 
     @staticmethod
-    def situation(outcome: Outcome, band: RiskBand | None, severe: bool, attempts_left: bool) -> Situation:
+    def situation(
+        outcome: Outcome, band: RiskBand | None, severe: bool, attempts_left: bool
+    ) -> Situation:
         if outcome in _UNREACHED:
             return "unreached_retry" if attempts_left else "unreached_exhausted"
         if outcome is Outcome.WRONG_PERSON:

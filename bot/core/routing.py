@@ -58,15 +58,26 @@ class Router:
             script = table.get(account.scenario, {}).get(tier)
             if script:
                 return script
-        raise RoutingError(f"{self.file}: no script for scenario {account.scenario.value} tier {tier.value}")
+        raise RoutingError(
+            f"{self.file}: no script for scenario {account.scenario.value} tier {tier.value}"
+        )
 
-    def check(self, script_tiers: dict[str, tuple[set[Scenario], set[RiskBand]]], lines: LineMap) -> list[SourceError]:
+    def check(
+        self, script_tiers: dict[str, tuple[set[Scenario], set[RiskBand]]], lines: LineMap
+    ) -> list[SourceError]:
         """Every scenario x tier is routed, to a script that exists and serves it."""
         errors: list[SourceError] = []
         for scenario in Scenario:
             for tier in RiskBand:
                 if not self.table.routes.get(scenario, {}).get(tier):
-                    errors.append(SourceError(self.file, lines.line(("routes", scenario.value)), f"routes.{scenario.value}", f"no script for tier '{tier.value}'"))
+                    errors.append(
+                        SourceError(
+                            self.file,
+                            lines.line(("routes", scenario.value)),
+                            f"routes.{scenario.value}",
+                            f"no script for tier '{tier.value}'",
+                        )
+                    )
         tables = [(("routes",), self.table.routes)] + [
             (("branches", b), t) for b, t in self.table.branches.items()
         ]
@@ -76,11 +87,22 @@ class Router:
                     path = (*prefix, scenario.value, tier.value)
                     where = ".".join(path)
                     if script_id not in script_tiers:
-                        errors.append(SourceError(self.file, lines.line(path), where, f"unknown script '{script_id}'"))
+                        errors.append(
+                            SourceError(
+                                self.file, lines.line(path), where, f"unknown script '{script_id}'"
+                            )
+                        )
                         continue
                     scenarios, served = script_tiers[script_id]
                     if scenario not in scenarios or tier not in served:
-                        errors.append(SourceError(self.file, lines.line(path), where, f"script '{script_id}' does not declare scenario '{scenario.value}' and tier '{tier.value}'"))
+                        errors.append(
+                            SourceError(
+                                self.file,
+                                lines.line(path),
+                                where,
+                                f"script '{script_id}' does not declare scenario '{scenario.value}' and tier '{tier.value}'",
+                            )
+                        )
         return errors
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.core.account import Account
 from bot.core.dialogue import Answer, DialogueRecord
 from bot.core.vocab import EntityLabel, Intent, Outcome, RiskBand
-from nlu.negation import negation_spans, in_spans
+from nlu.negation import in_spans, negation_spans
 from nlu.phonetic import KeyphraseMatcher
 
 Category = Literal["hard", "soft", "legit"]
@@ -50,7 +50,9 @@ class FeatureSpec(BaseModel):
     @model_validator(mode="after")
     def _has_condition(self) -> FeatureSpec:
         if not (self.intents or self.keywords or self.entities or self.counter or self.computed):
-            raise ValueError("a feature needs at least one of intents, keywords, entities, counter, computed")
+            raise ValueError(
+                "a feature needs at least one of intents, keywords, entities, counter, computed"
+            )
         return self
 
 
@@ -77,7 +79,9 @@ class RuleSet(BaseModel):
     def _known_computed(self) -> RuleSet:
         for fid, spec in self.features.items():
             if spec.computed and spec.computed not in COMPUTED:
-                raise ValueError(f"feature '{fid}': unknown computed check '{spec.computed}' (known: {', '.join(sorted(COMPUTED))})")
+                raise ValueError(
+                    f"feature '{fid}': unknown computed check '{spec.computed}' (known: {', '.join(sorted(COMPUTED))})"
+                )
         return self
 
 
@@ -136,13 +140,23 @@ class RiskAssessment:
 ComputedCheck = Callable[[DialogueRecord, Account, dict[str, list[Evidence]]], list[Evidence]]
 
 
-def _custody_contradiction(record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]) -> list[Evidence]:
-    selfish = [_ev(a, a.nlu.intent.intent.value) for a in record.answers if a.nlu.intent.intent is Intent.CUSTODY_SELF]
-    handed = [e for f in ("custody_lent", "custody_sold", "credentials_shared") for e in fired.get(f, [])]
+def _custody_contradiction(
+    record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
+) -> list[Evidence]:
+    selfish = [
+        _ev(a, a.nlu.intent.intent.value)
+        for a in record.answers
+        if a.nlu.intent.intent is Intent.CUSTODY_SELF
+    ]
+    handed = [
+        e for f in ("custody_lent", "custody_sold", "credentials_shared") for e in fired.get(f, [])
+    ]
     return selfish[:1] + handed[:1] if selfish and handed else []
 
 
-def _amount_mismatch(record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]) -> list[Evidence]:
+def _amount_mismatch(
+    record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
+) -> list[Evidence]:
     if account.txn is None or account.txn.amount <= 0:
         return []
     target = account.txn.amount
@@ -226,7 +240,9 @@ class RiskScorer:
                     continue
                 seen.add(m.key)
                 said = text[m.start : m.end]
-                out.setdefault(m.key, []).append(_ev(a, said if said == m.phrase else f"{said}≈{m.phrase}"))
+                out.setdefault(m.key, []).append(
+                    _ev(a, said if said == m.phrase else f"{said}≈{m.phrase}")
+                )
         return out
 
     def _condition_hits(self, fid: str, spec: FeatureSpec, answers: list[Answer]) -> list[Evidence]:
@@ -235,7 +251,9 @@ class RiskScorer:
             if not _applies(spec, a):
                 continue
             if a.nlu.intent.intent in spec.intents:
-                out.append(_ev(a, f"intent {a.nlu.intent.intent.value} ({a.nlu.intent.confidence:.2f})"))
+                out.append(
+                    _ev(a, f"intent {a.nlu.intent.intent.value} ({a.nlu.intent.confidence:.2f})")
+                )
                 continue
             for label, values in spec.entities.items():
                 found = [v for v in a.nlu.values(label) if v in values]
@@ -280,7 +298,17 @@ class RiskScorer:
         for fid, evidence in fired.items():
             spec = rs.features[fid]
             n = min(counts[fid], spec.cap) if spec.per_hit else 1
-            hits.append(FeatureHit(fid, spec.description, spec.category, spec.weight, n, spec.weight * n, tuple(evidence)))
+            hits.append(
+                FeatureHit(
+                    fid,
+                    spec.description,
+                    spec.category,
+                    spec.weight,
+                    n,
+                    spec.weight * n,
+                    tuple(evidence),
+                )
+            )
         hits.sort(key=lambda h: -abs(h.contribution))
         prior_part = rs.prior_weight * _logit(account.model_score)
         logit = prior_part + rs.bias + sum(h.contribution for h in hits)
@@ -298,18 +326,29 @@ class RiskScorer:
             band_reason=reason,
         )
 
-    def _band(self, score: float, hits: list[FeatureHit], record: DialogueRecord) -> tuple[RiskBand | None, str]:
+    def _band(
+        self, score: float, hits: list[FeatureHit], record: DialogueRecord
+    ) -> tuple[RiskBand | None, str]:
         rs = self.ruleset
         substantive = sum(1 for a in record.answers if a.nlu.intent.intent is not Intent.REFUSE)
         if record.outcome not in (Outcome.COMPLETED, Outcome.HUNG_UP, None):
             return None, f"no band for outcome {record.outcome}"
         if substantive < rs.min_answers_for_band:
             return None, f"only {substantive} answers (need {rs.min_answers_for_band})"
-        band = RiskBand.HIGH if score >= rs.bands.high else RiskBand.MEDIUM if score >= rs.bands.medium else RiskBand.LOW
+        band = (
+            RiskBand.HIGH
+            if score >= rs.bands.high
+            else RiskBand.MEDIUM
+            if score >= rs.bands.medium
+            else RiskBand.LOW
+        )
         hard = [h for h in hits if h.category == "hard"]
         forced = [h.feature for h in hard if rs.features[h.feature].min_band is RiskBand.HIGH]
         if forced and band is not RiskBand.HIGH:
             return RiskBand.HIGH, f"{', '.join(forced)} forces band high"
         if band is RiskBand.HIGH and rs.high_requires_hard and not hard:
-            return RiskBand.MEDIUM, "high score without an admitted risk behaviour: capped at medium"
+            return (
+                RiskBand.MEDIUM,
+                "high score without an admitted risk behaviour: capped at medium",
+            )
         return band, ""

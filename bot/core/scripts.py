@@ -117,7 +117,9 @@ def _bind(node: Node, params: dict[str, str]) -> Node:
     )
 
 
-def _compile_node(node_id: str, node: Node, origin: Origin) -> tuple[CompiledNode | None, list[SourceError]]:
+def _compile_node(
+    node_id: str, node: Node, origin: Origin
+) -> tuple[CompiledNode | None, list[SourceError]]:
     errors: list[SourceError] = []
     compiled: dict[str, Template | None] = {}
     for key, source in (
@@ -133,7 +135,11 @@ def _compile_node(node_id: str, node: Node, origin: Origin) -> tuple[CompiledNod
             compiled[key] = compile_prompt(source)
         except PromptError as exc:
             line = origin.text_line(sub, exc.line)
-            errors.append(SourceError(origin.file, line, f"nodes.{node_id}.{'.'.join(map(str, sub))}", exc.message))
+            errors.append(
+                SourceError(
+                    origin.file, line, f"nodes.{node_id}.{'.'.join(map(str, sub))}", exc.message
+                )
+            )
     if errors:
         return None, errors
     say = compiled["say"]
@@ -157,18 +163,46 @@ def build_script(
     for i, inc in enumerate(spec.include):
         block = blocks.get(inc.block)
         if block is None:
-            errors.append(SourceError(file, lines.line(("include", i)), f"include[{i}]", f"unknown block '{inc.block}'"))
+            errors.append(
+                SourceError(
+                    file,
+                    lines.line(("include", i)),
+                    f"include[{i}]",
+                    f"unknown block '{inc.block}'",
+                )
+            )
             continue
         hasher.update(block.text.encode())
         missing = set(block.spec.params) - set(inc.with_)
         extra = set(inc.with_) - set(block.spec.params)
         for name in sorted(missing):
-            errors.append(SourceError(file, lines.line(("include", i)), f"include[{i}].with", f"block '{inc.block}' needs parameter '{name}'"))
+            errors.append(
+                SourceError(
+                    file,
+                    lines.line(("include", i)),
+                    f"include[{i}].with",
+                    f"block '{inc.block}' needs parameter '{name}'",
+                )
+            )
         for name in sorted(extra):
-            errors.append(SourceError(file, lines.line(("include", i)), f"include[{i}].with", f"block '{inc.block}' has no parameter '{name}'"))
+            errors.append(
+                SourceError(
+                    file,
+                    lines.line(("include", i)),
+                    f"include[{i}].with",
+                    f"block '{inc.block}' has no parameter '{name}'",
+                )
+            )
         for nid, node in block.spec.nodes.items():
             if nid in nodes:
-                errors.append(SourceError(file, lines.line(("include", i)), f"include[{i}]", f"node '{nid}' of block '{inc.block}' clashes with a node already defined"))
+                errors.append(
+                    SourceError(
+                        file,
+                        lines.line(("include", i)),
+                        f"include[{i}]",
+                        f"node '{nid}' of block '{inc.block}' clashes with a node already defined",
+                    )
+                )
                 continue
             nodes[nid] = (_bind(node, inc.with_), Origin(block.file, ("nodes", nid), block.lines))
     compiled: dict[str, CompiledNode] = {}
@@ -231,13 +265,19 @@ class TemplateLibrary:
                 self.errors += exc.errors
                 continue
             if spec.id in blocks:
-                self.errors.append(SourceError(str(path), lines.line(("id",)), "id", f"duplicate block id '{spec.id}'"))
+                self.errors.append(
+                    SourceError(
+                        str(path), lines.line(("id",)), "id", f"duplicate block id '{spec.id}'"
+                    )
+                )
                 continue
             blocks[spec.id] = _Block(spec, lines, str(path), text)
         self.blocks = blocks
         return blocks
 
-    def add_script_source(self, text: str, file: str, blocks: dict[str, _Block] | None = None) -> Script | None:
+    def add_script_source(
+        self, text: str, file: str, blocks: dict[str, _Block] | None = None
+    ) -> Script | None:
         """Compile one script source (from disk or from the web editor) into the library."""
         script, errors = build_script(text, file, blocks if blocks is not None else self.blocks)
         self.errors += errors

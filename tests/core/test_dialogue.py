@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bot.core.account import Account
-from bot.core.dialogue import BotUtterance, CalleeEvent, DialogueError, DialogueManager, UtteranceKind
+from bot.core.dialogue import (
+    BotUtterance,
+    CalleeEvent,
+    DialogueError,
+    DialogueManager,
+    UtteranceKind,
+)
 from bot.core.scripts import TemplateLibrary
 from bot.core.vocab import Outcome
 from tests.conftest import TableAnalyzer, make_account
@@ -13,25 +19,44 @@ from tests.conftest import TableAnalyzer, make_account
 ACCOUNT_DETAILS = ("0002", "4.98万", "49800", "王强", "11月18日")
 
 
-def dm_for(library: TemplateLibrary, analyzer: TableAnalyzer, script: str = "suspicious_txn_full", account: Account | None = None, **kw: object) -> DialogueManager:
+def dm_for(
+    library: TemplateLibrary,
+    analyzer: TableAnalyzer,
+    script: str = "suspicious_txn_full",
+    account: Account | None = None,
+    **kw: object,
+) -> DialogueManager:
     return DialogueManager(
-        library.scripts[script], account or make_account(), analyzer, library.language("zh"), bank_name="示例银行", **kw  # type: ignore[arg-type]
+        library.scripts[script],
+        account or make_account(),
+        analyzer,
+        library.language("zh"),
+        bank_name="示例银行",
+        **kw,  # type: ignore[arg-type]
     )
 
 
-def converse(dm: DialogueManager, answers: list[str | None | CalleeEvent]) -> list[BotUtterance]:
+def converse(dm: DialogueManager, answers: list[str | CalleeEvent | None]) -> list[BotUtterance]:
     said = [dm.start()]
     for a in answers:
         if dm.done:
             break
-        event = a if isinstance(a, CalleeEvent) else CalleeEvent.silence() if a is None else CalleeEvent.speech(a)
+        event = (
+            a
+            if isinstance(a, CalleeEvent)
+            else CalleeEvent.silence()
+            if a is None
+            else CalleeEvent.speech(a)
+        )
         out = dm.handle(event)
         if out is not None:
             said.append(out)
     return said
 
 
-def test_happy_path_visits_every_topic_and_completes(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_happy_path_visits_every_topic_and_completes(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     said = converse(dm, ["是我", "工资", "我父亲", "发工资", "自己保管", "没有", "我是老师"])
     assert dm.done and dm.record.outcome is Outcome.COMPLETED
@@ -43,14 +68,18 @@ def test_happy_path_visits_every_topic_and_completes(library: TemplateLibrary, a
     assert [a.topic for a in dm.record.answers][:2] == ["fund_source", "counterparty"]
 
 
-def test_first_utterance_is_disclosure_plus_identity_question_without_account_details(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_first_utterance_is_disclosure_plus_identity_question_without_account_details(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     first = dm_for(library, analyzer).start()
     assert first.topic == "identity"
     assert "智能语音助手" in first.text and "录音" in first.text and "李娜" in first.text
     assert not any(d in first.text for d in ACCOUNT_DETAILS)
 
 
-def test_account_details_follow_identity_confirmation(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_account_details_follow_identity_confirmation(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     dm.start()
     second = dm.handle(CalleeEvent.speech("是我"))
@@ -58,7 +87,9 @@ def test_account_details_follow_identity_confirmation(library: TemplateLibrary, 
 
 
 @pytest.mark.parametrize("answer", ["他不在，我是他老婆", "你打错了"])
-def test_wrong_person_ends_without_disclosing_anything(library: TemplateLibrary, analyzer: TableAnalyzer, answer: str) -> None:
+def test_wrong_person_ends_without_disclosing_anything(
+    library: TemplateLibrary, analyzer: TableAnalyzer, answer: str
+) -> None:
     dm = dm_for(library, analyzer)
     said = converse(dm, [answer])
     assert dm.record.outcome is Outcome.WRONG_PERSON and not dm.record.identity_confirmed
@@ -66,14 +97,18 @@ def test_wrong_person_ends_without_disclosing_anything(library: TemplateLibrary,
         assert not any(d in u.text for d in ACCOUNT_DETAILS), u.text
 
 
-def test_voicemail_leaves_nothing_sensitive(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_voicemail_leaves_nothing_sensitive(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     said = converse(dm, ["您拨打的用户暂时无法接听，请在提示音后留言"])
     assert dm.record.outcome is Outcome.VOICEMAIL
-    assert not any(d in said[-1].text for d in ACCOUNT_DETAILS + ("李娜",))
+    assert not any(d in said[-1].text for d in (*ACCOUNT_DETAILS, "李娜"))
 
 
-def test_repeated_refusal_ends_politely_as_refused(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_repeated_refusal_ends_politely_as_refused(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     said = converse(dm, ["是我", "我不想说", "我不想说", "我不想说"])
     assert dm.record.outcome is Outcome.REFUSED
@@ -87,7 +122,9 @@ def test_a_single_refusal_moves_on(library: TemplateLibrary, analyzer: TableAnal
     assert dm.record.outcome is Outcome.COMPLETED and dm.record.refusals == 1
 
 
-def test_ask_repeat_repeats_the_same_prompt(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_ask_repeat_repeats_the_same_prompt(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     first = dm.start()
     again = dm.handle(CalleeEvent.speech("你再说一遍"))
@@ -103,7 +140,9 @@ def test_repeat_requests_are_limited(library: TemplateLibrary, analyzer: TableAn
     assert dm.done  # third: clarifying re-prompt; fourth: identity still unverified -> closing
 
 
-def test_silence_reprompts_once_then_moves_on(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_silence_reprompts_once_then_moves_on(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     dm.start()
     dm.handle(CalleeEvent.speech("是我"))
@@ -114,13 +153,17 @@ def test_silence_reprompts_once_then_moves_on(library: TemplateLibrary, analyzer
     assert dm.record.no_inputs == 2
 
 
-def test_silence_at_identity_ends_as_no_answer(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_silence_at_identity_ends_as_no_answer(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     converse(dm, [None, None])
     assert dm.record.outcome is Outcome.NO_ANSWER
 
 
-def test_unclear_gets_one_clarifying_reprompt(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_unclear_gets_one_clarifying_reprompt(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     dm.start()
     dm.handle(CalleeEvent.speech("是我"))
@@ -152,21 +195,31 @@ def test_dtmf_confirms_identity(library: TemplateLibrary, analyzer: TableAnalyze
     assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
 
 
-def test_custody_lent_triggers_follow_ups(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_custody_lent_triggers_follow_ups(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
-    said = converse(dm, ["是我", "工资", "我父亲", "发工资", "借给朋友了", "朋友在用", "没有", "我是老师"])
+    said = converse(
+        dm, ["是我", "工资", "我父亲", "发工资", "借给朋友了", "朋友在用", "没有", "我是老师"]
+    )
     nodes = [u.node_id for u in said]
     assert nodes.index("custody_who") == nodes.index("card_custody") + 1
     assert "credentials_check" in nodes and dm.record.outcome is Outcome.COMPLETED
 
 
-def test_counterparty_follow_up_only_when_relationship_missing(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_counterparty_follow_up_only_when_relationship_missing(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
-    said = converse(dm, ["是我", "工资", "不认识这个人", "反正就是转了", "发工资", "自己保管", "没有", "老师"])
+    said = converse(
+        dm, ["是我", "工资", "不认识这个人", "反正就是转了", "发工资", "自己保管", "没有", "老师"]
+    )
     assert "counterparty_howmet" in [u.node_id for u in said]
 
 
-def test_counterparty_question_skipped_without_a_counterparty(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_counterparty_question_skipped_without_a_counterparty(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     account = make_account(txn=None, scenario="new_account")
     dm = dm_for(library, analyzer, script="new_account_full", account=account)
     said = converse(dm, ["是我"] + ["好的"] * 10)
@@ -190,7 +243,9 @@ def test_duration_budget_closes_the_call(library: TemplateLibrary, analyzer: Tab
     assert last is not None and last.final and dm.record.ended_by == "budget_time"
 
 
-def test_record_keeps_transcript_nlu_and_decisions(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+def test_record_keeps_transcript_nlu_and_decisions(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
     dm = dm_for(library, analyzer)
     converse(dm, ["是我", "工资"])
     callee = [t for t in dm.record.turns if t.role == "callee"]

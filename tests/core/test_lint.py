@@ -18,7 +18,9 @@ def test_builtin_templates_are_clean(library: TemplateLibrary) -> None:
 
 
 @pytest.mark.parametrize("script_id", ["new_account_short", "dormant_full", "suspicious_txn_full"])
-def test_openings_disclose_assistant_and_recording(library: TemplateLibrary, script_id: str) -> None:
+def test_openings_disclose_assistant_and_recording(
+    library: TemplateLibrary, script_id: str
+) -> None:
     text = opening_text(library.scripts[script_id], "示例银行")
     assert "智能语音助手" in text and "录音" in text
 
@@ -57,7 +59,11 @@ def test_unknown_variable_is_located(templates_copy: Path) -> None:
 
 def test_unknown_intent_and_unknown_node(templates_copy: Path) -> None:
     f = templates_copy / "blocks" / "q_custody_full.yaml"
-    _edit(f, "custody_lent: custody_who", "custody_lend: custody_who\n      custody_lent: custody_whom")
+    _edit(
+        f,
+        "custody_lent: custody_who",
+        "custody_lend: custody_who\n      custody_lent: custody_whom",
+    )
     errors = _lint(templates_copy)
     assert _only(errors, "unknown intent 'custody_lend'").line == _line_of(f, "custody_lend")
     assert _only(errors, "unknown node 'custody_whom'").line == _line_of(f, "custody_whom")
@@ -65,7 +71,11 @@ def test_unknown_intent_and_unknown_node(templates_copy: Path) -> None:
 
 def test_unreachable_node(templates_copy: Path) -> None:
     f = templates_copy / "blocks" / "q_occupation.yaml"
-    f.write_text(f.read_text(encoding="utf-8") + "  orphan:\n    topic: default\n    say: 孤立的节点\n    default: $next\n", encoding="utf-8")
+    f.write_text(
+        f.read_text(encoding="utf-8")
+        + "  orphan:\n    topic: default\n    say: 孤立的节点\n    default: $next\n",
+        encoding="utf-8",
+    )
     err = _only(_lint(templates_copy), "unreachable")
     assert err.field == "nodes.orphan"
     assert err.line == _line_of(f, "orphan:")
@@ -74,12 +84,18 @@ def test_unreachable_node(templates_copy: Path) -> None:
 def test_node_that_can_never_end(templates_copy: Path) -> None:
     f = templates_copy / "scripts" / "new_account_short.yaml"
     f.write_text(
-        f.read_text(encoding="utf-8").replace("with: {next: close_completed}", "with: {next: loop_a}")
+        f.read_text(encoding="utf-8").replace(
+            "with: {next: close_completed}", "with: {next: loop_a}"
+        )
         + "nodes:\n  loop_a:\n    topic: default\n    say: 甲\n    default: loop_b\n  loop_b:\n    topic: default\n    say: 乙\n    default: loop_a\n",
         encoding="utf-8",
     )
     errors = [e for e in _lint(templates_copy) if "new_account_short" in e.file + e.message]
-    assert {e.field for e in errors if "no way to end" in e.message} >= {"nodes.loop_a", "nodes.loop_b", "nodes.card_custody"}
+    assert {e.field for e in errors if "no way to end" in e.message} >= {
+        "nodes.loop_a",
+        "nodes.loop_b",
+        "nodes.card_custody",
+    }
 
 
 def test_missing_opening_disclosure(templates_copy: Path) -> None:
@@ -92,14 +108,22 @@ def test_missing_opening_disclosure(templates_copy: Path) -> None:
 
 def test_account_detail_before_identity_is_refused(templates_copy: Path) -> None:
     f = templates_copy / "blocks" / "identity_check.yaml"
-    _edit(f, "请问您是{{ holder_name }}{{ holder_honorific }}本人吗？", "关于尾号{{ card_last4 }}的卡，请问您是{{ holder_name }}本人吗？")
+    _edit(
+        f,
+        "请问您是{{ holder_name }}{{ holder_honorific }}本人吗？",
+        "关于尾号{{ card_last4 }}的卡，请问您是{{ holder_name }}本人吗？",
+    )
     err = _only(_lint(templates_copy), "before identity is confirmed")
     assert "card_last4" in err.message and err.line == _line_of(f, "card_last4")
 
 
 def test_account_detail_on_voicemail_is_refused(templates_copy: Path) -> None:
     f = templates_copy / "blocks" / "closings.yaml"
-    _edit(f, "我们稍后会再次来电，再见。", "您尾号{{ card_last4 }}的卡有一笔{{ txn_amount | money }}的交易。")
+    _edit(
+        f,
+        "我们稍后会再次来电，再见。",
+        "您尾号{{ card_last4 }}的卡有一笔{{ txn_amount | money }}的交易。",
+    )
     errors = _lint(templates_copy)
     leaked = {e.message for e in errors if "before identity" in e.message}
     assert any("card_last4" in m for m in leaked) and any("txn_amount" in m for m in leaked)

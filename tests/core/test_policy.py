@@ -27,7 +27,9 @@ from bot.core.vocab import RiskBand as B
         (O.HUNG_UP, None, False, True, D.RETRY_CALL, False),
     ],
 )
-def test_default_table(outcome: O, band: B | None, severe: bool, attempts_left: bool, disposition: D, review: bool) -> None:
+def test_default_table(
+    outcome: O, band: B | None, severe: bool, attempts_left: bool, disposition: D, review: bool
+) -> None:
     d = Policy(sample_rate=0.0).decide(outcome, band, severe=severe, attempts_left=attempts_left)
     assert (d.disposition, d.needs_review) == (disposition, review)
 
@@ -55,17 +57,26 @@ def test_sample_rate_bounds() -> None:
 
 
 def test_branch_override_wins_only_for_its_branch() -> None:
-    table = PolicyFile(version=2, branches={"shenzhen": {"medium": Rule(disposition=D.SUSPEND_NON_COUNTER, review="always")}})
+    table = PolicyFile(
+        version=2,
+        branches={"shenzhen": {"medium": Rule(disposition=D.SUSPEND_NON_COUNTER, review="always")}},
+    )
     policy = Policy(table)
-    assert policy.decide(O.COMPLETED, B.MEDIUM, branch="shenzhen").disposition is D.SUSPEND_NON_COUNTER
-    assert policy.decide(O.COMPLETED, B.MEDIUM, branch="guangzhou").disposition is D.LIMIT_NON_COUNTER
+    assert (
+        policy.decide(O.COMPLETED, B.MEDIUM, branch="shenzhen").disposition is D.SUSPEND_NON_COUNTER
+    )
+    assert (
+        policy.decide(O.COMPLETED, B.MEDIUM, branch="guangzhou").disposition is D.LIMIT_NON_COUNTER
+    )
 
 
 def test_policy_file_is_validated(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from bot.core.yamlsource import SourceFileError
 
     f = tmp_path / "policy.yaml"
-    f.write_text("version: 1\ndefault:\n  low: {disposition: forgive, review: never}\n", encoding="utf-8")
+    f.write_text(
+        "version: 1\ndefault:\n  low: {disposition: forgive, review: never}\n", encoding="utf-8"
+    )
     with pytest.raises(SourceFileError) as exc:
         Policy.from_file(f, sample_rate=0.05, sample_seed="s")
     assert exc.value.errors[0].line == 3 and "default.low.disposition" in exc.value.errors[0].field

@@ -23,12 +23,18 @@ def scorer() -> RiskScorer:
     return RiskScorer(load_ruleset(RULESET))
 
 
-def ans(topic: str, text: str, intent: I = I.INFORM, *ents: tuple[L, str], node: str | None = None) -> Answer:
+def ans(
+    topic: str, text: str, intent: I = I.INFORM, *ents: tuple[L, str], node: str | None = None
+) -> Answer:
     entities = tuple(Entity(label, v, v, text.find(v), text.find(v) + len(v)) for label, v in ents)
-    return Answer(node or topic, topic, NluResult(text, text, IntentScore(intent, 0.9, "rule"), entities))
+    return Answer(
+        node or topic, topic, NluResult(text, text, IntentScore(intent, 0.9, "rule"), entities)
+    )
 
 
-def record(*answers: Answer, outcome: Outcome = Outcome.COMPLETED, refusals: int = 0) -> DialogueRecord:
+def record(
+    *answers: Answer, outcome: Outcome = Outcome.COMPLETED, refusals: int = 0
+) -> DialogueRecord:
     return DialogueRecord("s@v1", "x", outcome=outcome, answers=list(answers), refusals=refusals)
 
 
@@ -54,7 +60,9 @@ def test_lending_forces_high_whatever_the_prior(scorer: RiskScorer) -> None:
 
 
 def test_selling_the_card_is_severe(scorer: RiskScorer) -> None:
-    rec = record(ans("card_custody", "卡和密码都卖给别人了", I.CUSTODY_SOLD), ans("occupation", "工厂上班"))
+    rec = record(
+        ans("card_custody", "卡和密码都卖给别人了", I.CUSTODY_SOLD), ans("occupation", "工厂上班")
+    )
     a = scorer.score(rec, make_account(model_score=0.9))
     assert a.band is RiskBand.HIGH and a.severe
 
@@ -64,7 +72,9 @@ def test_selling_the_card_is_severe(scorer: RiskScorer) -> None:
     ["我从来没有把卡借给别人", "没卖过，也没租过", "我听说有人卖卡，我可没有卖卡"],
 )
 def test_negated_risk_words_do_not_fire(scorer: RiskScorer, text: str) -> None:
-    a = scorer.score(record(ans("card_custody", text, I.CUSTODY_SELF), *LEGIT[2:]), make_account(model_score=0.3))
+    a = scorer.score(
+        record(ans("card_custody", text, I.CUSTODY_SELF), *LEGIT[2:]), make_account(model_score=0.3)
+    )
     assert not {"custody_lent", "custody_sold"} & a.fired(), a.hits
     assert a.band is RiskBand.LOW
 
@@ -102,19 +112,28 @@ def test_no_to_credentials_question_is_not_a_custody_denial(scorer: RiskScorer) 
 
 
 def test_explanation_carries_contribution_and_words(scorer: RiskScorer) -> None:
-    rec = record(ans("counterparty", "王强我不认识，是兼职群里让我转的"), ans("occupation", "大学生"))
+    rec = record(
+        ans("counterparty", "王强我不认识，是兼职群里让我转的"), ans("occupation", "大学生")
+    )
     a = scorer.score(rec, make_account(model_score=0.5))
     by = {h.feature: h for h in a.hits}
     assert by["unknown_counterparty"].contribution == 1.0
     assert by["unknown_counterparty"].evidence[0].answer == "王强我不认识，是兼职群里让我转的"
     assert by["money_moving_job"].evidence[0].match == "兼职群"
-    assert a.hits[0].contribution >= a.hits[-1].contribution or abs(a.hits[0].contribution) >= abs(a.hits[-1].contribution)
+    assert a.hits[0].contribution >= a.hits[-1].contribution or abs(a.hits[0].contribution) >= abs(
+        a.hits[-1].contribution
+    )
 
 
 def test_amount_mismatch_with_the_flagged_transaction(scorer: RiskScorer) -> None:
-    rec = record(ans("fund_source", "就转了八百块", I.INFORM, (L.AMOUNT, "800")), ans("occupation", "司机"))
+    rec = record(
+        ans("fund_source", "就转了八百块", I.INFORM, (L.AMOUNT, "800")), ans("occupation", "司机")
+    )
     assert "amount_mismatch" in scorer.score(rec, make_account()).fired()
-    rec = record(ans("fund_source", "这五万块是我的积蓄", I.INFORM, (L.AMOUNT, "50000")), ans("occupation", "司机"))
+    rec = record(
+        ans("fund_source", "这五万块是我的积蓄", I.INFORM, (L.AMOUNT, "50000")),
+        ans("occupation", "司机"),
+    )
     assert "amount_mismatch" not in scorer.score(rec, make_account()).fired()
 
 
@@ -124,14 +143,26 @@ def test_no_band_without_enough_answers_or_for_unreached_outcomes(scorer: RiskSc
 
 
 def test_score_is_monotonic_in_the_prior(scorer: RiskScorer) -> None:
-    scores = [scorer.score(record(*LEGIT), make_account(model_score=p)).score for p in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    scores = [
+        scorer.score(record(*LEGIT), make_account(model_score=p)).score
+        for p in (0.1, 0.3, 0.5, 0.7, 0.9)
+    ]
     assert scores == sorted(scores) and len(set(scores)) == 5
 
 
 def test_broken_ruleset_is_refused_with_line(tmp_path: Path) -> None:
     bad = tmp_path / "r.yaml"
-    bad.write_text(RULESET.read_text(encoding="utf-8").replace("weight: 2.5\n    min_band: high\n    intents: [custody_lent]", "weight: lots\n    min_band: high\n    intents: [custody_lent]"), encoding="utf-8")
+    bad.write_text(
+        RULESET.read_text(encoding="utf-8").replace(
+            "weight: 2.5\n    min_band: high\n    intents: [custody_lent]",
+            "weight: lots\n    min_band: high\n    intents: [custody_lent]",
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(SourceFileError) as exc:
         load_ruleset(bad)
     err = exc.value.errors[0]
-    assert err.field == "features.custody_lent.weight" and "weight: lots" in bad.read_text(encoding="utf-8").splitlines()[err.line - 1]
+    assert (
+        err.field == "features.custody_lent.weight"
+        and "weight: lots" in bad.read_text(encoding="utf-8").splitlines()[err.line - 1]
+    )

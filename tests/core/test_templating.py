@@ -9,7 +9,14 @@ from bot.core.templating import PromptError, compile_prompt, date_cn, money_cn, 
 
 @pytest.mark.parametrize(
     "value, spoken",
-    [(49800, "4.98万元"), (800, "800元"), (126000, "12.6万元"), (10000, "1万元"), (99.5, "99.5元"), (None, "")],
+    [
+        (49800, "4.98万元"),
+        (800, "800元"),
+        (126000, "12.6万元"),
+        (10000, "1万元"),
+        (99.5, "99.5元"),
+        (None, ""),
+    ],
 )
 def test_money_is_spoken_the_chinese_way(value: float | None, spoken: str) -> None:
     assert money_cn(value) == spoken
@@ -52,4 +59,7 @@ def test_variables_of_lists_free_variables_only() -> None:
 
 
 def test_whitespace_between_cjk_is_removed_but_kept_between_latin_words() -> None:
-    assert render(compile_prompt("您好，\n  请问\n您是 {{ n }} 吗？ OK then"), {"n": "张三"}) == "您好，请问您是张三吗？OK then"
+    assert (
+        render(compile_prompt("您好，\n  请问\n您是 {{ n }} 吗？ OK then"), {"n": "张三"})
+        == "您好，请问您是张三吗？OK then"
+    )
