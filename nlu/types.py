@@ -44,7 +44,8 @@ class NluContext:
 @dataclass(frozen=True, slots=True)
 class NluResult:
     raw_text: str
-    #: Simplified, full-width folded, numerals normalised text the rest works on.
+    #: Simplified, full-width folded text the rest works on (numerals are normalised
+    #: only inside entity values, never rewritten in the text).
     text: str
     intent: IntentScore
     entities: tuple[Entity, ...] = field(default_factory=tuple)
