@@ -236,7 +236,7 @@ class DialogueManager:
         nlu = self.analyzer.analyze(event.text, ctx)
         if (
             node.spec.gate == "identity"
-            and nlu.intent.intent is Intent.INFORM
+            and nlu.intent.intent in (Intent.INFORM, Intent.UNCLEAR)
             and self._names_holder(nlu)
         ):
             # "我是张伟" is a confirmation even when the classifier calls it information.

@@ -56,10 +56,12 @@ class IntentModel:
     def load(cls, path: Path) -> IntentModel:
         """Load model and tokenizer from a local directory (never from a model hub)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"no intent model in {path} (config.json missing)")
+        hf_logging.disable_progress_bar()  # a worker's log is no place for weight-loading bars
         model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return cls(model, tokenizer)

@@ -544,6 +544,21 @@ def _identity(text: str) -> IntentScore | None:
         return _score(Intent.WRONG_NUMBER, CONF_STRONG)
     if _THIRD_PARTY_RE.search(text):
         return _score(Intent.THIRD_PARTY, CONF_STRONG - 0.03)
+    return _leading_affirm(text)
+
+
+_CLAUSE_END = re.compile(r"[，。！？,.!?；;、\s]")
+
+
+def _leading_affirm(text: str) -> IntentScore | None:
+    """"是我，什么事？" / "对，我是李娜": an answer to "are you X?" that opens with a plain
+    yes is a yes, whatever follows (wrong-number and third-party cues are checked first)."""
+    first = _CLAUSE_END.split(text.strip(), maxsplit=1)[0]
+    if not first or first == text.strip():
+        return None
+    core = core_text(first)
+    if core in _AFFIRM_WORDS and core not in {"好", "好的", "行", "可以", "嗯"}:
+        return _score(Intent.AFFIRM, CONF_LEXICON - 0.05)
     return None
 
 

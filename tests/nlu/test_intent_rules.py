@@ -168,3 +168,24 @@ def test_excluded_intents_by_topic() -> None:
     assert Intent.THIRD_PARTY in excluded_intents("occupation")
     assert Intent.VOICEMAIL in excluded_intents("fund_source")
     assert Intent.VOICEMAIL not in excluded_intents("default")
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("是我，什么事？", Intent.AFFIRM),
+        ("对，我是李娜。", Intent.AFFIRM),
+        ("是的，我就是，怎么了", Intent.AFFIRM),
+        ("对，我是他老婆", Intent.THIRD_PARTY),
+        ("不是，你打错了", Intent.WRONG_NUMBER),
+    ],
+)
+def test_identity_answer_opening_with_a_plain_yes(text: str, intent: Intent) -> None:
+    found = rules.match(text, "identity")
+    assert found is not None and found.intent is intent
+
+
+def test_leading_yes_is_only_an_identity_rule() -> None:
+    found = rules.match("是我，什么事？", "card_purpose")
+    assert found is None or found.intent is not Intent.AFFIRM
+    assert rules.match("好的，你说", "identity") is None
