@@ -22,16 +22,13 @@ def train(
     corpus: Path | None = typer.Option(
         None, "--corpus", help="Directory with train.tsv and heldout.tsv"
     ),
-    epochs: int = typer.Option(0, "--epochs", help="0 = the trainer's default"),
+    epochs: int = typer.Option(20, "--epochs", min=1),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train the intent classifier from the labelled corpus and save_pretrained it."""
     import nlu.intent.train as trainer
 
     target = out or settings().intent_model_dir
-    kwargs = {"seed": seed}
-    if epochs:
-        kwargs["epochs"] = epochs
     with Progress(
         TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as bar:
@@ -41,7 +38,11 @@ def train(
             bar.update(task, completed=done, total=total)
 
         report = trainer.train(
-            corpus or trainer.DEFAULT_CORPUS_DIR, target, progress=tick, **kwargs
+            corpus or trainer.CORPUS_DIR,
+            target,
+            epochs=epochs,
+            seed=seed,
+            progress=tick,
         )
     console.print(report)
     console.print(f"saved to {target}")

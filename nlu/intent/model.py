@@ -61,7 +61,7 @@ class IntentModel:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"no intent model in {path} (config.json missing)")
-        hf_logging.disable_progress_bar()  # a worker's log is no place for weight-loading bars
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no bars in worker logs
         model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return cls(model, tokenizer)

@@ -551,7 +551,7 @@ _CLAUSE_END = re.compile(r"[，。！？,.!?；;、\s]")
 
 
 def _leading_affirm(text: str) -> IntentScore | None:
-    """"是我，什么事？" / "对，我是李娜": an answer to "are you X?" that opens with a plain
+    """ "是我，什么事？" / "对，我是李娜": an answer to "are you X?" that opens with a plain
     yes is a yes, whatever follows (wrong-number and third-party cues are checked first)."""
     first = _CLAUSE_END.split(text.strip(), maxsplit=1)[0]
     if not first or first == text.strip():
