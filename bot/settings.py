@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
+    #: Where the embedded defaults keep their files (SQLite database, recordings...).
+    data_dir: Path = Path("var")
+    #: SQLAlchemy URL; empty = SQLite in ``data_dir``. PostgreSQL:
+    #: ``postgresql+psycopg://user@host:5432/db``.
+    database_url: str = ""
+    #: Call recordings (WAV) live under this directory; empty = ``data_dir/recordings``.
+    recordings_dir: Path | None = None
     #: Directory with ``scripts/``, ``blocks/``, ``routing.yaml`` (compliance-owned).
     templates_dir: Path = Field(default_factory=_default_templates_dir)
     #: Versioned risk rule set (weights, thresholds, keyword lists).
@@ -89,6 +96,14 @@ class Settings(BaseSettings):
     nlu_cache_size: int = Field(4096, ge=0)
     #: Torch threads for the intent model in one worker process.
     torch_threads: int = Field(1, ge=1)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,337 @@
+"""The database schema (SQLModel). SQLite by default, PostgreSQL at scale; Alembic
+migrations under ``bot/store/migrations`` create and evolve it.
+
+Conventions: datetimes are naive UTC (portable across both engines: see :func:`utcnow`);
+vocabulary values (outcome, band, disposition...) are stored as their strings; JSON
+columns are JSONB on PostgreSQL. Sensitive fields (phone, ID, card numbers) are stored as
+the bank gives them and are masked wherever they are shown or logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: the only kind of datetime stored."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=dict, sa_column=sa.Column(JSONType, nullable=False), **kw)
+
+
+def _json_list(**kw: Any) -> Any:
+    return Field(default_factory=list, sa_column=sa.Column(JSONType, nullable=False), **kw)
+
+
+# -- accounts and campaigns -------------------------------------------------------------
+
+
+class AccountRow(SQLModel, table=True):
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: The bank's account identifier (unique; re-imports upsert on it).
+    account_id: str = Field(index=True, unique=True, max_length=40)
+    name: str = Field(max_length=100)
+    #: As given by the bank, and normalised to E.164 for dialling and the DNC list.
+    phone: str = Field(max_length=40)
+    phone_e164: str = Field(index=True, max_length=20)
+    card_last4: str | None = Field(default=None, max_length=4)
+    id_number: str | None = Field(default=None, max_length=20)
+    scenario: str = Field(max_length=20)
+    model_score: float
+    branch: str | None = Field(default=None, index=True, max_length=60)
+    gender: str | None = Field(default=None, max_length=1)
+    timezone: str = Field(default="Asia/Shanghai", max_length=40)
+    txn_amount: float | None = None
+    txn_date: dt.date | None = None
+    txn_counterparty: str | None = Field(default=None, max_length=100)
+    extra: dict[str, Any] = _json()
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class CampaignRow(SQLModel, table=True):
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    #: draft | running | paused | cancelled | completed
+    state: str = Field(default="draft", index=True, max_length=12)
+    max_attempts: int = 3
+    #: Minutes to wait before attempt 2, 3, ... (the last value repeats).
+    backoff_minutes: list[int] = _json_list()
+    #: Calling window in the callee's local time, "HH:MM".
+    window_start: str = Field(default="09:00", max_length=5)
+    window_end: str = Field(default="20:00", max_length=5)
+    #: ISO weekdays on which calls may be placed (1 = Monday).
+    weekdays: list[int] = _json_list()
+    #: Dates (ISO) on which no calls are placed.
+    holidays: list[str] = _json_list()
+    max_concurrency: int = 10
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+class CampaignAccountRow(SQLModel, table=True):
+    """One account's work item in one campaign: the unit workers claim.
+
+    A partial unique index allows at most one ``in_progress`` item per account across
+    all campaigns: never two live calls to one account.
+    """
+
+    __tablename__ = "campaign_account"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "account_pk", name="uq_campaign_account"),
+        sa.Index(
+            "uq_one_live_call_per_account",
+            "account_pk",
+            unique=True,
+            sqlite_where=sa.text("state = 'in_progress'"),
+            postgresql_where=sa.text("state = 'in_progress'"),
+        ),
+        sa.Index("ix_campaign_account_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    account_pk: int = Field(foreign_key="account.id", index=True)
+    #: queued | in_progress | done | cancelled
+    state: str = Field(default="queued", max_length=12)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow)
+    lease_owner: str | None = Field(default=None, max_length=80)
+    lease_expires_at: dt.datetime | None = None
+    last_outcome: str | None = Field(default=None, max_length=20)
+    final_disposition: str | None = Field(default=None, max_length=30)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# -- calls and what they produced -------------------------------------------------------
+
+
+class CallRow(SQLModel, table=True):
+    """One call attempt and its result (the versions of script and rules that drove it)."""
+
+    __tablename__ = "call_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_account_id: int | None = Field(
+        default=None, foreign_key="campaign_account.id", index=True
+    )
+    account_pk: int = Field(foreign_key="account.id", index=True)
+    attempt_no: int = 1
+    worker_id: str | None = Field(default=None, max_length=80)
+    started_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    ended_at: dt.datetime | None = None
+    duration_s: float | None = None
+    outcome: str | None = Field(default=None, index=True, max_length=20)
+    ended_by: str | None = Field(default=None, max_length=30)
+    script_id: str | None = Field(default=None, max_length=60)
+    script_version: int | None = None
+    script_digest: str | None = Field(default=None, max_length=64)
+    ruleset_version: str | None = Field(default=None, max_length=40)
+    risk_score: float | None = None
+    risk_band: str | None = Field(default=None, index=True, max_length=8)
+    disposition: str | None = Field(default=None, index=True, max_length=30)
+    needs_review: bool = False
+    identity_confirmed: bool = False
+    recording_path: str | None = Field(default=None, max_length=400)
+    error: str | None = None
+
+
+class TurnRow(SQLModel, table=True):
+    __tablename__ = "turn"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call_attempt.id", index=True)
+    idx: int
+    role: str = Field(max_length=8)
+    at_s: float = 0.0
+    node_id: str = Field(max_length=60)
+    topic: str = Field(max_length=30)
+    text: str
+    event: str = Field(max_length=12)
+    intent: str | None = Field(default=None, max_length=30)
+    intent_confidence: float | None = None
+    intent_source: str | None = Field(default=None, max_length=8)
+    decision: str = ""
+
+
+class EntityRow(SQLModel, table=True):
+    __tablename__ = "extracted_entity"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call_attempt.id", index=True)
+    turn_idx: int
+    label: str = Field(max_length=20, index=True)
+    value: str
+    text: str
+    start: int
+    end: int
+    negated: bool = False
+
+
+class RiskAssessmentRow(SQLModel, table=True):
+    __tablename__ = "risk_assessment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call_attempt.id", unique=True)
+    score: float
+    band: str | None = Field(default=None, max_length=8)
+    prior: float
+    prior_contribution: float
+    logit: float
+    severe: bool = False
+    ruleset_version: str = Field(max_length=40)
+    band_reason: str = ""
+    #: Each fired feature: id, description, category, weight, hits, contribution, evidence.
+    explanation: list[dict[str, Any]] = _json_list()
+
+
+class DispositionRow(SQLModel, table=True):
+    __tablename__ = "disposition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call_attempt.id", index=True)
+    account_pk: int = Field(foreign_key="account.id", index=True)
+    disposition: str = Field(max_length=30)
+    situation: str = Field(max_length=30)
+    needs_review: bool = False
+    sampled: bool = False
+    #: "bot" for the call's own decision, "review" for a reviewer's correction.
+    source: str = Field(default="bot", max_length=10)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A disposition to deliver to the bank, written in the same transaction as the call."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    disposition_id: int = Field(foreign_key="disposition.id", index=True)
+    idempotency_key: str = Field(unique=True, max_length=80)
+    kind: str = Field(default="disposition", max_length=12)  # disposition | correction
+    payload: dict[str, Any] = _json()
+    #: pending | delivered | dead
+    state: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow)
+    last_error: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    delivered_at: dt.datetime | None = None
+
+
+# -- review -----------------------------------------------------------------------------
+
+
+class ReviewItemRow(SQLModel, table=True):
+    __tablename__ = "review_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call_attempt.id", unique=True)
+    #: suspicious | sample
+    reason: str = Field(max_length=12)
+    #: open | claimed | done
+    state: str = Field(default="open", index=True, max_length=8)
+    claimed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    claimed_at: dt.datetime | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class VerdictRow(SQLModel, table=True):
+    __tablename__ = "verdict"
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_item_id: int = Field(foreign_key="review_item.id", index=True)
+    reviewer_id: int = Field(foreign_key="app_user.id")
+    agree: bool
+    corrected_band: str | None = Field(default=None, max_length=8)
+    corrected_disposition: str | None = Field(default=None, max_length=30)
+    reason: str = ""
+    #: Per-turn corrections: [{turn_idx, text, intent}].
+    turn_corrections: list[dict[str, Any]] = _json_list()
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# -- governance -------------------------------------------------------------------------
+
+
+class ScriptVersionRow(SQLModel, table=True):
+    __tablename__ = "script_version"
+    __table_args__ = (sa.UniqueConstraint("script_id", "version", name="uq_script_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    script_id: str = Field(max_length=60, index=True)
+    version: int
+    digest: str = Field(max_length=64)
+    source: str
+    #: draft | pending | published | retired
+    state: str = Field(default="draft", max_length=10)
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    approved_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    published_at: dt.datetime | None = None
+
+
+class RulesetVersionRow(SQLModel, table=True):
+    __tablename__ = "ruleset_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=40, unique=True)
+    digest: str = Field(max_length=64)
+    source: str
+    state: str = Field(default="draft", max_length=10)
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    approved_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    published_at: dt.datetime | None = None
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=60)
+    password_hash: str = Field(max_length=200)
+    #: reviewer | compliance | supervisor | admin
+    role: str = Field(max_length=12)
+    failed_logins: int = 0
+    locked_until: dt.datetime | None = None
+    disabled: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AuditEventRow(SQLModel, table=True):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=60)
+    action: str = Field(max_length=40, index=True)
+    object_type: str = Field(default="", max_length=30)
+    object_id: str = Field(default="", max_length=60)
+    detail: dict[str, Any] = _json()
+
+
+class DncEntryRow(SQLModel, table=True):
+    __tablename__ = "dnc_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_e164: str = Field(unique=True, max_length=20)
+    reason: str = ""
+    added_at: dt.datetime = Field(default_factory=utcnow)
