@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 export BOT_SHARED_DIR=${BOT_SHARED_DIR:-$(cd .. && pwd)/shared}
+export BOT_TEST_PG_URL=${BOT_TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 ruff check .
 ruff format --check .
 mypy

@@ -89,3 +89,66 @@ STANDARD_TABLE = {
 @pytest.fixture
 def analyzer() -> TableAnalyzer:
     return TableAnalyzer(dict(STANDARD_TABLE))
+
+
+# -- databases --------------------------------------------------------------------------
+# Every test that takes `engine` runs twice: on SQLite (a fresh file) and on PostgreSQL
+# (a fresh schema in the database named by BOT_TEST_PG_URL). In CI (CI=true) a missing
+# PostgreSQL fails the run instead of skipping.
+
+PG_URL = os.environ.get("BOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_reachable() -> str:
+    import sqlalchemy as sa
+
+    try:
+        eng = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with eng.connect():
+            pass
+        eng.dispose()
+        return ""
+    except Exception as exc:  # any driver or network error means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    problem = _pg_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A migrated, empty database of each kind."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from bot.store.db import make_engine
+    from bot.store.migrate import upgrade, upgrade_connection
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+        upgrade(url)
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()
+        return
+    base = request.getfixturevalue("pg_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    eng = make_engine(base, connect_args={"options": f"-csearch_path={schema}"})
+    with eng.begin() as conn:
+        upgrade_connection(conn)
+    yield eng
+    eng.dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()

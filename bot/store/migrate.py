@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -19,6 +20,13 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def upgrade_connection(connection: Connection, revision: str = "head") -> None:
+    """Migrate through an open connection (e.g. one bound to a PostgreSQL schema)."""
+    cfg = alembic_config(str(connection.engine.url))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
 
 
 def downgrade(url: str, revision: str) -> None:

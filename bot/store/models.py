@@ -1,7 +1,8 @@
 """The database schema (SQLModel). SQLite by default, PostgreSQL at scale; Alembic
 migrations under ``bot/store/migrations`` create and evolve it.
 
-Conventions: datetimes are naive UTC (portable across both engines: see :func:`utcnow`);
+Conventions: datetimes are timezone-aware UTC (SQLModel's ``UTCDateTime`` stores them
+portably on both engines and hands them back in UTC);
 vocabulary values (outcome, band, disposition...) are stored as their strings; JSON
 columns are JSONB on PostgreSQL. Sensitive fields (phone, ID, card numbers) are stored as
 the bank gives them and are masked wherever they are shown or logged.
@@ -20,8 +21,8 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> dt.datetime:
-    """Naive UTC now: the only kind of datetime stored."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """Aware UTC now: the only kind of datetime stored."""
+    return dt.datetime.now(dt.UTC)
 
 
 def _json(**kw: Any) -> Any:
