@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,11 +27,18 @@ class Analyzer:
         cache_size: int = 4096,
     ) -> None:
         self.extractor = extractor or EntityExtractor()
-        self.classifier = IntentClassifier(intent_model_dir)
+        self.classifier = IntentClassifier(intent_model_dir, cache_size=cache_size)
         self._cache: OrderedDict[tuple[str, NluContext], NluResult] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def analyze(self, text: str, context: NluContext) -> NluResult:
+        # One analysis at a time: the caches are plain dicts, and the work is CPU-bound
+        # under the GIL anyway (calls in threads of one worker share this object).
+        with self._lock:
+            return self._analyze(text, context)
+
+    def _analyze(self, text: str, context: NluContext) -> NluResult:
         key = (text, context)
         hit = self._cache.get(key)
         if hit is not None:

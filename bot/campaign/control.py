@@ -1,0 +1,103 @@
+"""Campaign life cycle (start, pause, resume, cancel) and status figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from bot.store.db import session_scope
+from bot.store.models import CallRow, CampaignAccountRow, CampaignRow, utcnow
+
+#: Allowed transitions: command -> (from states, to state).
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "start": (frozenset({"draft", "paused", "completed"}), "running"),
+    "pause": (frozenset({"running"}), "paused"),
+    "resume": (frozenset({"paused"}), "running"),
+    "cancel": (frozenset({"draft", "running", "paused"}), "cancelled"),
+}
+
+
+class CampaignError(ValueError):
+    pass
+
+
+def transition(engine: Engine, name: str, command: str) -> str:
+    """Apply ``command`` to campaign ``name``; returns the new state. Cancelling also
+    cancels every queued item (calls in progress finish and are stored)."""
+    allowed, target = TRANSITIONS[command]
+    with session_scope(engine) as session:
+        campaign = session.exec(select(CampaignRow).where(CampaignRow.name == name)).first()
+        if campaign is None:
+            raise CampaignError(f"no campaign named '{name}'")
+        if campaign.state not in allowed:
+            raise CampaignError(f"cannot {command} campaign '{name}' in state {campaign.state}")
+        campaign.state = target
+        if command == "start" and campaign.started_at is None:
+            campaign.started_at = utcnow()
+        if command == "cancel":
+            campaign.finished_at = utcnow()
+            session.execute(
+                sa.update(CampaignAccountRow)
+                .where(
+                    col(CampaignAccountRow.campaign_id) == campaign.id,
+                    col(CampaignAccountRow.state) == "queued",
+                )
+                .values(state="cancelled", updated_at=utcnow())
+            )
+        session.add(campaign)
+        return target
+
+
+@dataclass
+class CampaignStatus:
+    name: str
+    state: str
+    items: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    dispositions: dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+    connect_rate: float | None = None
+    avg_duration_s: float | None = None
+
+
+def _counts(session, column, campaign_id: int, *, final: bool = False) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    query = select(column, sa.func.count()).where(CampaignAccountRow.campaign_id == campaign_id)
+    if final:
+        query = query.where(column.is_not(None))
+    return {k: n for k, n in session.exec(query.group_by(column)).all()}
+
+
+def status(engine: Engine, name: str) -> CampaignStatus:
+    with session_scope(engine) as session:
+        campaign = session.exec(select(CampaignRow).where(CampaignRow.name == name)).first()
+        if campaign is None or campaign.id is None:
+            raise CampaignError(f"no campaign named '{name}'")
+        st = CampaignStatus(campaign.name, campaign.state)
+        st.items = _counts(session, CampaignAccountRow.state, campaign.id)
+        st.dispositions = _counts(
+            session, CampaignAccountRow.final_disposition, campaign.id, final=True
+        )
+        calls = (
+            select(CallRow.outcome, sa.func.count(), sa.func.avg(CallRow.duration_s))
+            .join(CampaignAccountRow, col(CampaignAccountRow.id) == CallRow.campaign_account_id)
+            .where(CampaignAccountRow.campaign_id == campaign.id, col(CallRow.outcome).is_not(None))
+            .group_by(col(CallRow.outcome))
+        )
+        rows = session.exec(calls).all()
+        st.outcomes = {o: n for o, n, _ in rows}
+        st.calls = sum(st.outcomes.values())
+        answered = sum(
+            n for o, n, _ in rows if o not in ("no_answer", "busy", "failed", "voicemail")
+        )
+        st.connect_rate = round(answered / st.calls, 4) if st.calls else None
+        talked = [
+            (n, avg)
+            for o, n, avg in rows
+            if avg is not None and o not in ("no_answer", "busy", "failed")
+        ]
+        weight = sum(n for n, _ in talked)
+        st.avg_duration_s = round(sum(n * avg for n, avg in talked) / weight, 1) if weight else None
+        return st

@@ -1,0 +1,228 @@
+"""Storing a finished call: one transaction for everything it produced.
+
+The call's record, turns, entities, risk assessment, disposition, the outbox entry that
+tells the bank, the review item and the work item's next state are written together,
+guarded by the claim's lease: if the lease was lost (the item was recovered and given
+to another worker), nothing is written and :class:`LeaseLost` is raised, so an account
+never ends twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from bot.campaign.queue import Claim
+from bot.campaign.schedule import CallingWindow, next_attempt_at
+from bot.core.account import Account, Transaction
+from bot.core.investigation import CallResult
+from bot.core.scoring import RiskAssessment
+from bot.core.vocab import Disposition
+from bot.store.db import session_scope
+from bot.store.models import (
+    AccountRow,
+    CallRow,
+    CampaignAccountRow,
+    CampaignRow,
+    DispositionRow,
+    EntityRow,
+    ReviewItemRow,
+    RiskAssessmentRow,
+    TurnRow,
+    utcnow,
+)
+
+
+class LeaseLost(RuntimeError):
+    """The claim expired and was recovered elsewhere; this worker's result is void."""
+
+
+def to_account(row: AccountRow) -> Account:
+    """The dialogue's view of a stored account."""
+    txn = None
+    if row.txn_amount is not None:
+        txn = Transaction(
+            amount=row.txn_amount, date=row.txn_date, counterparty=row.txn_counterparty
+        )
+    return Account(
+        account_id=row.account_id,
+        name=row.name,
+        phone=row.phone_e164,
+        card_last4=row.card_last4,
+        scenario=row.scenario,  # type: ignore[arg-type]
+        model_score=row.model_score,
+        branch=row.branch,
+        gender=row.gender,  # type: ignore[arg-type]
+        txn=txn,
+    )
+
+
+def explanation_json(assessment: RiskAssessment) -> list[dict[str, Any]]:
+    return [
+        {
+            **{k: v for k, v in dataclasses.asdict(h).items() if k != "evidence"},
+            "evidence": [dataclasses.asdict(e) for e in h.evidence],
+        }
+        for h in assessment.hits
+    ]
+
+
+def _turn_rows(call_id: int, result: CallResult) -> tuple[list[TurnRow], list[EntityRow]]:
+    turns, entities = [], []
+    for idx, t in enumerate(result.record.turns):
+        nlu = t.nlu
+        turns.append(
+            TurnRow(
+                call_id=call_id,
+                idx=idx,
+                role=t.role,
+                at_s=t.at,
+                node_id=t.node_id,
+                topic=t.topic,
+                text=t.text,
+                event=t.event,
+                intent=nlu.intent.intent.value if nlu else None,
+                intent_confidence=nlu.intent.confidence if nlu else None,
+                intent_source=nlu.intent.source if nlu else None,
+                decision=t.decision,
+            )
+        )
+        for e in nlu.entities if nlu else ():
+            entities.append(
+                EntityRow(
+                    call_id=call_id,
+                    turn_idx=idx,
+                    label=e.label.value,
+                    value=e.value,
+                    text=e.text,
+                    start=e.start,
+                    end=e.end,
+                    negated=e.negated,
+                )
+            )
+    return turns, entities
+
+
+def _finish_item(
+    session: Session,
+    claim: Claim,
+    result: CallResult,
+    campaign: CampaignRow,
+    tz: str,
+    now: dt.datetime,
+) -> None:
+    decision = result.decision
+    values: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_outcome": result.record.outcome.value if result.record.outcome else None,
+        "updated_at": now,
+    }
+    if decision.disposition is Disposition.RETRY_CALL:
+        window = CallingWindow.from_campaign(
+            campaign.window_start, campaign.window_end, campaign.weekdays, campaign.holidays
+        )
+        values.update(
+            state="queued",
+            next_attempt_at=next_attempt_at(
+                now, claim.attempt_no, campaign.backoff_minutes, window, tz
+            ),
+        )
+    else:
+        values.update(state="done", final_disposition=decision.disposition.value)
+    guarded = session.execute(
+        sa.update(CampaignAccountRow)
+        .where(
+            col(CampaignAccountRow.id) == claim.item_id,
+            col(CampaignAccountRow.state) == "in_progress",
+            col(CampaignAccountRow.lease_owner) == claim.worker_id,
+        )
+        .values(**values)
+    )
+    if guarded.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(f"work item {claim.item_id}: lease lost before the result was stored")
+
+
+def record_result(
+    engine: Engine,
+    claim: Claim,
+    result: CallResult,
+    *,
+    duration_s: float,
+    now: dt.datetime | None = None,
+    recording_path: str | None = None,
+) -> int:
+    """Store ``result`` for ``claim``; returns the disposition row id."""
+    from bot.delivery.payload import enqueue
+
+    now = now or utcnow()
+    record, assessment, decision = result.record, result.assessment, result.decision
+    script_id, _, version = record.script_ref.partition("@v")
+    with session_scope(engine) as session:
+        call = session.get(CallRow, claim.call_id)
+        campaign = session.get(CampaignRow, claim.campaign_id)
+        account = session.get(AccountRow, claim.account_pk)
+        if call is None or campaign is None or account is None:
+            raise LeaseLost(f"work item {claim.item_id}: its call, campaign or account vanished")
+        _finish_item(session, claim, result, campaign, account.timezone, now)
+        call.ended_at = now
+        call.duration_s = duration_s
+        call.outcome = record.outcome.value if record.outcome else None
+        call.ended_by = record.ended_by
+        call.script_id, call.script_version, call.script_digest = (
+            script_id,
+            int(version or 0),
+            record.script_digest,
+        )
+        call.ruleset_version = assessment.ruleset_version
+        call.risk_score = assessment.score
+        call.risk_band = assessment.band.value if assessment.band else None
+        call.disposition = decision.disposition.value
+        call.needs_review = decision.needs_review
+        call.identity_confirmed = record.identity_confirmed
+        call.recording_path = recording_path
+        session.add(call)
+        turns, entities = _turn_rows(claim.call_id, result)
+        session.add_all([*turns, *entities])
+        session.add(
+            RiskAssessmentRow(
+                call_id=claim.call_id,
+                score=assessment.score,
+                band=call.risk_band,
+                prior=assessment.prior,
+                prior_contribution=assessment.prior_contribution,
+                logit=assessment.logit,
+                severe=assessment.severe,
+                ruleset_version=assessment.ruleset_version,
+                band_reason=assessment.band_reason,
+                explanation=explanation_json(assessment),
+            )
+        )
+        disposition = DispositionRow(
+            call_id=claim.call_id,
+            account_pk=claim.account_pk,
+            disposition=decision.disposition.value,
+            situation=decision.situation,
+            needs_review=decision.needs_review,
+            sampled=decision.sampled,
+            created_at=now,
+        )
+        session.add(disposition)
+        session.flush()
+        if decision.disposition is not Disposition.RETRY_CALL:
+            enqueue(session, disposition, call, account)
+        if decision.needs_review:
+            session.add(
+                ReviewItemRow(
+                    call_id=claim.call_id,
+                    reason="sample" if decision.sampled else "suspicious",
+                    created_at=now,
+                )
+            )
+        assert disposition.id is not None
+        return disposition.id

@@ -1,0 +1,261 @@
+"""``bot worker``: claims due calls, places them through a gateway, stores the results.
+
+Run as many workers as the gateway and the machine allow, in separate processes or on
+separate machines sharing one PostgreSQL: claims are atomic and leased (see
+:mod:`bot.campaign.queue`). A call that raises is stored as ``failed``; the worker goes
+on with the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from bot.campaign.queue import Claim, claim, recover_expired, renew_lease
+from bot.campaign.recorder import LeaseLost, record_result, to_account
+from bot.core.account import Account
+from bot.core.dialogue import DialogueRecord
+from bot.core.investigation import CallResult, Investigator
+from bot.core.vocab import Outcome
+from bot.sim.callee import PersonaCallee
+from bot.store.db import session_scope
+from bot.store.models import AccountRow, CampaignAccountRow, CampaignRow, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    result: CallResult
+    duration_s: float
+    recording_path: str | None = None
+
+
+class Gateway(Protocol):
+    """Places one call and runs the investigation on it."""
+
+    def place(
+        self, investigator: Investigator, account: Account, *, attempts_left: bool
+    ) -> PlacedCall: ...
+
+
+def unreached(
+    investigator: Investigator,
+    account: Account,
+    outcome: Outcome,
+    ended_by: str,
+    *,
+    attempts_left: bool,
+) -> CallResult:
+    """The result of a call that never reached a dialogue (no answer, busy, failure)."""
+    script = investigator.library.scripts[investigator.router.script_id(account)]
+    record = DialogueRecord(script.ref, script.digest, outcome=outcome, ended_by=ended_by)
+    return investigator.conclude(account, record, attempts_left=attempts_left)
+
+
+@dataclass
+class SimulatedGateway:
+    """Text-mode gateway: the callee of each account is a persona (answers by topic).
+    Accounts without a persona do not answer."""
+
+    answers: Mapping[str, Mapping[str, str | None]]
+
+    def place(
+        self, investigator: Investigator, account: Account, *, attempts_left: bool
+    ) -> PlacedCall:
+        persona = self.answers.get(account.account_id)
+        if persona is None:
+            return PlacedCall(
+                unreached(
+                    investigator, account, Outcome.NO_ANSWER, "gateway", attempts_left=attempts_left
+                ),
+                30.0,
+            )
+        callee = PersonaCallee(persona)
+        result = investigator.run_text(account, callee, attempts_left=attempts_left)
+        return PlacedCall(result, callee.clock)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class WorkerStats:
+    calls: int = 0
+    failed: int = 0
+    lost: int = 0
+    recovered: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        investigator: Investigator,
+        gateway: Gateway,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        lease_s: float = 120.0,
+        poll_s: float = 0.5,
+        calls_per_second: float | None = None,
+        global_cap: int | None = None,
+        on_call: Callable[[Claim, CallResult | None], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.investigator = investigator
+        self.gateway = gateway
+        self.worker_id = worker_id or default_worker_id()
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.min_interval = 1.0 / calls_per_second if calls_per_second else 0.0
+        self.global_cap = global_cap
+        self.on_call = on_call
+        self.stats = WorkerStats()
+        self._last_dial = 0.0
+
+    # -- one call -----------------------------------------------------------------
+
+    def _pace(self) -> None:
+        """The gateway's call rate limit (per worker process)."""
+        if self.min_interval:
+            wait = self._last_dial + self.min_interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_dial = time.monotonic()
+
+    def _load_account(self, c: Claim) -> Account:
+        with session_scope(self.engine) as session:
+            row = session.get(AccountRow, c.account_pk)
+            assert row is not None
+            return to_account(row)
+
+    def run_claim(self, c: Claim) -> CallResult | None:
+        """Place the claimed call and store its result; never raises for call errors."""
+        attempts_left = c.attempt_no < c.max_attempts
+        account = self._load_account(c)
+        self._pace()
+        try:
+            placed = self.gateway.place(self.investigator, account, attempts_left=attempts_left)
+        except Exception as exc:  # the call failed; the worker must go on
+            log.warning("call %s failed: %s", c.call_id, exc)
+            log.debug("%s", traceback.format_exc())
+            self.stats.failed += 1
+            result = unreached(
+                self.investigator,
+                account,
+                Outcome.FAILED,
+                f"error: {type(exc).__name__}",
+                attempts_left=attempts_left,
+            )
+            placed = PlacedCall(result, 0.0)
+        try:
+            record_result(
+                self.engine,
+                c,
+                placed.result,
+                duration_s=placed.duration_s,
+                recording_path=placed.recording_path,
+            )
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            self.stats.lost += 1
+            return None
+        self.stats.calls += 1
+        return placed.result
+
+    # -- the loop -----------------------------------------------------------------
+
+    def _renew(self, live: dict[Future[CallResult | None], Claim]) -> None:
+        for c in list(live.values()):
+            renew_lease(self.engine, c, lease_s=self.lease_s)
+
+    def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
+        """Work until ``stop`` is set (or, with ``until_idle``, until no campaign has
+        anything left to do now)."""
+        stop = stop or threading.Event()
+        live: dict[Future[CallResult | None], Claim] = {}
+        last_renew = time.monotonic()
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="call") as pool:
+            while not stop.is_set():
+                self.stats.recovered += recover_expired(self.engine)
+                free = self.concurrency - len(live)
+                claims = (
+                    claim(
+                        self.engine,
+                        self.worker_id,
+                        limit=free,
+                        lease_s=self.lease_s,
+                        global_cap=self.global_cap,
+                    )
+                    if free
+                    else []
+                )
+                for c in claims:
+                    live[pool.submit(self.run_claim, c)] = c
+                done = [f for f in live if f.done()]
+                for f in done:
+                    c = live.pop(f)
+                    if self.on_call:
+                        self.on_call(c, f.result())
+                if time.monotonic() - last_renew > self.lease_s / 3:
+                    self._renew(live)
+                    last_renew = time.monotonic()
+                if claims or done:
+                    continue
+                finish_campaigns(self.engine)
+                if until_idle and not live and not has_work(self.engine):
+                    break
+                stop.wait(self.poll_s if not live else 0.01)
+        return self.stats
+
+
+def has_work(engine: Engine) -> bool:
+    """Items queued or in progress in running campaigns (due now or later)."""
+    with session_scope(engine) as session:
+        n = session.exec(
+            select(sa.func.count())
+            .select_from(CampaignAccountRow)
+            .join(CampaignRow, col(CampaignRow.id) == CampaignAccountRow.campaign_id)
+            .where(
+                col(CampaignRow.state) == "running",
+                col(CampaignAccountRow.state).in_(["queued", "in_progress"]),
+            )
+        ).one()
+        return bool(n)
+
+
+def finish_campaigns(engine: Engine) -> list[str]:
+    """Mark running campaigns with nothing left queued or in progress as completed."""
+    with session_scope(engine) as session:
+        running = session.exec(select(CampaignRow).where(CampaignRow.state == "running")).all()
+        finished = []
+        for c in running:
+            pending = session.exec(
+                select(sa.func.count())
+                .select_from(CampaignAccountRow)
+                .where(
+                    CampaignAccountRow.campaign_id == c.id,
+                    col(CampaignAccountRow.state).in_(["queued", "in_progress"]),
+                )
+            ).one()
+            if not pending:
+                c.state, c.finished_at = "completed", utcnow()
+                session.add(c)
+                finished.append(c.name)
+        return finished
