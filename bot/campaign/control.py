@@ -87,7 +87,7 @@ def status(engine: Engine, name: str) -> CampaignStatus:
             .group_by(col(CallRow.outcome))
         )
         rows = session.exec(calls).all()
-        st.outcomes = {o: n for o, n, _ in rows}
+        st.outcomes = {str(o): n for o, n, _ in rows}
         st.calls = sum(st.outcomes.values())
         answered = sum(
             n for o, n, _ in rows if o not in ("no_answer", "busy", "failed", "voicemail")

@@ -96,7 +96,7 @@ def claim(
             .limit(max(limit, 0) * 4 + 8)
         )
         if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=CampaignAccountRow)  # type: ignore[arg-type]
+            query = query.with_for_update(skip_locked=True, of=CampaignAccountRow)
         candidates = session.exec(query).all()
         dnc = _dnc_numbers(session, {phone for _, _, phone in candidates})
         for item, tz, phone in candidates:

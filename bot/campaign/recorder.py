@@ -22,7 +22,7 @@ from bot.campaign.schedule import CallingWindow, next_attempt_at
 from bot.core.account import Account, Transaction
 from bot.core.investigation import CallResult
 from bot.core.scoring import RiskAssessment
-from bot.core.vocab import Disposition
+from bot.core.vocab import Disposition, Scenario
 from bot.store.db import session_scope
 from bot.store.models import (
     AccountRow,
@@ -54,10 +54,10 @@ def to_account(row: AccountRow) -> Account:
         name=row.name,
         phone=row.phone_e164,
         card_last4=row.card_last4,
-        scenario=row.scenario,  # type: ignore[arg-type]
+        scenario=Scenario(row.scenario),
         model_score=row.model_score,
         branch=row.branch,
-        gender=row.gender,  # type: ignore[arg-type]
+        gender="M" if row.gender == "M" else "F" if row.gender == "F" else None,
         txn=txn,
     )
 

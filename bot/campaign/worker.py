@@ -8,6 +8,7 @@ on with the next one.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -115,6 +116,7 @@ class Worker:
         calls_per_second: float | None = None,
         global_cap: int | None = None,
         on_call: Callable[[Claim, CallResult | None], None] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.engine = engine
         self.investigator = investigator
@@ -126,6 +128,7 @@ class Worker:
         self.min_interval = 1.0 / calls_per_second if calls_per_second else 0.0
         self.global_cap = global_cap
         self.on_call = on_call
+        self.clock = clock
         self.stats = WorkerStats()
         self._last_dial = 0.0
 
@@ -171,6 +174,7 @@ class Worker:
                 placed.result,
                 duration_s=placed.duration_s,
                 recording_path=placed.recording_path,
+                now=self.clock(),
             )
         except LeaseLost as exc:
             log.warning("%s", exc)
@@ -183,7 +187,7 @@ class Worker:
 
     def _renew(self, live: dict[Future[CallResult | None], Claim]) -> None:
         for c in list(live.values()):
-            renew_lease(self.engine, c, lease_s=self.lease_s)
+            renew_lease(self.engine, c, lease_s=self.lease_s, now=self.clock())
 
     def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
         """Work until ``stop`` is set (or, with ``until_idle``, until no campaign has
@@ -193,13 +197,14 @@ class Worker:
         last_renew = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="call") as pool:
             while not stop.is_set():
-                self.stats.recovered += recover_expired(self.engine)
+                self.stats.recovered += recover_expired(self.engine, now=self.clock())
                 free = self.concurrency - len(live)
                 claims = (
                     claim(
                         self.engine,
                         self.worker_id,
                         limit=free,
+                        now=self.clock(),
                         lease_s=self.lease_s,
                         global_cap=self.global_cap,
                     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli import eval_cmd, nlu_cmd, scripts_cmd
+from bot.cli import db_cmd, eval_cmd, nlu_cmd, scripts_cmd, worker_cmd
 from bot.cli.common import console, setup_logging
 
 app = typer.Typer(
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.add_typer(scripts_cmd.app, name="scripts")
 app.add_typer(nlu_cmd.app, name="nlu")
+app.add_typer(db_cmd.app, name="db")
+app.command("worker")(worker_cmd.worker_command)
 app.command("eval")(eval_cmd.eval_command)
 app.command("simulate")(eval_cmd.simulate_command)
 
