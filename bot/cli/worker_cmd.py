@@ -26,7 +26,7 @@ def load_gateway(name: str, personas: Path | None):  # type: ignore[no-untyped-d
         found, errors = load_dir(personas)
         for e in errors:
             console.print(f"[yellow]skipped[/] {e}", highlight=False)
-        answers = {p.account.account_id: dict(p.answers) for p in found}
+        answers = {p.account.account_id: p.to_case().answers for p in found}
     return SimulatedGateway(answers)
 
 

@@ -1,0 +1,89 @@
+"""`bot eval` through the command line: the report contract, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli.app import app
+from bot.settings import get_settings
+from tests.conftest import SHARED
+
+runner = CliRunner()
+CONTRACT_PERSONA_KEYS = {
+    "id",
+    "outcome",
+    "risk_band",
+    "risk_score",
+    "disposition",
+    "needs_review",
+    "entities",
+    "expected",
+    "pass",
+}
+
+
+@pytest.fixture
+def rules_only(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BOT_INTENT_MODEL_ENABLED", "false")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_report_follows_the_contract_and_one_bad_persona_is_skipped(
+    tmp_path: Path, rules_only: None
+) -> None:
+    personas = tmp_path / "p"
+    shutil.copytree(SHARED / "personas", personas, ignore=shutil.ignore_patterns("audio", "*.md"))
+    (personas / "zz_broken.yaml").write_text(
+        "id: zz\nexpected: {outcome: done}\n", encoding="utf-8"
+    )
+    report = tmp_path / "r.json"
+    result = runner.invoke(
+        app, ["eval", str(personas), "--mode", "text", "--report", str(report), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    summary = data["summary"]
+    assert summary["n"] == 10 and {
+        "outcome_accuracy",
+        "risk_band_accuracy",
+        "entity_recall",
+    } <= set(summary)
+    assert any("zz_broken.yaml" in e for e in summary["errors"])
+    for entry in data["personas"]:
+        assert CONTRACT_PERSONA_KEYS <= set(entry)
+        assert isinstance(entry["entities"], dict)
+    p03 = next(e for e in data["personas"] if e["id"] == "p03_wrong_person")
+    assert p03["outcome"] == "wrong_person" and p03["expected"]["outcome"] == "wrong_person"
+
+
+def test_audio_mode_is_refused_with_a_reason(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["eval", str(SHARED / "personas"), "--mode", "audio", "--report", str(tmp_path / "r.json")],
+    )
+    assert result.exit_code != 0 and "voice path" in result.output
+
+
+@pytest.mark.slow
+def test_public_personas_all_pass_with_the_trained_model(tmp_path: Path) -> None:
+    get_settings.cache_clear()
+    report = tmp_path / "r.json"
+    result = runner.invoke(
+        app, ["eval", str(SHARED / "personas"), "--mode", "text", "--report", str(report), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(report.read_text(encoding="utf-8"))["summary"]
+    assert summary["passed"] == 10, summary["failed"]
+    assert (
+        summary["outcome_accuracy"]
+        == summary["risk_band_accuracy"]
+        == summary["entity_recall"]
+        == 1.0
+    )
