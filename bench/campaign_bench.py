@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -157,7 +158,7 @@ def verify(url: str, schema: str, n: int) -> dict[str, Any]:
         by_account.setdefault(c.account_pk, []).append(c)
     for cs in by_account.values():
         cs.sort(key=lambda c: c.started_at)
-        for a, b in zip(cs, cs[1:], strict=False):
+        for a, b in itertools.pairwise(cs):
             if a.ended_at is None or a.ended_at > b.started_at:
                 overlaps += 1
     engine.dispose()

@@ -13,9 +13,19 @@ from bot.store.models import AccountRow, CampaignAccountRow, CampaignRow
 MONDAY_10_LOCAL = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # 10:00 Asia/Shanghai
 
 
-def make_campaign(engine: Engine, name: str = "c", *, n: int = 3, state: str = "running", accounts: list[dict[str, Any]] | None = None, **campaign: Any) -> tuple[int, list[int]]:
+def make_campaign(
+    engine: Engine,
+    name: str = "c",
+    *,
+    n: int = 3,
+    state: str = "running",
+    accounts: list[dict[str, Any]] | None = None,
+    **campaign: Any,
+) -> tuple[int, list[int]]:
     """A campaign with ``n`` accounts (or the given ones) queued; returns (id, account pks)."""
-    specs = accounts or [{"account_id": f"62220000{name.encode().hex()[:4]}{i:06d}"} for i in range(n)]
+    specs = accounts or [
+        {"account_id": f"62220000{name.encode().hex()[:4]}{i:06d}"} for i in range(n)
+    ]
     with session_scope(engine) as s:
         c = CampaignRow(name=name, state=state, backoff_minutes=[30, 120], **campaign)
         s.add(c)
@@ -34,7 +44,13 @@ def make_campaign(engine: Engine, name: str = "c", *, n: int = 3, state: str = "
             )
             s.add(row)
             s.flush()
-            s.add(CampaignAccountRow(campaign_id=c.id, account_pk=row.id, next_attempt_at=MONDAY_10_LOCAL - dt.timedelta(minutes=1)))  # type: ignore[arg-type]
+            s.add(
+                CampaignAccountRow(
+                    campaign_id=c.id,
+                    account_pk=row.id,
+                    next_attempt_at=MONDAY_10_LOCAL - dt.timedelta(minutes=1),
+                )
+            )  # type: ignore[arg-type]
             pks.append(row.id)
         assert c.id is not None
         return c.id, pks  # type: ignore[return-value]

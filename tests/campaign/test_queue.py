@@ -30,7 +30,9 @@ def test_claim_takes_due_items_and_opens_a_call(engine: Engine) -> None:
     assert states.count("in_progress") == 2 and states.count("queued") == 1
     with session_scope(engine) as s:
         calls = s.exec(select(CallRow)).all()
-        assert {c.id for c in calls} == {c.call_id for c in got} and all(c.worker_id == "w1" for c in calls)
+        assert {c.id for c in calls} == {c.call_id for c in got} and all(
+            c.worker_id == "w1" for c in calls
+        )
 
 
 def test_paused_and_draft_campaigns_are_not_dialled(engine: Engine) -> None:
@@ -44,7 +46,9 @@ def test_outside_the_window_items_are_deferred_to_the_next_opening(engine: Engin
     evening = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)  # 21:00 local
     assert claim(engine, "w", limit=5, now=evening) == []
     (item,) = items(engine)
-    assert item.state == "queued" and item.next_attempt_at == dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
+    assert item.state == "queued" and item.next_attempt_at == dt.datetime(
+        2026, 11, 24, 1, 0, tzinfo=dt.UTC
+    )
 
 
 def test_concurrency_cap_per_campaign_and_global(engine: Engine) -> None:
@@ -80,7 +84,11 @@ def test_one_account_in_two_campaigns_gets_one_live_call(engine: Engine) -> None
         c = CampaignRow(name="b", state="running")
         s.add(c)
         s.flush()
-        s.add(CampaignAccountRow(campaign_id=c.id, account_pk=acct, next_attempt_at=NOW - dt.timedelta(minutes=5)))  # type: ignore[arg-type]
+        s.add(
+            CampaignAccountRow(
+                campaign_id=c.id, account_pk=acct, next_attempt_at=NOW - dt.timedelta(minutes=5)
+            )
+        )  # type: ignore[arg-type]
     got = claim(engine, "w", limit=5, now=NOW)
     assert len(got) == 1
     assert claim(engine, "w2", limit=5, now=NOW) == []

@@ -53,11 +53,18 @@ def test_window_that_never_opens_is_an_error() -> None:
 
 def test_from_campaign_parses_strings() -> None:
     w = CallingWindow.from_campaign("08:30", "18:00", [6, 7], ["2026-11-29"])
-    assert w.start == dt.time(8, 30) and w.weekdays == frozenset({6, 7}) and dt.date(2026, 11, 29) in w.holidays
+    assert (
+        w.start == dt.time(8, 30)
+        and w.weekdays == frozenset({6, 7})
+        and dt.date(2026, 11, 29) in w.holidays
+    )
     assert CallingWindow.from_campaign("09:00", "20:00", [], []).weekdays == W.weekdays
 
 
-@pytest.mark.parametrize("attempts, minutes, expected", [(1, [30, 120], 30), (2, [30, 120], 120), (5, [30, 120], 120), (1, [], 60)])
+@pytest.mark.parametrize(
+    "attempts, minutes, expected",
+    [(1, [30, 120], 30), (2, [30, 120], 120), (5, [30, 120], 120), (1, [], 60)],
+)
 def test_backoff(attempts: int, minutes: list[int], expected: int) -> None:
     assert backoff(attempts, minutes) == dt.timedelta(minutes=expected)
 

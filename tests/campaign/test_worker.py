@@ -41,7 +41,10 @@ def investigator() -> Investigator:
 
 
 def personas() -> list[dict[str, Any]]:
-    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((SHARED / "personas").glob("*.yaml"))]
+    return [
+        yaml.safe_load(p.read_text(encoding="utf-8"))
+        for p in sorted((SHARED / "personas").glob("*.yaml"))
+    ]
 
 
 def _row(acct: dict[str, Any]) -> dict[str, Any]:
@@ -63,14 +66,28 @@ def _row(acct: dict[str, Any]) -> dict[str, Any]:
 
 def test_campaign_runs_to_the_end(engine: Engine, investigator: Investigator) -> None:
     ps = personas()
-    silent = {"account_id": "6225880199999999", "name": "无人接", "phone": "+8613900000000", "scenario": "dormant", "model_score": 0.5}
-    make_campaign(engine, "e2e", accounts=[_row(p["account"]) for p in ps] + [_row(silent)], max_attempts=3, max_concurrency=4)
+    silent = {
+        "account_id": "6225880199999999",
+        "name": "无人接",
+        "phone": "+8613900000000",
+        "scenario": "dormant",
+        "model_score": 0.5,
+    }
+    make_campaign(
+        engine,
+        "e2e",
+        accounts=[_row(p["account"]) for p in ps] + [_row(silent)],
+        max_attempts=3,
+        max_concurrency=4,
+    )
     with session_scope(engine) as s:
         c = s.exec(select(CampaignRow)).one()
         c.backoff_minutes = [0]
         s.add(c)
     gateway = SimulatedGateway({p["account"]["account_id"]: p["answers"] for p in ps})
-    worker = Worker(engine, investigator, gateway, worker_id="t1", poll_s=0.01, clock=lambda: MONDAY_10_LOCAL)
+    worker = Worker(
+        engine, investigator, gateway, worker_id="t1", poll_s=0.01, clock=lambda: MONDAY_10_LOCAL
+    )
     stats = worker.run(until_idle=True)
 
     with session_scope(engine) as s:
@@ -81,7 +98,9 @@ def test_campaign_runs_to_the_end(engine: Engine, investigator: Investigator) ->
         by_item = Counter(c.campaign_account_id for c in calls)
         # The silent account was tried max_attempts times, then handed to people.
         silent_item = next(i for i in items if i.last_outcome == "no_answer")
-        assert by_item[silent_item.id] == 3 and silent_item.final_disposition == "manual_investigation"
+        assert (
+            by_item[silent_item.id] == 3 and silent_item.final_disposition == "manual_investigation"
+        )
         assert stats.calls == len(calls) and stats.failed == 0
         # Each call's stored decision is the investigation's own.
         accounts = {p["account"]["account_id"]: p for p in ps}
@@ -95,20 +114,34 @@ def test_campaign_runs_to_the_end(engine: Engine, investigator: Investigator) ->
             account = s.get(AccountRow, item.account_pk)
             assert account is not None
             p = accounts[account.account_id]
-            expected = investigator.run_text(Account.model_validate(p["account"]), PersonaCallee(p["answers"]), attempts_left=last.attempt_no < 3)
+            expected = investigator.run_text(
+                Account.model_validate(p["account"]),
+                PersonaCallee(p["answers"]),
+                attempts_left=last.attempt_no < 3,
+            )
             assert last.outcome == expected.record.outcome
             assert last.disposition == expected.decision.disposition
-            assert last.risk_band == (expected.assessment.band.value if expected.assessment.band else None)
-            turns = s.exec(select(TurnRow).where(TurnRow.call_id == last.id).order_by(TurnRow.idx)).all()
+            assert last.risk_band == (
+                expected.assessment.band.value if expected.assessment.band else None
+            )
+            turns = s.exec(
+                select(TurnRow).where(TurnRow.call_id == last.id).order_by(TurnRow.idx)
+            ).all()
             assert [t.text for t in turns] == [t.text for t in expected.record.turns]
             ra = s.exec(select(RiskAssessmentRow).where(RiskAssessmentRow.call_id == last.id)).one()
-            assert [h["feature"] for h in ra.explanation] == [h.feature for h in expected.assessment.hits]
+            assert [h["feature"] for h in ra.explanation] == [
+                h.feature for h in expected.assessment.hits
+            ]
         # Entities, dispositions, outbox and review items were written with the calls.
         assert s.exec(select(EntityRow)).first() is not None
-        finals = s.exec(select(DispositionRow).where(DispositionRow.disposition != "retry_call")).all()
+        finals = s.exec(
+            select(DispositionRow).where(DispositionRow.disposition != "retry_call")
+        ).all()
         assert len(finals) == len(items)
         outbox = s.exec(select(OutboxRow)).all()
-        assert len(outbox) == len(finals) and len({o.idempotency_key for o in outbox}) == len(outbox)
+        assert len(outbox) == len(finals) and len({o.idempotency_key for o in outbox}) == len(
+            outbox
+        )
         reviews = s.exec(select(ReviewItemRow)).all()
         assert {r.call_id for r in reviews} == {c.id for c in calls if c.needs_review}
 
@@ -120,13 +153,20 @@ class ExplodingGateway(SimulatedGateway):
         return super().place(investigator, account, attempts_left=attempts_left)
 
 
-def test_a_failing_call_is_stored_as_failed_and_the_worker_goes_on(engine: Engine, investigator: Investigator) -> None:
+def test_a_failing_call_is_stored_as_failed_and_the_worker_goes_on(
+    engine: Engine, investigator: Investigator
+) -> None:
     make_campaign(engine, "boom", n=4, max_attempts=1)
-    worker = Worker(engine, investigator, ExplodingGateway({}), poll_s=0.01, clock=lambda: MONDAY_10_LOCAL)
+    worker = Worker(
+        engine, investigator, ExplodingGateway({}), poll_s=0.01, clock=lambda: MONDAY_10_LOCAL
+    )
     stats = worker.run(until_idle=True)
     assert stats.failed == 1 and stats.calls == 4
     with session_scope(engine) as s:
         outcomes = Counter(c.outcome for c in s.exec(select(CallRow)).all())
         assert outcomes == {"failed": 1, "no_answer": 3}
         failed = s.exec(select(CallRow).where(CallRow.outcome == "failed")).one()
-        assert failed.ended_by == "error: RuntimeError" and failed.disposition == "manual_investigation"
+        assert (
+            failed.ended_by == "error: RuntimeError"
+            and failed.disposition == "manual_investigation"
+        )
