@@ -185,6 +185,19 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------
 
+    def _collect(self, c: Claim, future: Future[CallResult | None]) -> None:
+        """A finished call thread. An error that escaped it (bad account data, the
+        database gone) leaves the item to lease recovery, which retries it and, if it
+        keeps failing, hands it to people."""
+        try:
+            result = future.result()
+        except Exception:
+            log.exception("work item %s: call could not be run or stored", c.item_id)
+            self.stats.failed += 1
+            return
+        if self.on_call:
+            self.on_call(c, result)
+
     def _renew(self, live: dict[Future[CallResult | None], Claim]) -> None:
         for c in list(live.values()):
             renew_lease(self.engine, c, lease_s=self.lease_s, now=self.clock())
@@ -215,9 +228,7 @@ class Worker:
                     live[pool.submit(self.run_claim, c)] = c
                 done = [f for f in live if f.done()]
                 for f in done:
-                    c = live.pop(f)
-                    if self.on_call:
-                        self.on_call(c, f.result())
+                    self._collect(live.pop(f), f)
                 if time.monotonic() - last_renew > self.lease_s / 3:
                     self._renew(live)
                     last_renew = time.monotonic()

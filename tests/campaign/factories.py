@@ -24,7 +24,8 @@ def make_campaign(
 ) -> tuple[int, list[int]]:
     """A campaign with ``n`` accounts (or the given ones) queued; returns (id, account pks)."""
     specs = accounts or [
-        {"account_id": f"62220000{name.encode().hex()[:4]}{i:06d}"} for i in range(n)
+        {"account_id": f"6222{int.from_bytes(name.encode(), 'big') % 10**6:06d}{i:06d}"}
+        for i in range(n)
     ]
     with session_scope(engine) as s:
         c = CampaignRow(name=name, state=state, backoff_minutes=[30, 120], **campaign)

@@ -112,6 +112,9 @@ def test_parallel_claims_never_hand_out_one_item_twice(engine: Engine) -> None:
     for t in threads:
         t.join()
     flat = [i for r in results for i in r]
+    # SKIP LOCKED lets a claimer pass over rows another holds, so a few may be left
+    # for a last sweep; what matters is that nothing was handed out twice.
+    flat += [c.item_id for c in claim(engine, "sweeper", limit=100, now=NOW)]
     assert len(flat) == len(set(flat)) == 40
 
 
