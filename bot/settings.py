@@ -21,6 +21,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bot.delivery.config import DeliverySettings
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 
@@ -94,6 +96,8 @@ class Settings(BaseSettings):
     review_sample_seed: str = "review-v1"
     #: Memoised NLU results per process (the same short answers recur across calls).
     nlu_cache_size: int = Field(4096, ge=0)
+    #: How dispositions reach the bank (webhook with HMAC signature, or a JSONL file).
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     #: Torch threads for the intent model in one worker process.
     torch_threads: int = Field(1, ge=1)
 

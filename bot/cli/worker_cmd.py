@@ -43,6 +43,9 @@ def worker_command(
     calls_per_second: float | None = typer.Option(
         None, "--rate", help="Max calls started per second"
     ),
+    deliver: bool = typer.Option(
+        True, "--deliver/--no-deliver", help="Also deliver dispositions from the outbox"
+    ),
 ) -> None:
     """Claim due calls of running campaigns, place them, store the results. Stops
     cleanly on SIGINT/SIGTERM (calls in progress finish first)."""
@@ -66,7 +69,18 @@ def worker_command(
         calls_per_second=calls_per_second,
     )
     console.print(f"worker {worker.worker_id} started")
+    delivery = None
+    if deliver:
+        from bot.delivery.outbox import serve
+
+        delivery = threading.Thread(
+            target=serve, args=(engine, s.delivery, s.data_dir, stop), name="delivery", daemon=True
+        )
+        delivery.start()
     stats = worker.run(stop, until_idle=until_idle)
+    stop.set()
+    if delivery is not None:
+        delivery.join(timeout=30)
     console.print(
         f"worker {worker.worker_id} stopped: {stats.calls} calls, {stats.failed} failed, {stats.recovered} recovered"
     )

@@ -233,6 +233,10 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = None
     created_at: dt.datetime = Field(default_factory=utcnow)
     delivered_at: dt.datetime | None = None
+    #: The claim token of the deliverer sending it now, and until when that claim holds;
+    #: an item whose deliverer died becomes claimable again once the lease expires.
+    lease_owner: str | None = Field(default=None, max_length=80)
+    lease_expires_at: dt.datetime | None = None
 
 
 # -- review -----------------------------------------------------------------------------
