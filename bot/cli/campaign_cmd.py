@@ -1,0 +1,120 @@
+"""``bot campaign``: load accounts into campaigns (and, later, run them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from bot.campaign.importer import FileFormat, ImportFailed, ImportReport, RowError
+from bot.cli.common import console, fail, settings
+
+app = typer.Typer(help="Campaigns: import accounts to investigate.", no_args_is_help=True)
+
+#: Rejected rows listed on screen; the rest are counted (``--rejects`` writes them all).
+SHOWN_ERRORS = 20
+
+
+def _summary(report: ImportReport) -> Table:
+    table = Table(title=f"import into campaign '{report.campaign}'", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    rate = report.read / report.seconds if report.seconds else 0.0
+    rows = [
+        ("records read", report.read),
+        ("loaded", report.loaded),
+        ("  new accounts", report.inserted),
+        ("  updated", report.updated),
+        ("  unchanged", report.unchanged),
+        ("rejected", report.rejected),
+        ("work items created", report.items_created),
+        ("on do-not-call list (not dialled)", report.dnc_skipped),
+        ("time", f"{report.seconds:.2f} s ({rate:,.0f} records/s)"),
+    ]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    return table
+
+
+def _error_table(errors: list[RowError], rejects: Path | None) -> Table:
+    shown = errors[:SHOWN_ERRORS]
+    caption = None
+    if len(errors) > len(shown):
+        more = len(errors) - len(shown)
+        caption = f"... and {more} more" + ("" if rejects else " (--rejects FILE lists them all)")
+    table = Table(title="rejected rows", caption=caption)
+    table.add_column("line", justify="right")
+    table.add_column("field")
+    table.add_column("reason")
+    for e in shown:  # Text: a reason is data, never Rich markup
+        table.add_row(str(e.line), Text(e.field), Text(e.reason))
+    return table
+
+
+def exit_code(report: ImportReport) -> int:
+    """0 when something loaded or the file held no records, 1 when every record failed."""
+    return 0 if report.loaded or not report.read else 1
+
+
+@app.command("import")
+def import_command(
+    file: Path = typer.Argument(..., help="Accounts file: .csv, .jsonl or .ndjson"),
+    campaign: str = typer.Option(..., "--campaign", "-c", help="Campaign name (created if new)"),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Write rejected rows here (CSV: columns + line + error)"
+    ),
+    fmt: FileFormat | None = typer.Option(
+        None, "--format", case_sensitive=False, help="File format (default: by extension)"
+    ),
+) -> None:
+    """Validate FILE and load its good rows into campaign NAME; re-importing is safe
+    (accounts are upserted by account_id, work items are not duplicated).
+
+    Exit code: 0 when at least one row loaded (or the file was empty), 1 when every row
+    was rejected, 2 when nothing could be imported (unreadable file or header, cancelled
+    campaign, database unreachable)."""
+    from bot.campaign.importer import import_file
+    from bot.store.db import make_engine
+    from bot.store.migrate import upgrade
+
+    url = settings().db_url
+    try:
+        upgrade(url)
+    except sa.exc.OperationalError as exc:
+        fail(f"cannot open the database: {str(exc.orig).splitlines()[0]}", code=2)
+    engine = make_engine(url)
+    columns = (
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("import", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = import_file(
+                engine,
+                file,
+                campaign,
+                fmt=fmt.value if fmt else None,
+                rejects=rejects,
+                progress=advance,
+            )
+    except ImportFailed as exc:
+        fail(str(exc), code=2)
+    finally:
+        engine.dispose()
+    console.print(_summary(report))
+    if report.rejected:
+        console.print(_error_table(report.errors, rejects))
+    if rejects is not None and report.rejected:
+        console.print(f"rejected rows written to {rejects}", highlight=False)
+    raise typer.Exit(exit_code(report))
