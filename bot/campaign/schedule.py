@@ -20,6 +20,8 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _hhmm(text: str) -> dt.time:
+    if text == "24:00":  # "until the end of the day"
+        return dt.time.max
     hours, minutes = text.split(":")
     return dt.time(int(hours), int(minutes))
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from bot.cli import db_cmd, eval_cmd, nlu_cmd, scripts_cmd, worker_cmd
-from bot.cli.common import console, setup_logging
+from bot.cli import campaign_cmd, db_cmd, eval_cmd, nlu_cmd, scripts_cmd, worker_cmd
+from bot.cli.common import console, settings, setup_logging
 
 app = typer.Typer(
     help="Outbound-call investigation bot for banks' anti-fraud teams.",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(scripts_cmd.app, name="scripts")
 app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(campaign_cmd.app, name="campaign")
 app.command("worker")(worker_cmd.worker_command)
 app.command("eval")(eval_cmd.eval_command)
 app.command("simulate")(eval_cmd.simulate_command)
@@ -42,17 +43,58 @@ def demo(
     personas: Path | None = typer.Option(
         None, "--personas", help="Persona directory (default: ../shared/personas)"
     ),
-    report: Path = typer.Option(Path("reports/demo.json"), "--report"),
 ) -> None:
-    """The demo campaign on the embedded defaults: every public persona is investigated
-    in text mode and the results are shown as a table (the voice path, the campaign
-    database and the dashboard come with their own issues)."""
+    """The demo campaign on the embedded defaults (SQLite, simulated gateway, bundled
+    models): the public personas become an account list, which is imported, dialled
+    to the end with live progress, stored, and summarised."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from bot.cli.campaign_cmd import status_table
+    from bot.demo import run_demo
+    from bot.runtime import build_investigator
+    from bot.store.db import make_engine
+    from bot.store.migrate import upgrade
+
     directory = personas or _shared_personas()
     if not directory.is_dir():
         console.print(f"[red]no persona directory at {directory}[/]; pass --personas DIR")
         raise typer.Exit(2)
-    eval_cmd.eval_command(
-        directory, mode="text", report=report, audio_dir=None, audio_suffix=".wav", quiet=False
+    s = settings()
+    console.print(f"database {s.db_url}; loading models ...")
+    upgrade(s.db_url)
+    engine = make_engine(s.db_url)
+    investigator = build_investigator(s)
+    with Progress(
+        TextColumn("[bold]calling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("calls", total=None)
+        name, rows = run_demo(
+            engine,
+            investigator,
+            directory,
+            s.data_dir / "demo",
+            on_call=lambda: bar.update(task, advance=1),
+            on_total=lambda n: bar.update(task, total=n),
+        )
+    console.print(status_table(name, engine))
+    table = Table("persona", "outcome", "band", "disposition", "review", "calls", "as expected")
+    for r in rows:
+        ok = r.outcome == r.expected_outcome and (
+            r.expected_band is None or r.band == r.expected_band
+        )
+        table.add_row(
+            r.persona, str(r.outcome), str(r.band or "-"), str(r.disposition), "yes" if r.needs_review else "no",
+            str(r.calls), "[green]yes[/]" if ok else f"[red]no[/] (want {r.expected_outcome} {r.expected_band or ''})",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"campaign '{name}' stored in {s.db_url}; dispositions delivered to "
+        f"{s.data_dir / 'demo' / 'dispositions.jsonl'}"
     )
 
 

@@ -13,7 +13,10 @@ from rich.text import Text
 from bot.campaign.importer import FileFormat, ImportFailed, ImportReport, RowError
 from bot.cli.common import console, fail, settings
 
-app = typer.Typer(help="Campaigns: import accounts to investigate.", no_args_is_help=True)
+app = typer.Typer(
+    help="Campaigns: import accounts, start, pause, resume, cancel, status, do-not-call.",
+    no_args_is_help=True,
+)
 
 #: Rejected rows listed on screen; the rest are counted (``--rejects`` writes them all).
 SHOWN_ERRORS = 20
@@ -118,3 +121,102 @@ def import_command(
     if rejects is not None and report.rejected:
         console.print(f"rejected rows written to {rejects}", highlight=False)
     raise typer.Exit(exit_code(report))
+
+
+def _engine() -> sa.engine.Engine:
+    from bot.store.db import make_engine
+    from bot.store.migrate import upgrade
+
+    url = settings().db_url
+    upgrade(url)
+    return make_engine(url)
+
+
+def _transition(name: str, command: str) -> None:
+    from bot.campaign.control import CampaignError, transition
+
+    try:
+        state = transition(_engine(), name, command)
+    except CampaignError as exc:
+        fail(str(exc), code=1)
+    console.print(f"campaign '{name}' is {state}")
+
+
+@app.command("start")
+def start(name: str = typer.Argument(..., help="Campaign name")) -> None:
+    """Start dialling a campaign (workers pick it up)."""
+    _transition(name, "start")
+
+
+@app.command("pause")
+def pause(name: str = typer.Argument(...)) -> None:
+    """Stop starting new calls; calls in progress finish."""
+    _transition(name, "pause")
+
+
+@app.command("resume")
+def resume(name: str = typer.Argument(...)) -> None:
+    """Resume a paused campaign."""
+    _transition(name, "resume")
+
+
+@app.command("cancel")
+def cancel(name: str = typer.Argument(...)) -> None:
+    """Cancel a campaign: queued accounts are not called."""
+    _transition(name, "cancel")
+
+
+def status_table(name: str, engine: sa.engine.Engine | None = None) -> Table:
+    from bot.campaign.control import status as campaign_status
+
+    st = campaign_status(engine or _engine(), name)
+    table = Table(title=f"campaign '{st.name}': {st.state}", show_header=False)
+    table.add_row("work items", ", ".join(f"{k} {v}" for k, v in sorted(st.items.items())) or "-")
+    table.add_row("calls", str(st.calls))
+    table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(st.outcomes.items())) or "-")
+    table.add_row(
+        "dispositions", ", ".join(f"{k} {v}" for k, v in sorted(st.dispositions.items())) or "-"
+    )
+    table.add_row("connect rate", f"{st.connect_rate:.0%}" if st.connect_rate is not None else "-")
+    table.add_row(
+        "average call", f"{st.avg_duration_s:.0f} s" if st.avg_duration_s is not None else "-"
+    )
+    return table
+
+
+@app.command("status")
+def status(name: str = typer.Argument(...)) -> None:
+    """Work items, outcomes, dispositions, connect rate and call length."""
+    from bot.campaign.control import CampaignError
+
+    try:
+        console.print(status_table(name))
+    except CampaignError as exc:
+        fail(str(exc), code=1)
+
+
+@app.command("dnc")
+def dnc(
+    phone: str = typer.Argument(..., help="Phone number (any format; CN by default)"),
+    reason: str = typer.Option("", "--reason"),
+) -> None:
+    """Add a number to the do-not-call list (queued calls to it are cancelled at dial time)."""
+    import phonenumbers
+    from sqlmodel import select
+
+    from bot.core.masking import mask_phone
+    from bot.store.db import session_scope
+    from bot.store.models import DncEntryRow
+
+    try:
+        number = phonenumbers.parse(phone, "CN")
+    except phonenumbers.NumberParseException as exc:
+        fail(f"not a phone number: {exc}", code=1)
+    if not phonenumbers.is_valid_number(number):
+        fail("not a valid phone number", code=1)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    with session_scope(_engine()) as session:
+        listed = session.exec(select(DncEntryRow).where(DncEntryRow.phone_e164 == e164)).first()
+        if listed is None:
+            session.add(DncEntryRow(phone_e164=e164, reason=reason))
+    console.print(f"{mask_phone(e164)} is on the do-not-call list")
