@@ -14,6 +14,7 @@ lexical while 别 alone is a negator.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -120,3 +121,12 @@ def negation_spans(text: str) -> list[Span]:
 def is_negated(text: str, start: int, end: int, spans: Sequence[Span] | None = None) -> bool:
     """Whether ``text[start:end]`` lies in a negation scope (pass ``spans`` to reuse them)."""
     return in_spans(negation_spans(text) if spans is None else spans, start, end)
+
+
+_HEARSAY = re.compile(r"(听说|据说|听别人说|听人说|听人讲|新闻上说|新闻里说)[^，。！？；,.!?;]*")
+
+
+def hearsay_spans(text: str) -> list[Span]:
+    """Clauses that report what others do ("我听说有人卖卡"): a risk word there is not the
+    callee's own behaviour. "有人说…我就去办了" is not hearsay: the callee acted on it."""
+    return [m.span() for m in _HEARSAY.finditer(text)]

@@ -236,10 +236,14 @@ class DialogueManager:
         nlu = self.analyzer.analyze(event.text, ctx)
         if (
             node.spec.gate == "identity"
-            and nlu.intent.intent in (Intent.INFORM, Intent.UNCLEAR)
+            and nlu.intent.intent is not Intent.AFFIRM
+            and (
+                nlu.intent.source != "rule" or nlu.intent.intent in (Intent.INFORM, Intent.UNCLEAR)
+            )
             and self._names_holder(nlu)
         ):
-            # "我是张伟" is a confirmation even when the classifier calls it information.
+            # "我是张伟，您说" confirms identity whatever the model made of the rest; a
+            # rule's verdict (an answering machine that says its owner's name) stands.
             nlu = NluResult(
                 nlu.raw_text,
                 nlu.text,
@@ -249,7 +253,11 @@ class DialogueManager:
         return nlu
 
     def _names_holder(self, nlu: NluResult) -> bool:
-        return self.account.name in nlu.values(EntityLabel.PERSON)
+        """The callee names the holder as themselves: the name is said, not negated
+        ("我不是张伟"), and no kinship word makes it about someone else ("我是张伟的老伴")."""
+        return self.account.name in nlu.values(EntityLabel.PERSON) and not nlu.values(
+            EntityLabel.RELATIONSHIP
+        )
 
     def _on_answer(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult) -> BotUtterance:
         intent = nlu.intent.intent

@@ -8,7 +8,6 @@ triggered it, so a reviewer sees *why* an account scored as it did.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.core.account import Account
 from bot.core.dialogue import Answer, DialogueRecord
 from bot.core.vocab import EntityLabel, Intent, Outcome, RiskBand
-from nlu.negation import in_spans, negation_spans
+from nlu.negation import hearsay_spans, in_spans, negation_spans
 from nlu.phonetic import KeyphraseMatcher
 
 Category = Literal["hard", "soft", "legit"]
@@ -194,15 +193,6 @@ def _ev(answer: Answer, match: str) -> Evidence:
 
 
 # -- the scorer -------------------------------------------------------------------------
-
-
-_HEARSAY = re.compile(r"(听说|据说|听别人说|听人说|听人讲|新闻上说|新闻里说)[^，。！？；,.!?;]*")
-
-
-def hearsay_spans(text: str) -> list[tuple[int, int]]:
-    """Clauses that report what others do ("我听说有人卖卡"): risk words there are not
-    the callee's own behaviour. "有人说…我就去办了" is not hearsay: the callee acted."""
-    return [m.span() for m in _HEARSAY.finditer(text)]
 
 
 def _logit(p: float) -> float:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot.core.vocab import Intent
-from nlu.negation import Span, in_spans, negation_spans
+from nlu.negation import Span, hearsay_spans, in_spans, negation_spans
 from nlu.phonetic import KeyphraseMatcher
 from nlu.types import IntentScore
 
@@ -432,9 +432,15 @@ def _in_a_not_a(text: str, i: int) -> bool:
 
 
 def _asserted(hits: Iterable[_Hit], spans: list[Span], text: str) -> list[_Hit]:
-    """Hits outside any negation scope and not part of an A-not-A question."""
+    """Hits outside any negation scope or hearsay clause and not part of an A-not-A
+    question."""
+    reported = hearsay_spans(text)
     return [
-        h for h in hits if not in_spans(spans, h.start, h.end) and not _in_a_not_a(text, h.start)
+        h
+        for h in hits
+        if not in_spans(spans, h.start, h.end)
+        and not in_spans(reported, h.start, h.end)
+        and not _in_a_not_a(text, h.start)
     ]
 
 

@@ -317,7 +317,7 @@ def evaluate(
         scores = []
         for start in range(0, len(items), 64):
             chunk = items[start : start + 64]
-            excludes = [excluded_intents(topic) for _, topic in chunk]
+            excludes = [excluded_intents(topic, rule_only=False) for _, topic in chunk]
             scores += model.predict_batch(chunk, excludes=excludes)
     else:
         classifier = IntentClassifier(model_dir if mode == "combined" else None, cache_size=0)

@@ -13,7 +13,8 @@ from bot.core.dialogue import (
     UtteranceKind,
 )
 from bot.core.scripts import TemplateLibrary
-from bot.core.vocab import Outcome
+from bot.core.vocab import EntityLabel, Intent, Outcome
+from nlu.types import IntentScore, NluContext, NluResult
 from tests.conftest import TableAnalyzer, make_account
 
 ACCOUNT_DETAILS = ("0002", "4.98万", "49800", "王强", "11月18日")
@@ -259,3 +260,31 @@ def test_handle_after_end_is_an_error(library: TemplateLibrary, analyzer: TableA
     converse(dm, ["打错了"])
     with pytest.raises(DialogueError):
         dm.handle(CalleeEvent.speech("喂"))
+
+
+class _ModelGuess(TableAnalyzer):
+    """An analyzer whose (model) intent is wrong; entities are right."""
+
+    def __init__(self, intent: Intent, extra: dict[str, EntityLabel] | None = None):
+        super().__init__({}, default=intent)
+        self.entities.update(extra or {})
+
+    def analyze(self, text: str, context: NluContext) -> NluResult:
+        r = super().analyze(text, context)
+        return NluResult(r.raw_text, r.text, IntentScore(r.intent.intent, 0.7, "model"), r.entities)
+
+
+def test_self_identification_by_name_confirms_despite_a_wrong_model_guess(
+    library: TemplateLibrary,
+) -> None:
+    dm = dm_for(library, _ModelGuess(Intent.DENY))  # type: ignore[arg-type]
+    dm.start()
+    nxt = dm.handle(CalleeEvent.speech("嗯，我是李娜，您说"))
+    assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
+
+
+def test_holders_name_with_a_kinship_word_does_not_confirm(library: TemplateLibrary) -> None:
+    dm = dm_for(library, _ModelGuess(Intent.DENY, {"老伴": EntityLabel.RELATIONSHIP}))  # type: ignore[arg-type]
+    dm.start()
+    dm.handle(CalleeEvent.speech("我是李娜的老伴"))
+    assert not dm.record.identity_confirmed

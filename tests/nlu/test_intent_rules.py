@@ -164,10 +164,23 @@ def test_rules_only_classifier_fallback() -> None:
 def test_excluded_intents_by_topic() -> None:
     assert Intent.CUSTODY_SOLD in excluded_intents("fund_source")
     assert Intent.CUSTODY_SOLD not in excluded_intents("card_custody")
-    assert Intent.THIRD_PARTY not in excluded_intents("identity")
-    assert Intent.THIRD_PARTY in excluded_intents("occupation")
-    assert Intent.VOICEMAIL in excluded_intents("fund_source")
-    assert Intent.VOICEMAIL not in excluded_intents("default")
+    assert Intent.THIRD_PARTY not in excluded_intents("identity", rule_only=False)
+    assert Intent.THIRD_PARTY in excluded_intents("occupation", rule_only=False)
+    assert Intent.VOICEMAIL in excluded_intents("fund_source", rule_only=False)
+    assert Intent.VOICEMAIL not in excluded_intents("default", rule_only=False)
+
+
+@pytest.mark.parametrize("topic", ["identity", "card_custody", "fund_source", "default"])
+def test_call_ending_intents_come_only_from_rules(topic: str) -> None:
+    for intent in (
+        Intent.VOICEMAIL,
+        Intent.BUSY_CALLBACK,
+        Intent.ASK_REPEAT,
+        Intent.WRONG_NUMBER,
+        Intent.THIRD_PARTY,
+    ):
+        assert intent in excluded_intents(topic)
+    assert Intent.AFFIRM not in excluded_intents(topic)
 
 
 @pytest.mark.parametrize(
