@@ -182,22 +182,30 @@ def _take(
     )
 
 
+def update_if_owned(session: Session, claim: Claim, **values: object) -> bool:
+    """Update the claimed item only while ``claim`` still holds it (in progress, same
+    lease owner); False when the lease was lost to recovery."""
+    result = session.execute(
+        sa.update(CampaignAccountRow)
+        .where(
+            col(CampaignAccountRow.id) == claim.item_id,
+            col(CampaignAccountRow.state) == "in_progress",
+            col(CampaignAccountRow.lease_owner) == claim.worker_id,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def renew_lease(
     engine: Engine, claim: Claim, *, lease_s: float = 120.0, now: dt.datetime | None = None
 ) -> bool:
     """Extend a live claim's lease; False if the claim was lost (recovered elsewhere)."""
     now = now or utcnow()
     with session_scope(engine) as session:
-        result = session.execute(
-            sa.update(CampaignAccountRow)
-            .where(
-                col(CampaignAccountRow.id) == claim.item_id,
-                col(CampaignAccountRow.state) == "in_progress",
-                col(CampaignAccountRow.lease_owner) == claim.worker_id,
-            )
-            .values(lease_expires_at=now + dt.timedelta(seconds=lease_s), updated_at=now)
+        return update_if_owned(
+            session, claim, lease_expires_at=now + dt.timedelta(seconds=lease_s), updated_at=now
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def recover_expired(engine: Engine, *, now: dt.datetime | None = None) -> int:

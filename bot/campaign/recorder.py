@@ -13,11 +13,10 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from bot.campaign.queue import Claim
+from bot.campaign.queue import Claim, update_if_owned
 from bot.campaign.schedule import CallingWindow, next_attempt_at
 from bot.core.account import Account, Transaction
 from bot.core.investigation import CallResult
@@ -27,7 +26,6 @@ from bot.store.db import session_scope
 from bot.store.models import (
     AccountRow,
     CallRow,
-    CampaignAccountRow,
     CampaignRow,
     DispositionRow,
     EntityRow,
@@ -135,16 +133,7 @@ def _finish_item(
         )
     else:
         values.update(state="done", final_disposition=decision.disposition.value)
-    guarded = session.execute(
-        sa.update(CampaignAccountRow)
-        .where(
-            col(CampaignAccountRow.id) == claim.item_id,
-            col(CampaignAccountRow.state) == "in_progress",
-            col(CampaignAccountRow.lease_owner) == claim.worker_id,
-        )
-        .values(**values)
-    )
-    if guarded.rowcount != 1:  # type: ignore[attr-defined]
+    if not update_if_owned(session, claim, **values):
         raise LeaseLost(f"work item {claim.item_id}: lease lost before the result was stored")
 
 
