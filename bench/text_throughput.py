@@ -29,12 +29,11 @@ def _pin_one_core() -> None:
 
 
 def _run(n: int, seed: int, cache: bool) -> dict[str, Any]:
-    from bot.sim.personas import Persona
-    from bot.sim.synth import generate
-
     from bot.runtime import build_investigator
     from bot.settings import Settings
     from bot.sim.callee import PersonaCallee
+    from bot.sim.personas import Persona
+    from bot.sim.synth import generate
 
     investigator = build_investigator(Settings(nlu_cache_size=4096 if cache else 0))
     cases = [Persona.from_dict(d).to_case() for d in generate(n, seed)]
