@@ -25,6 +25,7 @@ from bot.store.models import (
     CallRow,
     CampaignAccountRow,
     CampaignRow,
+    DispositionRow,
     DncEntryRow,
     utcnow,
 )
@@ -208,6 +209,33 @@ def renew_lease(
         )
 
 
+def _hand_to_people(session: Session, item: CampaignAccountRow, now: dt.datetime) -> None:
+    """An item given up after repeated worker loss still gets a disposition, queued for
+    the bank like any other (in the same transaction)."""
+    from bot.delivery.payload import enqueue
+
+    call = session.exec(
+        select(CallRow)
+        .where(CallRow.campaign_account_id == item.id)
+        .order_by(col(CallRow.started_at).desc())
+    ).first()
+    account = session.get(AccountRow, item.account_pk)
+    if call is None or account is None:
+        return
+    call.disposition = "manual_investigation"
+    session.add(call)
+    disposition = DispositionRow(
+        call_id=call.id,  # type: ignore[arg-type]
+        account_pk=item.account_pk,
+        disposition="manual_investigation",
+        situation="unreached_exhausted",
+        created_at=now,
+    )
+    session.add(disposition)
+    session.flush()
+    enqueue(session, disposition, call, account)
+
+
 def recover_expired(engine: Engine, *, now: dt.datetime | None = None) -> int:
     """Put items whose lease expired back in the queue (their worker died); the lost
     call is recorded as ``failed`` / ``worker_lost``. Returns how many were recovered."""
@@ -242,6 +270,7 @@ def recover_expired(engine: Engine, *, now: dt.datetime | None = None) -> int:
                 values.update(
                     state="done", last_outcome="failed", final_disposition="manual_investigation"
                 )
+                _hand_to_people(session, item, now)
             else:
                 values.update(
                     state="queued", next_attempt_at=now, attempts=max(item.attempts - 1, 0)

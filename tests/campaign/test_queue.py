@@ -11,7 +11,14 @@ from sqlmodel import select
 
 from bot.campaign.queue import claim, recover_expired, renew_lease
 from bot.store.db import session_scope
-from bot.store.models import CallRow, CampaignAccountRow, CampaignRow, DncEntryRow
+from bot.store.models import (
+    CallRow,
+    CampaignAccountRow,
+    CampaignRow,
+    DispositionRow,
+    DncEntryRow,
+    OutboxRow,
+)
 from tests.campaign.factories import MONDAY_10_LOCAL, make_campaign
 
 NOW = MONDAY_10_LOCAL
@@ -141,6 +148,11 @@ def test_an_item_that_keeps_killing_workers_goes_to_people(engine: Engine) -> No
         recover_expired(engine, now=t)
     (item,) = items(engine)
     assert item.state == "done" and item.final_disposition == "manual_investigation"
+    with session_scope(engine) as s:
+        (d,) = s.exec(select(DispositionRow)).all()
+        (o,) = s.exec(select(OutboxRow)).all()
+        assert d.disposition == "manual_investigation" and o.disposition_id == d.id
+        assert o.payload["disposition"] == "manual_investigation"
 
 
 def test_renewed_lease_survives_and_a_lost_one_reports_false(engine: Engine) -> None:
