@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     #: Call recordings (WAV) live under this directory; empty = ``data_dir/recordings``.
     recordings_dir: Path | None = None
+    #: A CTranslate2 Whisper model directory (``bot models install`` provisions base).
+    whisper_model_dir: Path | None = None
     #: Directory with ``scripts/``, ``blocks/``, ``routing.yaml`` (compliance-owned).
     templates_dir: Path = Field(default_factory=_default_templates_dir)
     #: Versioned risk rule set (weights, thresholds, keyword lists).
@@ -104,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+
+    @property
+    def whisper_path(self) -> Path:
+        return self.whisper_model_dir or self.data_dir / "models" / "whisper-base"
 
     @property
     def recordings_path(self) -> Path:

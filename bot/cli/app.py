@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli import campaign_cmd, db_cmd, eval_cmd, nlu_cmd, scripts_cmd, worker_cmd
+from bot.cli import campaign_cmd, db_cmd, eval_cmd, models_cmd, nlu_cmd, scripts_cmd, worker_cmd
 from bot.cli.common import console, settings, setup_logging
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.add_typer(scripts_cmd.app, name="scripts")
 app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(campaign_cmd.app, name="campaign")
+app.add_typer(models_cmd.app, name="models")
 app.command("worker")(worker_cmd.worker_command)
 app.command("eval")(eval_cmd.eval_command)
 app.command("simulate")(eval_cmd.simulate_command)
