@@ -50,14 +50,17 @@ def account_id(i: int) -> str:
     return f"62258801{i:08d}"
 
 
-def schema_url(url: str, schema: str) -> tuple[str, dict[str, Any]]:
+def bench_engine(url: str, schema: str) -> sa.engine.Engine:
+    """An engine on the benchmark's own PostgreSQL schema (or the SQLite file)."""
+    from bot.store.db import make_engine
+
     if url.startswith("postgresql"):
-        return url, {"options": f"-csearch_path={schema}"}
-    return url, {}
+        return make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    return make_engine(url)
 
 
 def setup(url: str, schema: str, n: int) -> None:
-    from bot.store.db import make_engine, session_scope
+    from bot.store.db import session_scope
     from bot.store.migrate import upgrade, upgrade_connection
     from bot.store.models import AccountRow, CampaignAccountRow, CampaignRow
 
@@ -66,12 +69,12 @@ def setup(url: str, schema: str, n: int) -> None:
         with admin.begin() as conn:
             conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
         admin.dispose()
-        engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        engine = bench_engine(url, schema)
         with engine.begin() as conn:
             upgrade_connection(conn)
     else:
         upgrade(url)
-        engine = make_engine(url)
+        engine = bench_engine(url, schema)
     personas = persona_answers()
     with session_scope(engine) as s:
         campaign = CampaignRow(
@@ -120,11 +123,10 @@ def run_worker(url: str, schema: str, n: int, name: str, lease_s: float) -> None
     from bot.campaign.worker import SimulatedGateway, Worker
     from bot.runtime import build_investigator
     from bot.settings import Settings
-    from bot.store.db import make_engine
 
     personas = persona_answers()
     answers = {account_id(i): personas[i % len(personas)][1] for i in range(n)}
-    engine = make_engine(*schema_url(url, schema)[:1], connect_args=schema_url(url, schema)[1])
+    engine = bench_engine(url, schema)
     clock_offset = BENCH_NOW - dt.datetime.now(dt.UTC)
     worker = Worker(
         engine,
@@ -141,10 +143,10 @@ def run_worker(url: str, schema: str, n: int, name: str, lease_s: float) -> None
 def verify(url: str, schema: str, n: int) -> dict[str, Any]:
     from sqlmodel import select
 
-    from bot.store.db import make_engine, session_scope
+    from bot.store.db import session_scope
     from bot.store.models import CallRow, CampaignAccountRow, DispositionRow
 
-    engine = make_engine(*schema_url(url, schema)[:1], connect_args=schema_url(url, schema)[1])
+    engine = bench_engine(url, schema)
     with session_scope(engine) as s:
         items = s.exec(select(CampaignAccountRow)).all()
         calls = s.exec(select(CallRow)).all()
@@ -204,11 +206,7 @@ def main() -> None:
         p.start()
     killed = False
     if args.kill_after:
-        from bot.store.db import make_engine
-
-        eng = make_engine(
-            *schema_url(args.db, schema)[:1], connect_args=schema_url(args.db, schema)[1]
-        )
+        eng = bench_engine(args.db, schema)
         while not killed and any(p.is_alive() for p in procs):
             with eng.connect() as conn:
                 stored = conn.execute(

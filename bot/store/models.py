@@ -274,13 +274,9 @@ class VerdictRow(SQLModel, table=True):
 # -- governance -------------------------------------------------------------------------
 
 
-class ScriptVersionRow(SQLModel, table=True):
-    __tablename__ = "script_version"
-    __table_args__ = (sa.UniqueConstraint("script_id", "version", name="uq_script_version"),)
+class _PublishedDocument(SQLModel):
+    """Columns shared by compliance-owned documents that go through review and publish."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    script_id: str = Field(max_length=60, index=True)
-    version: int
     digest: str = Field(max_length=64)
     source: str
     #: draft | pending | published | retired
@@ -291,18 +287,20 @@ class ScriptVersionRow(SQLModel, table=True):
     published_at: dt.datetime | None = None
 
 
-class RulesetVersionRow(SQLModel, table=True):
+class ScriptVersionRow(_PublishedDocument, table=True):
+    __tablename__ = "script_version"
+    __table_args__ = (sa.UniqueConstraint("script_id", "version", name="uq_script_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    script_id: str = Field(max_length=60, index=True)
+    version: int
+
+
+class RulesetVersionRow(_PublishedDocument, table=True):
     __tablename__ = "ruleset_version"
 
     id: int | None = Field(default=None, primary_key=True)
     version: str = Field(max_length=40, unique=True)
-    digest: str = Field(max_length=64)
-    source: str
-    state: str = Field(default="draft", max_length=10)
-    author_id: int | None = Field(default=None, foreign_key="app_user.id")
-    approved_by: int | None = Field(default=None, foreign_key="app_user.id")
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    published_at: dt.datetime | None = None
 
 
 class UserRow(SQLModel, table=True):
