@@ -260,14 +260,16 @@ class DateComponent:
 def _location_phrases(data: Mapping[str, Any]) -> Iterator[str]:
     required = set(data.get("suffix_required", ()))
     groups: list[Mapping[str, str]] = [data["provinces"], data["cities"]]
-    for prefecture, subdivisions in data["guangdong"].items():
+    for prefecture, subdivisions in data["prefectures"].items():
         groups.append({prefecture: "市"})
         groups.append(subdivisions)
+    seen: set[str] = set()
     for group in groups:
         for base, suffix in group.items():
-            yield base + suffix
-            if base not in required:
-                yield base
+            for phrase in (base + suffix, base if base not in required else ""):
+                if phrase and phrase not in seen:
+                    seen.add(phrase)
+                    yield phrase
 
 
 def _canonical_patterns(
