@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.core.account import Account
 from bot.core.investigation import CallResult, Investigator
+from bot.core.vocab import EntityLabel
 from bot.sim.callee import PersonaCallee
 
 Progress = Callable[[str], None]
@@ -50,14 +51,12 @@ def entity_check(expected: dict[str, Any], result: CallResult) -> tuple[list[str
     extracted = result.entities
     for label, values in (expected or {}).items():
         for value in values if isinstance(values, list) else [values]:
-            pool = extracted.get(label, []) + sorted(t for t in _texts(result, label))
+            pool = extracted.get(label, []) + sorted(_texts(result, label))
             (found if _same_value(label, str(value), pool) else missing).append(f"{label}={value}")
     return found, missing
 
 
 def _texts(result: CallResult, label: str) -> set[str]:
-    from bot.core.vocab import EntityLabel
-
     try:
         return result.entity_texts(EntityLabel(label))
     except ValueError:
