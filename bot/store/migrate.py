@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    cfg = Config()
+    # Alembic's default ``stdout`` is bound when alembic is imported; hand it the stream
+    # that is current now (a test runner may have swapped and closed the original).
+    cfg = Config(stdout=sys.stdout)
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url)
     return cfg
