@@ -60,6 +60,8 @@ def bench_engine(url: str, schema: str) -> sa.engine.Engine:
 
 
 def setup(url: str, schema: str, n: int) -> None:
+    from bot.campaign.recorder import account_fields
+    from bot.core.account import Account
     from bot.store.db import session_scope
     from bot.store.migrate import upgrade, upgrade_connection
     from bot.store.models import AccountRow, CampaignAccountRow, CampaignRow
@@ -86,22 +88,8 @@ def setup(url: str, schema: str, n: int) -> None:
             rows = []
             for i in range(start, min(n, start + 1000)):
                 acct, _ = personas[i % len(personas)]
-                txn = acct.get("txn") or {}
-                rows.append(
-                    AccountRow(
-                        account_id=account_id(i),
-                        name=acct["name"],
-                        phone=acct["phone"],
-                        phone_e164=acct["phone"],
-                        card_last4=acct.get("card_last4"),
-                        scenario=acct["scenario"],
-                        model_score=acct["model_score"],
-                        branch=acct.get("branch"),
-                        txn_amount=txn.get("amount"),
-                        txn_date=dt.date.fromisoformat(txn["date"]) if txn.get("date") else None,
-                        txn_counterparty=txn.get("counterparty"),
-                    )
-                )
+                fields = account_fields(Account.model_validate(acct))
+                rows.append(AccountRow(**{**fields, "account_id": account_id(i)}))
             s.add_all(rows)
             s.flush()
             s.add_all(

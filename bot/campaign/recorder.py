@@ -60,6 +60,26 @@ def to_account(row: AccountRow) -> Account:
     )
 
 
+def account_fields(account: Account) -> dict[str, Any]:
+    """The stored columns of ``account`` (the inverse of :func:`to_account`), for
+    benchmarks, tests and tools that write accounts without an import file."""
+    txn = account.txn
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "phone": account.phone,
+        "phone_e164": account.phone,
+        "card_last4": account.card_last4,
+        "scenario": account.scenario.value,
+        "model_score": account.model_score,
+        "branch": account.branch,
+        "gender": account.gender,
+        "txn_amount": txn.amount if txn else None,
+        "txn_date": txn.date if txn else None,
+        "txn_counterparty": txn.counterparty if txn else None,
+    }
+
+
 def explanation_json(assessment: RiskAssessment) -> list[dict[str, Any]]:
     return [
         {

@@ -3,7 +3,6 @@ exactly once, and what is stored is what the investigation decided."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from bot.campaign.recorder import account_fields
 from bot.campaign.worker import SimulatedGateway, Worker
 from bot.core.account import Account
 from bot.core.investigation import Investigator
@@ -48,20 +48,7 @@ def personas() -> list[dict[str, Any]]:
 
 
 def _row(acct: dict[str, Any]) -> dict[str, Any]:
-    txn = acct.get("txn") or {}
-    return {
-        "account_id": acct["account_id"],
-        "name": acct["name"],
-        "phone": acct["phone"],
-        "phone_e164": acct["phone"],
-        "card_last4": acct.get("card_last4"),
-        "scenario": acct["scenario"],
-        "model_score": acct["model_score"],
-        "branch": acct.get("branch"),
-        "txn_amount": txn.get("amount"),
-        "txn_date": dt.date.fromisoformat(txn["date"]) if txn.get("date") else None,
-        "txn_counterparty": txn.get("counterparty"),
-    }
+    return account_fields(Account.model_validate(acct))
 
 
 def test_campaign_runs_to_the_end(engine: Engine, investigator: Investigator) -> None:
