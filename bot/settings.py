@@ -22,6 +22,9 @@ from pydantic_settings import (
 )
 
 from bot.delivery.config import DeliverySettings
+from bot.telephony.config import TelephonySettings
+from bot.voice.config import VoiceSettings
+from bot.voice.tts.config import TtsSettings
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
@@ -102,6 +105,12 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     #: Torch threads for the intent model in one worker process.
     torch_threads: int = Field(1, ge=1)
+    #: The phone line: VAD, turn-taking, timeouts, recording (``BOT_VOICE__*``).
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    #: Text-to-speech: the offline voice, its prompt cache, or another pipecat service.
+    tts: TtsSettings = Field(default_factory=TtsSettings)
+    #: Telephony gateway: ``loopback`` (simulated callees), ``twilio``, ``telnyx``, ``plivo``.
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
 
     @property
     def db_url(self) -> str:

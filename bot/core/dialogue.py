@@ -46,10 +46,13 @@ class CalleeEvent:
     text: str = ""
     #: Seconds since the call was answered (drives the duration budget).
     at: float = 0.0
+    #: The callee started talking while the prompt was still playing (barge-in): the
+    #: question may not have been heard in full.
+    interrupted: bool = False
 
     @classmethod
-    def speech(cls, text: str, at: float = 0.0) -> CalleeEvent:
-        return cls(EventKind.SPEECH, text, at)
+    def speech(cls, text: str, at: float = 0.0, *, interrupted: bool = False) -> CalleeEvent:
+        return cls(EventKind.SPEECH, text, at, interrupted)
 
     @classmethod
     def silence(cls, at: float = 0.0) -> CalleeEvent:
@@ -270,6 +273,12 @@ class DialogueManager:
             self._repeats += 1
             self._log_callee(node, event, nlu, "repeat the prompt")
             return self._repeat()
+        if event.interrupted and intent is Intent.UNCLEAR and self._repeats < handlers.repeat_limit:
+            # Talked over a prompt without answering it ("喂？", a cough): the question was
+            # not heard, so ask it again as it was; a real answer is consumed as usual.
+            self._repeats += 1
+            self._log_callee(node, event, nlu, "barge-in without an answer: re-ask")
+            return self._reask()
         if intent is Intent.BUSY_CALLBACK and intent.value not in spec.on:
             self._log_callee(node, event, nlu, "callback requested")
             return self._enter(handlers.callback)
@@ -379,6 +388,13 @@ class DialogueManager:
             self.language.repeat_prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT
         )
         self._say(utterance, "repeat")
+        return utterance
+
+    def _reask(self) -> BotUtterance:
+        assert self._last is not None
+        last = self._last
+        utterance = BotUtterance(last.text, last.topic, last.node_id, UtteranceKind.REPEAT)
+        self._say(utterance, "re-ask after barge-in")
         return utterance
 
     def _finish(self, outcome: Outcome, ended_by: str) -> None:

@@ -17,7 +17,7 @@ from bot.core.policy import Decision, Policy
 from bot.core.routing import Router
 from bot.core.scoring import RiskAssessment, RiskScorer
 from bot.core.scripts import TemplateLibrary
-from bot.core.vocab import EntityLabel
+from bot.core.vocab import EntityLabel, Outcome
 
 Callee = Callable[[BotUtterance], CalleeEvent]
 
@@ -116,6 +116,14 @@ class Investigator:
             call_key=call_key or account.account_id,
         )
         return CallResult(account, record, assessment, decision)
+
+    def unreached(
+        self, account: Account, outcome: Outcome, ended_by: str, *, attempts_left: bool
+    ) -> CallResult:
+        """The result of a call that never reached a dialogue (no answer, busy, failure)."""
+        script = self.library.scripts[self.router.script_id(account)]
+        record = DialogueRecord(script.ref, script.digest, outcome=outcome, ended_by=ended_by)
+        return self.conclude(account, record, attempts_left=attempts_left)
 
     def run_text(
         self, account: Account, callee: Callee, *, attempts_left: bool = True

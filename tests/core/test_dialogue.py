@@ -288,3 +288,38 @@ def test_holders_name_with_a_kinship_word_does_not_confirm(library: TemplateLibr
     dm.start()
     dm.handle(CalleeEvent.speech("我是李娜的老伴"))
     assert not dm.record.identity_confirmed
+
+
+def test_barge_in_without_an_answer_re_asks_the_same_prompt(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    dm = dm_for(library, analyzer)
+    dm.start()
+    question = dm.handle(CalleeEvent.speech("是我"))
+    assert question is not None
+    again = dm.handle(CalleeEvent.speech("不知道", interrupted=True))
+    assert again is not None and again.kind is UtteranceKind.REPEAT
+    assert again.text == question.text and again.topic == question.topic
+    assert dm.record.turns[-2].decision == "barge-in without an answer: re-ask"
+
+
+def test_barge_in_with_an_answer_consumes_it(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    dm = dm_for(library, analyzer)
+    dm.start()
+    question = dm.handle(CalleeEvent.speech("是我"))
+    assert question is not None
+    nxt = dm.handle(CalleeEvent.speech("卡是我自己保管", interrupted=True))
+    assert nxt is not None and nxt.kind is UtteranceKind.PROMPT and nxt.node_id != question.node_id
+    assert dm.record.answers[-1].topic == question.topic
+
+
+def test_without_barge_in_an_unclear_answer_gets_the_clarifying_reprompt(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    dm = dm_for(library, analyzer)
+    dm.start()
+    dm.handle(CalleeEvent.speech("是我"))
+    r = dm.handle(CalleeEvent.speech("不知道"))
+    assert r is not None and r.kind is UtteranceKind.REPROMPT

@@ -1,0 +1,1 @@
+"""The voice path: phone-line audio, speech recognition, the call session, TTS."""

@@ -1,0 +1,41 @@
+"""Voice-path settings (nested into :class:`bot.settings.Settings` as ``settings.voice``).
+
+Environment variables follow the nesting: ``BOT_VOICE__VAD_STOP_SECS=0.25`` ...
+Plain data only, so loading settings stays cheap. The defaults are tuned for Mandarin
+on an 8 kHz phone line and the 2-core reference machine (see ``docs/voice.md``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class VoiceSettings(BaseModel):
+    #: Silero VAD: speech probability threshold, and how long speech / silence must last
+    #: before the callee counts as talking / done talking. ``vad_stop_secs`` is paid on
+    #: every turn's latency; below ~0.25 s callees get cut off in mid-sentence pauses.
+    vad_confidence: float = Field(0.6, gt=0, lt=1)
+    vad_start_secs: float = Field(0.15, gt=0)
+    vad_stop_secs: float = Field(0.25, gt=0)
+    vad_min_volume: float = Field(0.5, ge=0, le=1)
+    #: After the VAD stops, how long more silence closes the turn (a pause inside an
+    #: answer shorter than this joins both halves into one answer).
+    user_speech_timeout: float = Field(0.6, ge=0)
+    #: Silence appended to each speech segment so Whisper hears the last syllable end.
+    trailing_silence_secs: float = Field(0.2, ge=0)
+    #: Seconds of quiet after a prompt has played that count as "no input".
+    no_input_s: float = Field(6.0, gt=0)
+    #: A gateway that connects but sends no ``start`` within this is dropped.
+    start_timeout_s: float = Field(10.0, gt=0)
+    #: Seconds without any media from the gateway after which the line counts as dead.
+    media_timeout_s: float = Field(15.0, gt=0)
+    #: Hard stop for one call, whatever happens (the dialogue budget ends calls first).
+    max_call_s: float = Field(900.0, gt=0)
+    #: Record calls (callee left, bot right, 8 kHz stereo WAV) under the recordings dir.
+    record: bool = True
+    #: Whisper decoding threads per transcription and parallel transcriptions.
+    asr_cpu_threads: int = Field(0, ge=0)
+    asr_num_workers: int = Field(1, ge=1)
+    #: Where the media WebSocket listens (the loopback gateway and ``bot serve``).
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)  # 0 = any free port

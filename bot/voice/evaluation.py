@@ -1,0 +1,131 @@
+"""``bot eval --mode audio``: every persona as a full phone call through the loopback gateway.
+
+Each persona is called over a real WebSocket in the Twilio protocol; its callee plays
+``<audio-dir>/<persona id>/<topic><suffix>`` for the topic named in the bot's ``mark``
+(``default`` otherwise, silence where there is none). The report is the text mode's
+(``bot.evaluation.persona_entry``) plus, per persona, an ``audio`` section (what the
+callee said and what Whisper heard, CER, per-turn latencies, recording) and, in the
+summary, ``cer`` and ``turn_latency_ms`` ``{p50, p95}`` as the contract in
+``../shared/design.md`` asks.
+
+Turn latency is measured on the callee's side of the line, from the end of its speech
+(the last voiced 20 ms frame it sent) to the first bot audio that reached it: what a
+person on the phone would experience, network included.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.evaluation import PersonaCase, persona_entry, summarise
+from bot.speech import cer, comparable
+from bot.voice.loopback import LoopbackCall, LoopbackLine
+
+Progress = Callable[[str], None]
+
+
+def percentiles(values: Iterable[float]) -> dict[str, float | None]:
+    data = np.asarray(list(values), dtype=float)
+    if data.size == 0:
+        return {"p50": None, "p95": None, "n": 0}
+    return {
+        "p50": round(float(np.percentile(data, 50)), 1),
+        "p95": round(float(np.percentile(data, 95)), 1),
+        "n": int(data.size),
+    }
+
+
+def audio_section(call: LoopbackCall) -> dict[str, Any]:
+    reference = call.callee.reference_text()
+    heard = "".join(text for text, _ in call.voice.transcripts)
+    return {
+        "reference": reference,
+        "heard": heard,
+        "cer": round(cer(reference, heard), 4) if reference else None,
+        "ref_chars": len(comparable(reference)),
+        "turn_latency_ms": call.callee.latencies_ms(),
+        "bot_side_latency_ms": call.voice.latencies_ms,
+        "asr_seconds": [round(s, 3) for _, s in call.voice.transcripts],
+        "marks": call.callee.marks,
+        "barge_ins": call.callee.clears,
+        "duration_s": round(call.voice.duration_s, 2),
+        "recording": str(call.voice.recording_path) if call.voice.recording_path else None,
+        "line_error": call.voice.error,
+    }
+
+
+async def run_audio_cases(
+    line: LoopbackLine,
+    cases: Iterable[PersonaCase],
+    audio_dir: Path,
+    *,
+    suffix: str = ".wav",
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for case in cases:
+        try:
+            call = await line.call_persona(
+                case.account, case.answers, audio_dir / case.id, suffix=suffix
+            )
+            entry = persona_entry(case, call.voice.result)
+            entry["audio"] = audio_section(call)
+        except Exception as exc:  # one broken persona must not stop the run
+            entry = {
+                "id": case.id,
+                "outcome": None,
+                "risk_band": None,
+                "risk_score": None,
+                "disposition": None,
+                "needs_review": None,
+                "entities": {},
+                "expected": case.expected,
+                "pass": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=5),
+            }
+        entries.append(entry)
+        if progress:
+            progress(case.id)
+    return entries
+
+
+def summarise_audio(entries: list[dict[str, Any]], load_errors: list[str]) -> dict[str, Any]:
+    summary = summarise(entries, load_errors)
+    audio = [e["audio"] for e in entries if "audio" in e]
+    chars = sum(a["ref_chars"] for a in audio if a["cer"] is not None)
+    edits = sum(a["cer"] * a["ref_chars"] for a in audio if a["cer"] is not None)
+    summary["cer"] = round(edits / chars, 4) if chars else None
+    summary["turn_latency_ms"] = percentiles(v for a in audio for v in a["turn_latency_ms"])
+    summary["bot_side_latency_ms"] = percentiles(v for a in audio for v in a["bot_side_latency_ms"])
+    summary["asr_seconds"] = percentiles(v * 1000 for a in audio for v in a["asr_seconds"])
+    summary["line_errors"] = [
+        f"{e['id']}: {e['audio']['line_error']}"
+        for e in entries
+        if e.get("audio", {}).get("line_error")
+    ]
+    return summary
+
+
+async def evaluate_audio(
+    line: LoopbackLine,
+    cases: list[PersonaCase],
+    audio_dir: Path,
+    load_errors: list[str],
+    *,
+    suffix: str = ".wav",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    entries = await run_audio_cases(line, cases, audio_dir, suffix=suffix, progress=progress)
+    summary = summarise_audio(entries, load_errors)
+    summary.update(
+        mode="audio", audio_dir=str(audio_dir), seconds=round(time.perf_counter() - started, 1)
+    )
+    return {"summary": summary, "personas": entries}

@@ -1,0 +1,25 @@
+"""pipecat logs through loguru: quiet by default, always PII-masked.
+
+pipecat logs frame-level detail at DEBUG and sometimes the text being spoken or heard;
+the same masking as the standard logging handlers (``PiiMaskingFilter``) is applied to
+every loguru record, and only warnings and errors are shown unless asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from loguru import logger
+
+from bot.core.masking import mask_text
+
+
+def _mask(record: Any) -> None:
+    record["message"] = mask_text(record["message"])
+
+
+def configure_pipecat_logging(verbose: bool = False) -> None:
+    logger.remove()
+    logger.configure(patcher=_mask)
+    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING")

@@ -1,0 +1,188 @@
+"""The dialogue manager inside a pipecat pipeline.
+
+Sits after speech recognition and turn tracking, before text-to-speech::
+
+    transport.input -> VAD -> STT -> UserTurnProcessor -> DialogueProcessor -> TTS -> transport.output
+
+It turns what the callee did into :class:`~bot.core.dialogue.CalleeEvent` s and what the
+dialogue answers into frames: the prompt text (for the TTS), then the gateway's *mark*
+message naming the prompt's topic (the loopback callee, like the persona contract,
+answers by it), and after a closing prompt an ``EndWorkerFrame`` so the call hangs up
+once the closing has played. Transcripts are swallowed here: the TTS must not speak them.
+
+Two pipecat details shape it (see ``docs/research/pipecat-wiring.md``):
+
+* ``UserStoppedSpeakingFrame`` is a system frame and overtakes the transcript, so a
+  turn is answered once it is closed *and* its transcript is in, whichever comes last.
+* Barge-in flushes every interruptible frame queued behind the prompt audio; the mark
+  is made uninterruptible so the callee still learns the topic it talked over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    EndWorkerFrame,
+    Frame,
+    InputDTMFFrame,
+    OutputTransportMessageFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from bot.core.dialogue import BotUtterance, CalleeEvent, DialogueManager
+from bot.voice.stt import SegmentTranscribed
+from bot.voice.timeline import CallTimeline
+
+#: Builds the gateway's mark message for a topic (None: the gateway has none).
+MarkFactory = Callable[[str], dict[str, Any] | None]
+#: Live view of the call: (role "bot"|"callee", topic, text, seconds since the start).
+TurnListener = Callable[[str, str, str, float], None]
+
+
+class DialogueProcessor(FrameProcessor):
+    def __init__(
+        self,
+        dialogue: DialogueManager,
+        timeline: CallTimeline,
+        *,
+        mark: MarkFactory,
+        vad_stop_secs: float,
+        segments_queued: Callable[[], int],
+        no_input_s: float = 6.0,
+        on_turn: TurnListener | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dialogue = dialogue
+        self.timeline = timeline
+        self._mark = mark
+        self._vad_stop_secs = vad_stop_secs
+        self._no_input_s = no_input_s
+        self._segments_queued = segments_queued
+        self._on_turn = on_turn
+        self._segments_done = 0
+        #: Segments that must be transcribed before the closed turn is answered.
+        self._awaiting: int | None = None
+        self._texts: list[str] = []
+        self._turn_open = False
+        self._interrupted = False
+        #: Last time (call seconds) the callee spoke, pressed a key or was answered.
+        self._last_activity = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
+        #: Utterances said, in order (the live view and tests read them).
+        self.said: list[BotUtterance] = []
+
+    # -- what the dialogue says ------------------------------------------------------
+
+    async def _say(self, utterance: BotUtterance | None) -> None:
+        if utterance is None:
+            return
+        self.said.append(utterance)
+        self._tell("bot", utterance.topic, utterance.text)
+        await self.push_frame(TTSSpeakFrame(utterance.text))
+        message = self._mark(utterance.topic)
+        if message is not None:
+            mark = OutputTransportMessageFrame(message=message)
+            mark.interruptible = False  # must survive a barge-in flush
+            await self.push_frame(mark)
+        if utterance.final:
+            await self.push_frame(EndWorkerFrame(reason="dialogue finished"))
+
+    async def _handle(self, event: CalleeEvent) -> None:
+        if self.dialogue.done:
+            return
+        self.timeline.replied()
+        self._last_activity = self.timeline.now()
+        self._tell("callee", self.dialogue.current_topic, event.text or f"<{event.kind.value}>")
+        await self._say(self.dialogue.handle(event))
+
+    def _tell(self, role: str, topic: str, text: str) -> None:
+        if self._on_turn is not None:
+            self._on_turn(role, topic, text, self.timeline.now())
+
+    async def _answer(self) -> None:
+        self._awaiting = None
+        text = "".join(self._texts).strip()
+        self._texts.clear()
+        interrupted, self._interrupted = self._interrupted, False
+        if text:
+            await self._handle(
+                CalleeEvent.speech(text, self.timeline.now(), interrupted=interrupted)
+            )
+
+    # -- events from outside the frame flow --------------------------------------------
+
+    def _waiting_for_callee(self) -> bool:
+        return not (
+            self.dialogue.done
+            or self._turn_open
+            or self._awaiting is not None
+            or self._segments_done < self._segments_queued()
+            or self.timeline.bot_audible()
+        )
+
+    async def _no_input_watchdog(self) -> None:
+        """Counts as no input ``no_input_s`` of quiet after the prompt finished playing."""
+        while not self.dialogue.done:
+            await asyncio.sleep(0.1)
+            quiet_since = max(self.timeline.playout_end, self._last_activity)
+            if self._waiting_for_callee() and self.timeline.now() - quiet_since >= self._no_input_s:
+                await self._handle(CalleeEvent.silence(self.timeline.now()))
+
+    def on_hangup(self) -> None:
+        """The far end closed the line (the socket dropped or the gateway said stop)."""
+        if not self.dialogue.done:
+            self.dialogue.handle(CalleeEvent.hangup(self.timeline.now()))
+
+    # -- frames ------------------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TranscriptionFrame):
+            self._texts.append(frame.text)  # not passed on: the TTS would speak it
+            return
+        if isinstance(frame, SegmentTranscribed):
+            self._segments_done = frame.seq
+            if self._awaiting is not None and self._segments_done >= self._awaiting:
+                await self._answer()
+            return
+        if isinstance(frame, InputDTMFFrame):
+            self.timeline.speech_ended()
+            await self._handle(CalleeEvent.dtmf(frame.button.value, self.timeline.now()))
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)) and self._watchdog is not None:
+            await self.cancel_task(self._watchdog)
+            self._watchdog = None
+        await self.push_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self._say(self.dialogue.start())
+            self._watchdog = self.create_task(self._no_input_watchdog(), "no-input")
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._last_activity = self.timeline.now()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._last_activity = self.timeline.now()
+            self.timeline.speech_ended(self._vad_stop_secs)
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            self._turn_open = True
+            if self.timeline.bot_audible():
+                self._interrupted = True
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            # A system frame: it can overtake the turn's last transcript. Answer once
+            # every segment the VAD cut in this turn has been transcribed.
+            self._turn_open = False
+            self._last_activity = self.timeline.now()
+            self._awaiting = self._segments_queued()
+            if self._segments_done >= self._awaiting:
+                await self._answer()

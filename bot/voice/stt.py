@@ -1,0 +1,73 @@
+"""pipecat speech-to-text service on the shared :class:`~bot.voice.asr.Transcriber`.
+
+A :class:`SegmentedSTTService`: pipecat buffers the audio between the VAD's start and
+stop events and hands each segment to :meth:`run_stt`; we decode it with our tuned
+settings (pipecat's own ``WhisperSTTService`` loads a model per call and passes no
+beam size or token cap) off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from pipecat.frames.frames import DataFrame, Frame, TranscriptionFrame, VADUserStoppedSpeakingFrame
+from pipecat.services.settings import STTSettings
+from pipecat.services.stt_service import SegmentedSTTService
+from pipecat.utils.time import time_now_iso8601
+
+from bot.voice.asr import Transcriber
+from bot.voice.audio import to_float
+
+
+@dataclass
+class SegmentTranscribed(DataFrame):
+    """Follows every segment's transcript, even an empty one, so the dialogue knows when
+    all the speech of a turn has been transcribed (``seq`` counts from 1)."""
+
+    seq: int
+    text: str
+
+
+class LocalWhisperSTT(SegmentedSTTService):
+    def __init__(
+        self, transcriber: Transcriber, *, trailing_silence_secs: float = 0.2, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            settings=STTSettings(
+                model=str(transcriber.model_dir), language=transcriber.options.language
+            ),
+            trailing_silence_secs=trailing_silence_secs,
+            ttfs_p99_latency=1.0,
+            **kwargs,
+        )
+        self._transcriber = transcriber
+        #: Every segment's transcript with its decode time (the session keeps them).
+        self.transcripts: list[tuple[str, float]] = []
+        #: Segments handed to transcription so far (the VAD's stops).
+        self.segments_queued = 0
+
+    @property
+    def wants_wav_segments(self) -> bool:
+        return False  # raw 16-bit PCM, not a WAV upload
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
+        if self.is_usable:  # pipecat queues the segment exactly then
+            self.segments_queued += 1
+        await super()._handle_user_stopped_speaking(frame)
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        await self.start_processing_metrics()
+        result = await asyncio.to_thread(
+            self._transcriber.transcribe, to_float(audio), self.sample_rate
+        )
+        await self.stop_processing_metrics()
+        self.transcripts.append((result.text, result.seconds))
+        if result.text:
+            yield TranscriptionFrame(result.text, self._user_id, time_now_iso8601())
+        yield SegmentTranscribed(len(self.transcripts), result.text)

@@ -1,0 +1,103 @@
+"""The pipecat side: a ``TTSService`` that speaks from the prompt cache, and the
+configuration hook that swaps in any other pipecat TTS service."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import ErrorFrame, Frame
+from pipecat.services.settings import TTSSettings
+from pipecat.services.tts_service import TTSService
+
+from bot.voice.tts.audio import silence
+from bot.voice.tts.cache import PromptCache
+
+_DONE = object()
+
+
+def _next(it: Iterator[bytes]) -> Any:
+    return next(it, _DONE)
+
+
+class CachedTTSService(TTSService):
+    """Speaks each ``TTSSpeakFrame`` clause by clause from a :class:`PromptCache`.
+
+    Cached clauses cost a file or memory read; a missing clause is synthesised in a
+    worker thread (never on the event loop), and the first clause is on its way to the
+    transport before the later ones are synthesised.
+    """
+
+    def __init__(self, cache: PromptCache, **kwargs: Any) -> None:
+        kwargs.setdefault("sample_rate", cache.out_rate)
+        kwargs.setdefault("settings", TTSSettings(model=None, voice=None, language=None))
+        super().__init__(push_start_frame=True, push_stop_frames=True, **kwargs)
+        self.cache = cache
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    async def _clauses(self, text: str) -> AsyncIterator[bytes]:
+        it = self.cache.iter_audio(text)
+        step = max(2, self.chunk_size - self.chunk_size % 2)
+        while True:
+            pcm = await asyncio.to_thread(_next, it)
+            if pcm is _DONE:
+                if self.sample_rate != self.cache.out_rate:
+                    # pipecat's stream resampler holds back its last few ms: push them out
+                    yield silence(0.08, self.cache.out_rate)
+                return
+            for i in range(0, len(pcm), step):
+                yield pcm[i : i + step]
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        try:
+            await self.start_tts_usage_metrics(text)
+            async for frame in self._stream_audio_frames_from_iterator(
+                self._clauses(text), in_sample_rate=self.cache.out_rate, context_id=context_id
+            ):
+                await self.stop_ttfb_metrics()
+                yield frame
+        except Exception as exc:
+            logger.error(f"{self}: cannot speak {text!r}: {exc}")
+            yield ErrorFrame(error=f"TTS failed: {exc}")
+        finally:
+            await self.stop_ttfb_metrics()
+
+
+def load_tts_service(spec: str, cache: PromptCache | None, **kwargs: Any) -> TTSService:
+    """The TTS service named by ``spec`` (``TtsSettings.service``).
+
+    ``"cached"`` (the default) is :class:`CachedTTSService` over ``cache``. Anything else
+    must be ``"package.module:factory"``: the factory is called with ``**kwargs`` and
+    must return a pipecat ``TTSService`` (a bank's licensed or cloud voice, say).
+    """
+    spec = spec.strip()
+    if spec in ("", "cached"):
+        if cache is None:
+            raise ValueError("TTS service 'cached' needs a PromptCache")
+        return CachedTTSService(cache, **kwargs)
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"TTS service {spec!r}: use 'cached' or 'package.module:factory'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"TTS service {spec!r}: cannot import {module_name}: {exc}") from exc
+    factory = module
+    for part in attr.split("."):
+        try:
+            factory = getattr(factory, part)
+        except AttributeError:
+            raise ValueError(f"TTS service {spec!r}: {module_name} has no {attr}") from None
+    if not callable(factory):
+        raise ValueError(f"TTS service {spec!r}: {attr} is not callable")
+    service = factory(**kwargs)
+    if not isinstance(service, TTSService):
+        raise TypeError(
+            f"TTS service {spec!r} returned {type(service).__name__}, not a pipecat TTSService"
+        )
+    return service
