@@ -1,7 +1,8 @@
 """The demo campaign: the public personas as a bank's account list, called end to end.
 
 Accounts CSV -> ``bot campaign import`` -> campaign started -> a worker dials every
-account through the simulated gateway (the personas answer) -> results stored, the
+account through a gateway (by default in ``bot demo`` the loopback gateway: real calls to
+simulated callees who answer with the personas' recordings) -> results stored, the
 dispositions queued for the bank (written to a JSON Lines file) and summarised.
 """
 
@@ -19,7 +20,7 @@ from sqlmodel import select
 from bot.campaign.control import transition
 from bot.campaign.importer import import_file
 from bot.campaign.queue import Claim
-from bot.campaign.worker import SimulatedGateway, Worker
+from bot.campaign.worker import Gateway, SimulatedGateway, Worker
 from bot.core.investigation import CallResult, Investigator
 from bot.core.vocab import Disposition
 from bot.delivery.adapters import FileDeliverer
@@ -78,7 +79,11 @@ def run_demo(
     *,
     on_call: Callable[[], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    gateway: Gateway | None = None,
+    concurrency: int = 1,
 ) -> tuple[str, list[DemoRow]]:
+    """Import, start and call the campaign to the end. ``gateway`` defaults to the text
+    simulation; ``bot demo`` passes the loopback gateway (real calls to simulated callees)."""
     personas, errors = load_dir(personas_dir)
     if not personas:
         raise FileNotFoundError(
@@ -97,7 +102,8 @@ def run_demo(
     transition(engine, name, "start")
     if on_total:
         on_total(len(personas))
-    gateway = SimulatedGateway({p.account.account_id: p.to_case().answers for p in personas})
+    if gateway is None:
+        gateway = SimulatedGateway({p.account.account_id: p.to_case().answers for p in personas})
 
     def account_done(_claim: Claim, result: CallResult | None) -> None:
         if on_call and (
@@ -106,7 +112,13 @@ def run_demo(
             on_call()
 
     worker = Worker(
-        engine, investigator, gateway, worker_id="demo", poll_s=0.05, on_call=account_done
+        engine,
+        investigator,
+        gateway,
+        worker_id="demo",
+        poll_s=0.05,
+        on_call=account_done,
+        concurrency=concurrency,
     )
     worker.run(until_idle=True)
     deliver_to_file(engine, work_dir / "dispositions.jsonl")

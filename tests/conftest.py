@@ -19,6 +19,12 @@ TEMPLATES = REPO_ROOT / "scripts_templates"
 SHARED = Path(os.environ.get("BOT_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, like pipecat and uvicorn."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def library() -> TemplateLibrary:
     return load_library(TEMPLATES)

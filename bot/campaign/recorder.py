@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -20,6 +22,7 @@ from bot.campaign.queue import Claim, update_if_owned
 from bot.campaign.schedule import CallingWindow, next_attempt_at
 from bot.core.account import Account, Transaction
 from bot.core.investigation import CallResult
+from bot.core.masking import mask_text
 from bot.core.scoring import RiskAssessment
 from bot.core.vocab import Disposition, Scenario
 from bot.store.db import session_scope
@@ -90,7 +93,9 @@ def explanation_json(assessment: RiskAssessment) -> list[dict[str, Any]]:
     ]
 
 
-def _turn_rows(call_id: int, result: CallResult) -> tuple[list[TurnRow], list[EntityRow]]:
+def _turn_rows(
+    call_id: int, result: CallResult, latency_ms: Mapping[int, float]
+) -> tuple[list[TurnRow], list[EntityRow]]:
     turns, entities = [], []
     for idx, t in enumerate(result.record.turns):
         nlu = t.nlu
@@ -108,6 +113,7 @@ def _turn_rows(call_id: int, result: CallResult) -> tuple[list[TurnRow], list[En
                 intent_confidence=nlu.intent.confidence if nlu else None,
                 intent_source=nlu.intent.source if nlu else None,
                 decision=t.decision,
+                latency_ms=latency_ms.get(idx),
             )
         )
         for e in nlu.entities if nlu else ():
@@ -165,8 +171,11 @@ def record_result(
     duration_s: float,
     now: dt.datetime | None = None,
     recording_path: str | None = None,
+    turn_latency_ms: Mapping[int, float] | None = None,
+    error: str | None = None,
 ) -> int:
-    """Store ``result`` for ``claim``; returns the disposition row id."""
+    """Store ``result`` for ``claim``; returns the disposition row id. Voice calls also
+    give each answering bot turn's latency (by turn index) and a line error, if any."""
     from bot.delivery.payload import enqueue
 
     now = now or utcnow()
@@ -195,8 +204,15 @@ def record_result(
         call.needs_review = decision.needs_review
         call.identity_confirmed = record.identity_confirmed
         call.recording_path = recording_path
+        latencies = dict(turn_latency_ms or {})
+        if latencies:
+            values = sorted(latencies.values())
+            call.latency_p50_ms = float(np.percentile(values, 50))
+            call.latency_p95_ms = float(np.percentile(values, 95))
+        if error:
+            call.error = mask_text(error)
         session.add(call)
-        turns, entities = _turn_rows(claim.call_id, result)
+        turns, entities = _turn_rows(claim.call_id, result, latencies)
         session.add_all([*turns, *entities])
         session.add(
             RiskAssessmentRow(

@@ -41,6 +41,10 @@ class PlacedCall:
     result: CallResult
     duration_s: float
     recording_path: str | None = None
+    #: Voice calls: latency of each bot turn that answered the callee, by turn index.
+    turn_latency_ms: Mapping[int, float] = field(default_factory=dict)
+    #: Voice calls: what went wrong on the line, if anything.
+    error: str | None = None
 
 
 class Gateway(Protocol):
@@ -163,7 +167,7 @@ class Worker:
                 f"error: {type(exc).__name__}",
                 attempts_left=attempts_left,
             )
-            placed = PlacedCall(result, 0.0)
+            placed = PlacedCall(result, 0.0, error=f"{type(exc).__name__}: {exc}")
         try:
             record_result(
                 self.engine,
@@ -171,6 +175,8 @@ class Worker:
                 placed.result,
                 duration_s=placed.duration_s,
                 recording_path=placed.recording_path,
+                turn_latency_ms=placed.turn_latency_ms,
+                error=placed.error,
                 now=self.clock(),
             )
         except LeaseLost as exc:

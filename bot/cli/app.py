@@ -54,8 +54,14 @@ def demo(
     personas: Path | None = typer.Option(
         None, "--personas", help="Persona directory (default: ../shared/personas)"
     ),
+    gateway: str = typer.Option(
+        "loopback",
+        "--gateway",
+        help="loopback: real phone calls (Whisper, TTS) to simulated callees; simulated: text only",
+    ),
+    concurrency: int = typer.Option(3, "--concurrency", min=1, help="Calls at once"),
 ) -> None:
-    """The demo campaign on the embedded defaults (SQLite, simulated gateway, bundled
+    """The demo campaign on the embedded defaults (SQLite, loopback gateway, bundled
     models): the public personas become an account list, which is imported, dialled
     to the end with live progress, stored, and summarised."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -76,6 +82,13 @@ def demo(
     upgrade(s.db_url)
     engine = make_engine(s.db_url)
     investigator = build_investigator(s)
+    from bot.cli.worker_cmd import load_gateway
+
+    line = (
+        None
+        if gateway == "simulated"
+        else load_gateway(gateway, directory, investigator=investigator)
+    )
     with Progress(
         TextColumn("[bold]calling"),
         BarColumn(),
@@ -91,7 +104,11 @@ def demo(
             s.data_dir / "demo",
             on_call=lambda: bar.update(task, advance=1),
             on_total=lambda n: bar.update(task, total=n),
+            gateway=line,
+            concurrency=concurrency if line is not None else 1,
         )
+    if line is not None:
+        line.close()  # type: ignore[attr-defined]
     console.print(status_table(name, engine))
     table = Table("persona", "outcome", "band", "disposition", "review", "calls", "as expected")
     for r in rows:

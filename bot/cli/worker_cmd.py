@@ -5,35 +5,115 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.cli.common import console, fail, settings
 
+if TYPE_CHECKING:
+    from bot.campaign.worker import Gateway
+    from bot.core.investigation import Investigator
+    from bot.sim.personas import Persona
+    from bot.voice.gateways import Provider
+    from bot.voice.session import VoiceStack
+    from bot.voice.telephony_gateway import TelephonyGateway
 
-def load_gateway(name: str, personas: Path | None):  # type: ignore[no-untyped-def]
-    """The configured gateway. ``simulated``: text-mode callees answering as the
-    personas whose account ids match (the audio loopback and real gateways come with
-    the voice path)."""
-    from bot.campaign.worker import SimulatedGateway
 
-    if name != "simulated":
-        fail(f"unknown gateway '{name}' (available: simulated)")
-    answers = {}
+def load_gateway(
+    name: str,
+    personas: Path | None,
+    audio_dir: Path | None = None,
+    *,
+    investigator: Investigator | None = None,
+) -> Gateway:
+    """The gateway to dial through.
+
+    * ``simulated``: text-mode callees answering as the personas whose account ids match;
+    * ``loopback``: real phone calls (Twilio protocol over a local WebSocket, VAD,
+      Whisper, TTS) to simulated callees that answer with the personas' recordings
+      (``--audio-dir``, default ``<personas>/audio``).
+    """
+    if name not in ("simulated", "loopback", "twilio"):
+        fail(f"unknown gateway '{name}' (available: simulated, loopback, twilio)")
+    if name == "twilio":
+        return _twilio_gateway()
+    found: list[Persona] = []
     if personas is not None:
         from bot.sim.personas import load_dir
 
         found, errors = load_dir(personas)
         for e in errors:
             console.print(f"[yellow]skipped[/] {e}", highlight=False)
-        answers = {p.account.account_id: p.to_case().answers for p in found}
-    return SimulatedGateway(answers)
+    if name == "simulated":
+        from bot.campaign.worker import SimulatedGateway
+
+        return SimulatedGateway({p.account.account_id: p.to_case().answers for p in found})
+    if personas is None:
+        fail("--gateway loopback needs --personas (the simulated callees)")
+    audio = audio_dir or personas / "audio"
+    if not audio.is_dir():
+        fail(f"no persona audio at {audio}; pass --audio-dir")
+    from bot.voice.loopback import LoopbackGateway
+
+    table = {p.account.account_id: (p.id, p.to_case().answers) for p in found}
+    return LoopbackGateway(_voice_stack("loopback", investigator), table, audio)
+
+
+def _voice_stack(provider: Provider, investigator: Investigator | None = None) -> VoiceStack:
+    """The shared voice parts (Whisper, TTS with its prompts pre-rendered)."""
+    from bot.runtime import build_investigator
+    from bot.voice.logs import configure_pipecat_logging
+    from bot.voice.runtime import build_voice_stack, prerender_prompts
+
+    configure_pipecat_logging()
+    s = settings()
+    investigator = investigator or build_investigator(s)
+    stack, cache = build_voice_stack(s, investigator)
+    stack.provider = provider
+    if cache is not None:
+        prerender_prompts(cache, investigator)
+    return stack
+
+
+def _twilio_gateway() -> TelephonyGateway:
+    """Real calls through Twilio: REST dialling, signed status callbacks and the media
+    stream served together on ``voice.host:voice.port`` (behind ``public_base_url``)."""
+    from bot.telephony.twilio_rest import TwilioDialer
+    from bot.telephony.webhooks import twilio_router
+    from bot.voice.telephony_gateway import RingPolicy, TelephonyGateway
+
+    tw = settings().telephony.twilio
+    missing = [
+        k
+        for k in ("account_sid", "from_number", "public_base_url", "stream_url")
+        if not getattr(tw, k)
+    ]
+    if missing:
+        fail("Twilio needs " + ", ".join(f"BOT_TELEPHONY__TWILIO__{k.upper()}" for k in missing))
+    v = settings().voice
+    return TelephonyGateway(
+        _voice_stack("twilio"),
+        TwilioDialer(tw),
+        tw.stream_url,
+        routers=lambda board: [twilio_router(tw, board)],
+        host=v.host,
+        port=v.port or 8080,
+        policy=RingPolicy(ring_timeout_s=tw.ring_timeout_s),
+    )
 
 
 def worker_command(
-    gateway: str = typer.Option("simulated", "--gateway", help="Gateway to dial through"),
+    gateway: str = typer.Option(
+        "simulated",
+        "--gateway",
+        help="simulated (text) or loopback (real calls to simulated callees)",
+    ),
     personas: Path | None = typer.Option(
-        None, "--personas", help="Persona directory for the simulated gateway"
+        None, "--personas", help="Persona directory for the simulated or loopback gateway"
+    ),
+    audio_dir: Path | None = typer.Option(
+        None, "--audio-dir", help="Persona recordings for the loopback gateway"
     ),
     concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once in this worker"),
     until_idle: bool = typer.Option(
@@ -63,7 +143,7 @@ def worker_command(
     worker = Worker(
         engine,
         build_investigator(s),
-        load_gateway(gateway, personas),
+        load_gateway(gateway, personas, audio_dir),
         worker_id=worker_id,
         concurrency=concurrency,
         calls_per_second=calls_per_second,
@@ -77,7 +157,12 @@ def worker_command(
             target=serve, args=(engine, s.delivery, s.data_dir, stop), name="delivery", daemon=True
         )
         delivery.start()
-    stats = worker.run(stop, until_idle=until_idle)
+    try:
+        stats = worker.run(stop, until_idle=until_idle)
+    finally:
+        close = getattr(worker.gateway, "close", None)
+        if callable(close):
+            close()
     stop.set()
     if delivery is not None:
         delivery.join(timeout=30)

@@ -23,9 +23,10 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import websockets
@@ -217,30 +218,46 @@ class PhoneCallee:
 
     async def _on_mark(self, ws: websockets.ClientConnection, stream_sid: str, topic: str) -> None:
         self.log.marks.append(topic)
-        wait = max(0.0, self._playout_end - self._now())
-        # Twilio echoes a mark when the audio before it has played
-        self._later(
-            wait,
-            ws.send(
-                json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": topic}})
-            ),
-        )
+        echo = {"event": "mark", "streamSid": stream_sid, "mark": {"name": topic}}
+        # Twilio echoes a mark when the audio before it has played (or was cleared)
+        self._after_playout(0.0, ws.send(json.dumps(echo)))
         b = self.behaviour
         if b.hang_up_on == topic:
-            self._later(wait + b.reaction_s, self._hang_up(ws, stream_sid))
+            self._after_playout(b.reaction_s, self._hang_up(ws, stream_sid))
         elif topic in b.dtmf:
-            self._later(wait + b.reaction_s, self._press(ws, stream_sid, b.dtmf[topic]))
+            self._after_playout(b.reaction_s, self._press(ws, stream_sid, b.dtmf[topic]))
         else:
             clip = self.answer_for(topic)
             if clip is not None:
-                self._later(wait + b.reaction_s, self._speak(topic, clip))
+                self._after_playout(b.reaction_s, self._speak(topic, clip))
 
     # -- actions -----------------------------------------------------------------------
 
-    def _later(self, delay: float, action: object) -> None:
+    def _later(self, delay: float, action: Coroutine[Any, Any, Any]) -> None:
+        self._run_after(lambda: asyncio.sleep(delay), action)
+
+    def _after_playout(self, reaction_s: float, action: Coroutine[Any, Any, Any]) -> None:
+        """Run ``action`` ``reaction_s`` after the bot audio buffered so far has played
+        (a ``clear`` meanwhile ends the wait at once)."""
+
+        async def wait() -> None:
+            while (left := self._playout_end - self._now()) > 0:
+                await asyncio.sleep(min(left, 0.05))
+            await asyncio.sleep(reaction_s)
+
+        self._run_after(wait, action)
+
+    def _run_after(
+        self, wait: Callable[[], Awaitable[None]], action: Coroutine[Any, Any, Any]
+    ) -> None:
         async def run() -> None:
-            await asyncio.sleep(delay)
-            await action  # type: ignore[misc]
+            try:
+                await wait()
+            except asyncio.CancelledError:
+                action.close()  # never started: not an error, just the call ending
+                raise
+            with contextlib.suppress(websockets.ConnectionClosed):  # the line went meanwhile
+                await action
 
         task = asyncio.create_task(run())
         self._tasks.add(task)

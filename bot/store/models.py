@@ -149,6 +149,9 @@ class CallRow(SQLModel, table=True):
     identity_confirmed: bool = False
     recording_path: str | None = Field(default=None, max_length=400)
     error: str | None = None
+    #: Turn latency of the call (end of callee speech -> first bot audio on the wire).
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
 
 
 class TurnRow(SQLModel, table=True):
@@ -167,6 +170,8 @@ class TurnRow(SQLModel, table=True):
     intent_confidence: float | None = None
     intent_source: str | None = Field(default=None, max_length=8)
     decision: str = ""
+    #: For a bot turn that answered the callee: its turn latency on the phone line.
+    latency_ms: float | None = None
 
 
 class EntityRow(SQLModel, table=True):

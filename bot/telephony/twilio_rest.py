@@ -82,9 +82,13 @@ def build_twiml(stream_url: str, call_key: str) -> str:
 
     Built with ElementTree so quotes, ampersands and angle brackets in either value
     are escaped; raises ``ValueError`` unless the stream URL is ``wss://`` (Twilio
-    only streams to secure WebSockets).
+    only streams to secure WebSockets; plain ``ws://`` is accepted for a loopback
+    address only, as local tests use it).
     """
-    if urlsplit(stream_url).scheme != "wss":
+    from bot.telephony.webhooks import is_loopback_url
+
+    scheme = urlsplit(stream_url).scheme
+    if scheme != "wss" and not (scheme == "ws" and is_loopback_url(stream_url)):
         raise ValueError("Twilio media streams need a wss:// URL")
     response = ET.Element("Response")
     stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=stream_url)

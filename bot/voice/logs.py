@@ -19,7 +19,15 @@ def _mask(record: Any) -> None:
     record["message"] = mask_text(record["message"])
 
 
+#: pipecat warnings that are about our deliberate tuning, not about a call.
+_EXPECTED = ("differs from the recommended default",)
+
+
+def _wanted(record: Any) -> bool:
+    return not any(text in record["message"] for text in _EXPECTED)
+
+
 def configure_pipecat_logging(verbose: bool = False) -> None:
     logger.remove()
     logger.configure(patcher=_mask)
-    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING")
+    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", filter=_wanted)

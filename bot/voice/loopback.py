@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.campaign.worker import PlacedCall
 from bot.core.account import Account
 from bot.core.investigation import Investigator
 from bot.core.vocab import Outcome
@@ -24,7 +25,7 @@ from bot.sim.phone import Behaviour, CalleeLog, PhoneCallee, persona_clips
 from bot.voice.audio import AudioError
 from bot.voice.processor import TurnListener
 from bot.voice.server import VoiceServer
-from bot.voice.session import VoiceCallResult
+from bot.voice.session import VoiceCallResult, VoiceStack
 from bot.voice.timeline import CallTimeline
 
 T = TypeVar("T")
@@ -121,3 +122,60 @@ class BackgroundLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self.loop.close()
+
+
+class LoopbackGateway:
+    """The campaign worker's ``Gateway`` over loopback phone calls: each account whose
+    id matches a persona is called, and its callee answers with the persona's
+    recordings (``<audio_root>/<persona id>/<topic>.wav``); other accounts do not answer.
+
+    The media server and the calls run on one background event loop; the worker's
+    threads (``--concurrency``) each wait for their own call.
+    """
+
+    def __init__(
+        self,
+        stack: VoiceStack,
+        personas: Mapping[str, tuple[str, Mapping[str, str | None]]],
+        audio_root: Path,
+        *,
+        suffix: str = ".wav",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.personas = personas
+        self.audio_root = audio_root
+        self.suffix = suffix
+        self._loop = BackgroundLoop()
+        self._server = VoiceServer(stack, host=host, port=port)
+        self._loop.run(self._server.start())
+        self.line = LoopbackLine(self._server)
+
+    def place(
+        self, investigator: Investigator, account: Account, *, attempts_left: bool
+    ) -> PlacedCall:
+        persona = self.personas.get(account.account_id)
+        if persona is None:
+            result = investigator.unreached(
+                account, Outcome.NO_ANSWER, "gateway", attempts_left=attempts_left
+            )
+            return PlacedCall(result, 30.0)
+        persona_id, answers = persona
+        call = self._loop.run(
+            self.line.call_persona(
+                account,
+                answers,
+                self.audio_root / persona_id,
+                suffix=self.suffix,
+                attempts_left=attempts_left,
+            )
+        )
+        voice = call.voice
+        path = str(voice.recording_path) if voice.recording_path else None
+        return PlacedCall(
+            voice.result, voice.duration_s, path, voice.timeline.by_turn(), voice.error
+        )
+
+    def close(self) -> None:
+        self._loop.run(self._server.stop(), timeout=30)
+        self._loop.close()

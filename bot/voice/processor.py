@@ -103,10 +103,13 @@ class DialogueProcessor(FrameProcessor):
     async def _handle(self, event: CalleeEvent) -> None:
         if self.dialogue.done:
             return
-        self.timeline.replied()
+        timing = self.timeline.replied()
         self._last_activity = self.timeline.now()
         self._tell("callee", self.dialogue.current_topic, event.text or f"<{event.kind.value}>")
-        await self._say(self.dialogue.handle(event))
+        utterance = self.dialogue.handle(event)
+        if timing is not None and utterance is not None:
+            timing.turn_index = len(self.dialogue.record.turns) - 1
+        await self._say(utterance)
 
     def _tell(self, role: str, topic: str, text: str) -> None:
         if self._on_turn is not None:

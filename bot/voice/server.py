@@ -50,7 +50,12 @@ class VoiceServer:
         self.book = CallBook()
         self.app = media_app(stack, self.book)
         self._config = uvicorn.Config(
-            self.app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets"
+            self.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
         )
         self._server = uvicorn.Server(self._config)
         self._task: asyncio.Task[None] | None = None

@@ -122,6 +122,9 @@ class CallBook:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def __contains__(self, call_key: object) -> bool:
+        return call_key in self._pending
+
 
 TtsFactory = Callable[[], FrameProcessor]
 

@@ -19,6 +19,8 @@ class TurnTiming:
     speech_end: float
     replied: float | None = None
     first_audio: float | None = None
+    #: Index in the dialogue record of the bot turn that answered.
+    turn_index: int | None = None
 
     @property
     def latency_ms(self) -> float | None:
@@ -50,13 +52,14 @@ class CallTimeline:
         """The VAD saw the callee stop ``lag_s`` seconds ago."""
         self._speech_end = max(0.0, self.now() - lag_s)
 
-    def replied(self) -> None:
-        """The dialogue answered the callee's turn; the next audio on the wire closes it."""
+    def replied(self) -> TurnTiming | None:
+        """The dialogue answers the callee's turn; the next audio on the wire closes it."""
         if self._speech_end is None:
-            return
+            return None
         self._pending = TurnTiming(self._speech_end, replied=self.now())
         self.turns.append(self._pending)
         self._speech_end = None
+        return self._pending
 
     def audio_on_wire(self, duration_s: float) -> None:
         now = self.now()
@@ -74,3 +77,11 @@ class CallTimeline:
 
     def latencies_ms(self) -> list[float]:
         return [t.latency_ms for t in self.turns if t.latency_ms is not None]
+
+    def by_turn(self) -> dict[int, float]:
+        """Latency of each answering bot turn, by its index in the dialogue record."""
+        return {
+            t.turn_index: t.latency_ms
+            for t in self.turns
+            if t.turn_index is not None and t.latency_ms is not None
+        }

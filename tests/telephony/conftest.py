@@ -19,11 +19,6 @@ from tests.telephony.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, Fa
 STREAM_URL = "wss://bot.example.test/media"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def _fake_twilio_server() -> Iterator[FakeTwilio]:
     with FakeTwilio() as fake:

@@ -26,6 +26,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -161,6 +162,10 @@ class FakeTwilio:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        #: What "the phone" does once a call is answered: given the call (and its TwiML),
+        #: e.g. connect a simulated callee to the ``<Stream>`` URL, as Twilio would.
+        self.on_answer: Callable[[FakeCall], Coroutine[Any, Any, None]] | None = None
+        self.media_tasks: list[asyncio.Task[None]] = []
 
     # -- control -----------------------------------------------------------------------
 
@@ -180,6 +185,7 @@ class FakeTwilio:
             self.callbacks.clear()
             self._failures.clear()
             self._stalls.clear()
+            self.on_answer = None
 
     def fail_next(self, *statuses: int, retry_after: str | None = None) -> None:
         """Answer the next API requests with these HTTP errors, in order."""
@@ -345,6 +351,8 @@ class FakeTwilio:
             call.status = status
         if status == "in-progress":
             call.answered_at = time.monotonic()
+            if self.on_answer is not None:
+                self.media_tasks.append(asyncio.create_task(self.on_answer(call)))
         subscribed = set(" ".join(v for k, v in call.form if k == "StatusCallbackEvent").split())
         event = _EVENT_OF.get(status, "completed")
         url = call.get("StatusCallback")

@@ -1,14 +1,23 @@
-"""Fixtures for the speech-out tests: a fake synthesiser for fast tests."""
+"""Fixtures of the voice tests: a fake synthesiser for fast tests, and the real voice
+stack (Whisper, the offline voice, the NLU) for whole calls."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bot.settings import REPO_ROOT, Settings
+from bot.sim.personas import Persona, load_persona
+from bot.voice.config import VoiceSettings
+from bot.voice.session import VoiceStack
 from bot.voice.tts.cache import PromptCache
+from bot.voice.tts.config import TtsSettings
+from tests.conftest import SHARED
 
 
 class ToneSynth:
@@ -38,3 +47,44 @@ def tone() -> ToneSynth:
 @pytest.fixture
 def cache(tone: ToneSynth, tmp_path: Path) -> PromptCache:
     return PromptCache(tone, tmp_path / "tts-cache", out_rate=8000)
+
+
+# -- whole calls (slow tests): the real voice stack, shared by a module ----------------
+
+PERSONAS = SHARED / "personas"
+AUDIO = PERSONAS / "audio"
+
+
+def _need(path: Path, what: str) -> None:
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} missing at {path}")
+        pytest.skip(f"{what} missing at {path}")
+
+
+@pytest.fixture(scope="module")
+def stack_and_cache(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[VoiceStack, PromptCache]]:
+    from bot.runtime import build_investigator
+    from bot.voice.runtime import build_voice_stack, close_stack, prerender_prompts
+
+    _need(PERSONAS / "p01_salary_owner.yaml", "shared personas")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("voice"),
+        # short fault timeouts so that the fault calls end quickly
+        voice=VoiceSettings(start_timeout_s=1.5, media_timeout_s=2.0, no_input_s=1.5),
+        tts=TtsSettings(cache_dir=REPO_ROOT / "var" / "tts-cache"),
+    )
+    _need(settings.whisper_path / "model.bin", "Whisper base (bot models install)")
+    _need(settings.tts.python_path(REPO_ROOT), "the TTS venv (scripts/setup_tts.sh)")
+    investigator = build_investigator(settings)
+    stack, cache = build_voice_stack(settings, investigator)
+    assert cache is not None
+    prerender_prompts(cache, investigator)
+    yield stack, cache
+    close_stack(cache)
+
+
+def persona(name: str) -> Persona:
+    return load_persona(PERSONAS / f"{name}.yaml")

@@ -1,0 +1,178 @@
+"""Whole phone calls through the loopback gateway: a real WebSocket in the Twilio protocol,
+8 kHz mu-law, Silero VAD, Whisper base, the dialogue, the offline voice, recordings; and
+the faults a phone line has (the call ends with the right outcome, the server goes on)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core.vocab import Disposition, Outcome, RiskBand
+from bot.sim.phone import Behaviour, PhoneCallee, persona_clips
+from bot.voice.audio import read_audio
+from bot.voice.loopback import LoopbackLine
+from bot.voice.server import VoiceServer
+from bot.voice.session import VoiceStack
+from bot.voice.tts.cache import PromptCache
+from tests.voice.conftest import AUDIO, persona
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+
+@pytest.fixture
+async def line(stack_and_cache: tuple[VoiceStack, PromptCache]) -> AsyncIterator[LoopbackLine]:
+    async with VoiceServer(stack_and_cache[0]) as server:
+        yield LoopbackLine(server)
+
+
+async def call(line: LoopbackLine, name: str, behaviour: Behaviour | None = None) -> Any:
+    p = persona(name)
+    return await line.call_persona(p.account, p.to_case().answers, AUDIO / p.id, behaviour=behaviour)
+
+
+async def test_a_persona_call_end_to_end(line: LoopbackLine) -> None:
+    c = await call(line, "p01_salary_owner")
+    r = c.voice.result
+    assert r.record.outcome is Outcome.COMPLETED and r.assessment.band is RiskBand.LOW
+    assert r.decision.disposition is Disposition.CLEAR
+    assert c.callee.marks[0] == "identity" and c.callee.marks[-1] == "closing"
+    assert c.callee.closed_by_bot and not c.callee.hung_up
+    # what the callee said arrived as text close to the persona's words
+    from bot.voice.evaluation import audio_section
+
+    audio = audio_section(c)
+    assert audio["cer"] is not None and audio["cer"] < 0.3
+    lat = c.callee.latencies_ms()
+    assert len(lat) >= 3 and all(0 < v < 4000 for v in lat)
+    # the recording: callee left, bot right, as long as the call
+    path = c.voice.recording_path
+    assert path is not None and path.is_file()
+    import soundfile as sf
+
+    data, rate = sf.read(str(path), always_2d=True)
+    assert rate == 8000 and data.shape[1] == 2
+    assert abs(data.shape[0] / rate - c.voice.duration_s) < 3.0
+    assert (data[:, 0] ** 2).mean() > 1e-5 and (data[:, 1] ** 2).mean() > 1e-5
+    samples, _ = read_audio(path)
+    assert samples.size == data.shape[0]
+
+
+async def test_hang_up_mid_call_keeps_what_was_said(line: LoopbackLine) -> None:
+    c = await call(line, "p01_salary_owner", Behaviour(hang_up_on="card_purpose"))
+    r = c.voice.result
+    assert r.record.outcome is Outcome.HUNG_UP and r.record.identity_confirmed
+    assert [t for t in r.record.turns if t.role == "callee" and t.event == "speech"]
+
+
+async def test_a_socket_that_drops_is_a_hang_up(line: LoopbackLine) -> None:
+    c = await call(line, "p01_salary_owner", Behaviour(drop_after_s=4.0))
+    assert c.voice.result.record.outcome is Outcome.HUNG_UP
+    assert c.voice.result.record.ended_by == "callee_hangup"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        (Behaviour(skip_start=True), "never started the media stream"),
+        (Behaviour(garbage_media=True), "undecodable media"),
+        (Behaviour(mute_line=True), "no media"),
+    ],
+    ids=["no-start", "garbage", "no-media"],
+)
+async def test_a_broken_line_fails_the_call_not_the_server(
+    line: LoopbackLine, behaviour: Behaviour, reason: str
+) -> None:
+    c = await call(line, "p01_salary_owner", behaviour)
+    assert c.voice.result.record.outcome is Outcome.FAILED
+    assert c.voice.error and reason in c.voice.error
+    assert line.server.live_sessions == 0 and len(line.server.book) == 0
+
+
+async def test_a_callee_who_never_speaks_is_no_answer(line: LoopbackLine) -> None:
+    p = persona("p01_salary_owner")
+    c = await line.call(p.account, PhoneCallee({}))
+    assert c.voice.result.record.outcome is Outcome.NO_ANSWER
+    assert c.voice.result.record.no_inputs >= 2
+
+
+async def test_unreadable_audio_fails_that_call_and_the_next_one_works(
+    line: LoopbackLine, tmp_path: Path
+) -> None:
+    p = persona("p01_salary_owner")
+    (tmp_path / "identity.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    bad = await line.call_persona(p.account, p.to_case().answers, tmp_path)
+    assert bad.voice.result.record.outcome is Outcome.FAILED and "identity.wav" in str(
+        bad.voice.error
+    )
+    good = await line.call(
+        p.account,
+        PhoneCallee(persona_clips({"identity": p.to_case().answers["identity"]}, AUDIO / p.id)),
+    )
+    assert good.voice.result.record.identity_confirmed
+
+
+async def test_talking_over_the_greeting_clears_the_prompt_and_it_is_asked_again(
+    line: LoopbackLine,
+) -> None:
+    p = persona("p01_salary_owner")
+    clips = persona_clips(p.to_case().answers, AUDIO / p.id)
+    callee = PhoneCallee(clips, Behaviour(barge_in={0: 1.5}, hang_up_on="card_purpose"))
+    c = await line.call(p.account, callee)
+    assert c.callee.clears >= 1  # the gateway was told to drop the rest of the greeting
+    first = next(t for t in c.voice.result.record.turns if t.role == "callee")
+    assert first.event == "speech"
+    # the barge-in was "好的" (the persona's default answer): not an answer, so re-asked
+    assert c.callee.marks[:2] == ["identity", "identity"]
+    assert c.voice.result.record.identity_confirmed
+
+
+async def test_dtmf_reaches_the_dialogue(line: LoopbackLine) -> None:
+    p = persona("p01_salary_owner")
+    clips = persona_clips(p.to_case().answers, AUDIO / p.id)
+    c = await line.call(
+        p.account, PhoneCallee(clips, Behaviour(dtmf={"identity": "1"}, hang_up_on="card_purpose"))
+    )
+    dtmf = [t for t in c.voice.result.record.turns if t.event == "dtmf"]
+    assert dtmf and dtmf[0].text == "1"
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def test_a_hundred_broken_calls_leak_nothing(line: LoopbackLine) -> None:
+    p = persona("p01_salary_owner")
+    clips = persona_clips(p.to_case().answers, AUDIO / p.id)
+    faults = [
+        Behaviour(drop_after_s=0.4),
+        Behaviour(skip_start=True),
+        Behaviour(garbage_media=True, max_call_s=3.0),
+        Behaviour(drop_after_s=0.2),
+    ]
+
+    async def batch(n: int) -> None:
+        for i in range(n):
+            c = await line.call(p.account, PhoneCallee(clips, faults[i % len(faults)]))
+            assert c.voice.result.record.outcome in (Outcome.HUNG_UP, Outcome.FAILED)
+
+    await batch(8)  # warm up: first-use allocations, caches, thread pools
+    gc.collect()
+    tasks, fds, rss = len(asyncio.all_tasks()), _fds(), _rss_mb()
+    await batch(100)
+    await asyncio.sleep(0.5)
+    gc.collect()
+    assert len(asyncio.all_tasks()) <= tasks
+    assert _fds() <= fds + 2
+    assert _rss_mb() - rss < 60, f"RSS grew by {_rss_mb() - rss:.0f} MB over 100 calls"
+    assert line.server.live_sessions == 0 and len(line.server.book) == 0

@@ -1,0 +1,198 @@
+"""The dialogue inside a pipecat pipeline: frames in, prompts and marks out (no audio,
+no models: pipecat's own test runner and the keyword-table analyzer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.frames.frames import (
+    EndWorkerFrame,
+    Frame,
+    InputDTMFFrame,
+    OutputTransportMessageFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from bot.core.dialogue import DialogueManager
+from bot.core.scripts import TemplateLibrary
+from bot.core.vocab import Outcome
+from bot.voice.gateways import StreamStart, mark_message
+from bot.voice.processor import DialogueProcessor
+from bot.voice.stt import SegmentTranscribed
+from bot.voice.timeline import CallTimeline
+from tests.conftest import TableAnalyzer, make_account
+
+pytestmark = pytest.mark.anyio
+
+START = StreamStart("MZ1", "CA1", {"call_key": "k"})
+
+
+class Segments:
+    """Stands in for the STT's count of segments handed to transcription."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+
+
+def make(
+    library: TemplateLibrary, analyzer: TableAnalyzer, segments: Segments, **kw: Any
+) -> DialogueProcessor:
+    dm = DialogueManager(
+        library.scripts["suspicious_txn_full"],
+        make_account(),
+        analyzer,
+        library.language("zh"),
+        bank_name="示例银行",
+    )
+    return DialogueProcessor(
+        dm,
+        CallTimeline(),
+        mark=lambda topic: mark_message("twilio", START, topic),
+        vad_stop_secs=0.25,
+        segments_queued=lambda: segments.queued,
+        **kw,
+    )
+
+
+def said(frames: Sequence[Frame]) -> list[str]:
+    return [f.text for f in frames if isinstance(f, TTSSpeakFrame)]
+
+
+def marks(frames: Sequence[Frame]) -> list[dict[str, Any]]:
+    return [f.message for f in frames if isinstance(f, OutputTransportMessageFrame)]
+
+
+def answer(segments: Segments, *texts: str, stop_first: bool = False) -> list[Frame]:
+    """One callee turn of one or more VAD segments, as the STT and turn tracker emit it."""
+    frames: list[Frame] = [UserStartedSpeakingFrame()]
+    seq = segments.queued
+    for text in texts:
+        seq += 1
+        frames += [VADUserStoppedSpeakingFrame(), TranscriptionFrame(text, "", "")]
+        frames.append(SegmentTranscribed(seq, text))
+    segments.queued = seq
+    if stop_first:  # the system frame overtakes the last transcript
+        frames.insert(len(frames) - 2, UserStoppedSpeakingFrame())
+    else:
+        frames.append(UserStoppedSpeakingFrame())
+    return frames
+
+
+async def test_the_greeting_is_spoken_then_marked_with_its_topic(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    proc = make(library, analyzer, Segments())
+    down, _ = await run_test(proc, frames_to_send=[])
+    assert said(down) and "李娜" in said(down)[0]
+    kinds = [type(f) for f in down if isinstance(f, (TTSSpeakFrame, OutputTransportMessageFrame))]
+    assert kinds == [TTSSpeakFrame, OutputTransportMessageFrame]  # the mark follows the prompt
+    mark = marks(down)[0]
+    assert mark == {"event": "mark", "streamSid": "MZ1", "mark": {"name": "identity"}}
+    first = next(f for f in down if isinstance(f, OutputTransportMessageFrame))
+    assert first.interruptible is False  # survives a barge-in flush
+
+
+async def test_an_answer_moves_the_dialogue_and_is_not_passed_to_the_tts(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    down, _ = await run_test(proc, frames_to_send=answer(segments, "是我"))
+    assert len(said(down)) == 2
+    assert not any(isinstance(f, TranscriptionFrame) for f in down)
+    assert proc.dialogue.record.identity_confirmed
+    assert marks(down)[1]["mark"]["name"] != "identity"
+
+
+async def test_a_turn_closed_before_its_last_transcript_waits_for_it(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    frames = answer(segments, "是", "我", stop_first=True)
+    down, _ = await run_test(proc, frames_to_send=frames)
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.text for t in callee] == ["是我"]  # one answer, both segments
+    assert len(said(down)) == 2
+
+
+async def test_segments_of_one_turn_are_one_answer(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    await run_test(proc, frames_to_send=answer(segments, "是我", "李娜"))
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.text for t in callee] == ["是我李娜"]
+
+
+async def test_a_turn_with_nothing_transcribed_is_not_an_answer(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    segments.queued = 1
+    frames = [
+        UserStartedSpeakingFrame(),
+        VADUserStoppedSpeakingFrame(),
+        UserStoppedSpeakingFrame(),
+        SegmentTranscribed(1, ""),  # Whisper heard only noise
+    ]
+    down, _ = await run_test(proc, frames_to_send=frames)
+    assert len(said(down)) == 1
+    assert not [t for t in proc.dialogue.record.turns if t.role == "callee"]
+
+
+async def test_dtmf_reaches_the_dialogue(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+    proc = make(library, analyzer, Segments())
+    await run_test(proc, frames_to_send=[InputDTMFFrame(KeypadEntry.ONE)])
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert callee and callee[0].event == "dtmf" and callee[0].text == "1"
+    assert callee[0].nlu is not None and callee[0].nlu.intent.source == "dtmf"
+
+
+async def test_the_closing_prompt_ends_the_worker_after_it_is_spoken(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    down, _ = await run_test(proc, frames_to_send=answer(segments, "你打错了"))
+    assert proc.dialogue.done and proc.dialogue.record.outcome is Outcome.WRONG_PERSON
+    tail = [type(f) for f in down][-3:]
+    assert tail == [TTSSpeakFrame, OutputTransportMessageFrame, EndWorkerFrame]
+
+
+async def test_talking_over_a_prompt_is_flagged_as_barge_in(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    proc.timeline.audio_on_wire(30.0)  # the greeting is still playing at the far end
+    down, _ = await run_test(proc, frames_to_send=answer(segments, "不知道"))
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert callee[0].decision == "barge-in without an answer: re-ask"
+    assert said(down)[1] == said(down)[0]
+
+
+async def test_quiet_after_the_prompt_counts_as_no_input(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    proc = make(library, analyzer, Segments(), no_input_s=0.2)
+    down, _ = await run_test(proc, frames_to_send=[SleepFrame(0.6)])
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert callee and callee[0].event == "silence"
+    assert len(said(down)) >= 2  # the re-prompt
+
+
+@pytest.mark.parametrize("provider", ["twilio", "telnyx", "plivo"])
+def test_every_gateway_has_a_mark(provider: str) -> None:
+    message = mark_message(provider, START, "fund_source")  # type: ignore[arg-type]
+    assert message is not None and "fund_source" in str(message)
