@@ -122,6 +122,23 @@ def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
     }
 
 
+def error_entry(case: PersonaCase, exc: Exception) -> dict[str, Any]:
+    """The report entry of a persona whose run broke (the others still run)."""
+    return {
+        "id": case.id,
+        "outcome": None,
+        "risk_band": None,
+        "risk_score": None,
+        "disposition": None,
+        "needs_review": None,
+        "entities": {},
+        "expected": case.expected,
+        "pass": False,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": traceback.format_exc(limit=5),
+    }
+
+
 def run_cases(
     investigator: Investigator, cases: Iterable[PersonaCase], progress: Progress | None = None
 ) -> list[dict[str, Any]]:
@@ -131,21 +148,7 @@ def run_cases(
             result = investigator.run_text(case.account, PersonaCallee(case.answers))
             entries.append(persona_entry(case, result))
         except Exception as exc:  # one broken persona must not stop the run
-            entries.append(
-                {
-                    "id": case.id,
-                    "outcome": None,
-                    "risk_band": None,
-                    "risk_score": None,
-                    "disposition": None,
-                    "needs_review": None,
-                    "entities": {},
-                    "expected": case.expected,
-                    "pass": False,
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(limit=5),
-                }
-            )
+            entries.append(error_entry(case, exc))
         if progress:
             progress(case.id)
     return entries

@@ -25,6 +25,7 @@ from bot.delivery.config import DeliverySettings
 from bot.telephony.config import TelephonySettings
 from bot.voice.config import VoiceSettings
 from bot.voice.tts.config import TtsSettings
+from bot.web.config import WebSettings
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
@@ -111,6 +112,8 @@ class Settings(BaseSettings):
     tts: TtsSettings = Field(default_factory=TtsSettings)
     #: Telephony gateway: ``loopback`` (simulated callees), ``twilio``, ``telnyx``, ``plivo``.
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    #: The review dashboard: listen address, sessions, lock-out (``BOT_WEB__*``).
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @property
     def db_url(self) -> str:

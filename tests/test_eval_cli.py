@@ -63,12 +63,43 @@ def test_report_follows_the_contract_and_one_bad_persona_is_skipped(
     assert p03["outcome"] == "wrong_person" and p03["expected"]["outcome"] == "wrong_person"
 
 
-def test_audio_mode_is_refused_with_a_reason(tmp_path: Path) -> None:
+def test_audio_mode_without_recordings_is_refused_with_a_reason(tmp_path: Path) -> None:
+    personas = tmp_path / "p"
+    shutil.copytree(SHARED / "personas", personas, ignore=shutil.ignore_patterns("audio", "*.md"))
+    result = runner.invoke(
+        app, ["eval", str(personas), "--mode", "audio", "--report", str(tmp_path / "r.json")]
+    )
+    assert result.exit_code != 0 and "no audio directory" in result.output
+
+
+@pytest.mark.slow
+def test_audio_mode_report_follows_the_contract(tmp_path: Path) -> None:
+    """Two personas as real loopback calls: the report has the audio fields of the
+    contract (CER, turn latency p50/p95) and the usual persona entries."""
+    get_settings.cache_clear()
+    personas = tmp_path / "p"
+    personas.mkdir()
+    for name in ("p02_lent_to_friend", "p09_voicemail"):
+        shutil.copy(SHARED / "personas" / f"{name}.yaml", personas)
+    report = tmp_path / "r.json"
     result = runner.invoke(
         app,
-        ["eval", str(SHARED / "personas"), "--mode", "audio", "--report", str(tmp_path / "r.json")],
-    )
-    assert result.exit_code != 0 and "voice path" in result.output
+        [
+            "eval", str(personas), "--mode", "audio", "--audio-dir", str(SHARED / "personas" / "audio"),
+            "--report", str(report), "-q",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    summary = data["summary"]
+    assert summary["n"] == 2 and summary["mode"] == "audio"
+    assert summary["outcome_accuracy"] == 1.0
+    assert 0 <= summary["cer"] < 0.4
+    lat = summary["turn_latency_ms"]
+    assert lat["n"] >= 3 and 0 < lat["p50"] <= lat["p95"] < 4000
+    for entry in data["personas"]:
+        assert set(entry) >= CONTRACT_PERSONA_KEYS
+        assert entry["audio"]["marks"] and entry["audio"]["reference"]
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from bot.cli import (
     nlu_cmd,
     scripts_cmd,
     voice_cmd,
+    web_cmd,
     worker_cmd,
 )
 from bot.cli.common import console, settings, setup_logging
@@ -32,6 +33,8 @@ app.command("worker")(worker_cmd.worker_command)
 app.command("eval")(eval_cmd.eval_command)
 app.command("simulate")(eval_cmd.simulate_command)
 app.command("call")(voice_cmd.call_command)
+app.add_typer(web_cmd.app, name="users")
+app.command("web")(web_cmd.web_command)
 
 
 @app.callback()

@@ -322,6 +322,23 @@ class UserRow(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
 
 
+class WebSessionRow(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is
+    stored, so a database dump cannot be replayed as a login."""
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    #: The form token this session's pages embed (double-submit is not needed: it is
+    #: checked against this server-side value).
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime = Field(index=True)
+
+
 class AuditEventRow(SQLModel, table=True):
     """Append-only: rows are inserted, never updated or deleted."""
 

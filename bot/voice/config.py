@@ -7,6 +7,8 @@ on an 8 kHz phone line and the 2-core reference machine (see ``docs/voice.md``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -15,12 +17,18 @@ class VoiceSettings(BaseModel):
     #: before the callee counts as talking / done talking. ``vad_stop_secs`` is paid on
     #: every turn's latency; below ~0.25 s callees get cut off in mid-sentence pauses.
     vad_confidence: float = Field(0.6, gt=0, lt=1)
-    vad_start_secs: float = Field(0.15, gt=0)
-    vad_stop_secs: float = Field(0.25, gt=0)
+    vad_start_secs: float = Field(0.1, gt=0)
+    vad_stop_secs: float = Field(0.2, gt=0)
     vad_min_volume: float = Field(0.5, ge=0, le=1)
+    #: How the end of the callee's turn is decided: ``timeout`` = ``user_speech_timeout``
+    #: of silence after the VAD stops; ``smart_turn`` = pipecat's Smart Turn v3 model
+    #: judges from the audio whether the sentence is finished (multilingual, bundled).
+    turn_stop: Literal["timeout", "smart_turn"] = "timeout"
     #: After the VAD stops, how long more silence closes the turn (a pause inside an
     #: answer shorter than this joins both halves into one answer).
-    user_speech_timeout: float = Field(0.6, ge=0)
+    user_speech_timeout: float = Field(0.55, ge=0)
+    #: smart_turn: the longest silence waited for when the model says "not finished".
+    smart_turn_max_silence_s: float = Field(1.5, gt=0)
     #: Silence appended to each speech segment so Whisper hears the last syllable end.
     trailing_silence_secs: float = Field(0.2, ge=0)
     #: Seconds of quiet after a prompt has played that count as "no input".

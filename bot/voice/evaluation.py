@@ -16,14 +16,13 @@ person on the phone would experience, network included.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.evaluation import PersonaCase, persona_entry, summarise
+from bot.evaluation import PersonaCase, error_entry, persona_entry, summarise
 from bot.speech import cer, comparable
 from bot.voice.loopback import LoopbackCall, LoopbackLine
 
@@ -51,6 +50,12 @@ def audio_section(call: LoopbackCall) -> dict[str, Any]:
         "ref_chars": len(comparable(reference)),
         "turn_latency_ms": call.callee.latencies_ms(),
         "bot_side_latency_ms": call.voice.latencies_ms,
+        # from the dialogue's answer to its first audio on the wire (TTS + transport)
+        "reply_to_audio_ms": [
+            round((t.first_audio - t.replied) * 1000, 1)
+            for t in call.voice.timeline.turns
+            if t.first_audio is not None and t.replied is not None
+        ],
         "asr_seconds": [round(s, 3) for _, s in call.voice.transcripts],
         "marks": call.callee.marks,
         "barge_ins": call.callee.clears,
@@ -77,19 +82,7 @@ async def run_audio_cases(
             entry = persona_entry(case, call.voice.result)
             entry["audio"] = audio_section(call)
         except Exception as exc:  # one broken persona must not stop the run
-            entry = {
-                "id": case.id,
-                "outcome": None,
-                "risk_band": None,
-                "risk_score": None,
-                "disposition": None,
-                "needs_review": None,
-                "entities": {},
-                "expected": case.expected,
-                "pass": False,
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=5),
-            }
+            entry = error_entry(case, exc)
         entries.append(entry)
         if progress:
             progress(case.id)
@@ -104,7 +97,8 @@ def summarise_audio(entries: list[dict[str, Any]], load_errors: list[str]) -> di
     summary["cer"] = round(edits / chars, 4) if chars else None
     summary["turn_latency_ms"] = percentiles(v for a in audio for v in a["turn_latency_ms"])
     summary["bot_side_latency_ms"] = percentiles(v for a in audio for v in a["bot_side_latency_ms"])
-    summary["asr_seconds"] = percentiles(v * 1000 for a in audio for v in a["asr_seconds"])
+    summary["asr_ms"] = percentiles(v * 1000 for a in audio for v in a["asr_seconds"])
+    summary["reply_to_audio_ms"] = percentiles(v for a in audio for v in a["reply_to_audio_ms"])
     summary["line_errors"] = [
         f"{e['id']}: {e['audio']['line_error']}"
         for e in entries

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipecat.processors.frame_processor import FrameProcessor
 
+from bot.core.account import Account
 from bot.core.investigation import Investigator
 from bot.settings import REPO_ROOT, Settings
 from bot.voice.asr import AsrOptions, Transcriber, shared_transcriber
@@ -47,6 +48,9 @@ def build_voice_stack(
         settings=settings.voice,
         provider=provider,
         recordings_dir=settings.recordings_path if settings.voice.record else None,
+        prepare=(lambda account: prerender_account(cache, investigator, account))
+        if cache is not None
+        else None,
     )
     return stack, cache
 
@@ -54,7 +58,6 @@ def build_voice_stack(
 def prerender_prompts(cache: PromptCache, investigator: Investigator) -> tuple[int, int]:
     """Render every fixed clause of every built-in prompt into the cache (for a sample
     account: clauses that carry account data are synthesised per call)."""
-    from bot.core.account import Account
     from bot.core.vocab import Scenario
     from bot.voice.tts.prompts import library_prompts
 
@@ -68,6 +71,18 @@ def prerender_prompts(cache: PromptCache, investigator: Investigator) -> tuple[i
     )
     prompts = library_prompts(investigator.library, sample, investigator.bank_name)
     return cache.prerender(p.text for p in prompts)
+
+
+def prerender_account(cache: PromptCache, investigator: Investigator, account: Account) -> int:
+    """Synthesise the clauses of this account's script that carry its own data (card
+    digits, amounts, names) while the greeting plays, so that no prompt of the call waits
+    for the voice. Returns the number of clauses synthesised."""
+    from bot.voice.tts.prompts import library_prompts
+
+    script_id = investigator.router.script_id(account)
+    prompts = library_prompts(investigator.library, account, investigator.bank_name)
+    new, _cached = cache.prerender(p.text for p in prompts if p.where.startswith(f"{script_id}/"))
+    return new
 
 
 def close_stack(cache: PromptCache | None) -> None:

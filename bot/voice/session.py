@@ -36,7 +36,11 @@ from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.turns.user_start import VADUserTurnStartStrategy
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_stop import (
+    BaseUserTurnStopStrategy,
+    SpeechTimeoutUserTurnStopStrategy,
+    TurnAnalyzerUserTurnStopStrategy,
+)
 from pipecat.turns.user_turn_processor import UserTurnProcessor
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
@@ -139,6 +143,9 @@ class VoiceStack:
     settings: VoiceSettings = field(default_factory=VoiceSettings)
     provider: Provider = "loopback"
     recordings_dir: Path | None = None
+    #: Per-call preparation run in a thread when the call connects (e.g. synthesising
+    #: the account's own prompt clauses while the greeting plays).
+    prepare: Callable[[Account], object] | None = None
 
 
 class _LineState:
@@ -267,12 +274,7 @@ async def _run_call(
             stt,
             UserTurnProcessor(
                 user_turn_strategies=UserTurnStrategies(
-                    start=[VADUserTurnStartStrategy()],
-                    stop=[
-                        SpeechTimeoutUserTurnStopStrategy(
-                            user_speech_timeout=cfg.user_speech_timeout
-                        )
-                    ],
+                    start=[VADUserTurnStartStrategy()], stop=[_turn_stop(cfg)]
                 )
             ),
             dialogue,
@@ -316,6 +318,11 @@ async def _run_call(
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     watcher = asyncio.create_task(_watch_line())
+    preparing = (
+        asyncio.create_task(_prepare(stack.prepare, pending.account))
+        if stack.prepare is not None
+        else None
+    )
     error: str | None = None
     try:
         await runner.run()
@@ -326,6 +333,9 @@ async def _run_call(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if preparing is not None:
+            with contextlib.suppress(Exception):  # a cache miss later is only slower
+                await preparing
         with contextlib.suppress(Exception):
             await ws.close()
     if ended_by_line and error is None:
@@ -338,6 +348,23 @@ async def _run_call(
     return VoiceCallResult(
         result, timeline, timeline.now(), path, dialogue.said, stt.transcripts, error
     )
+
+
+async def _prepare(prepare: Callable[[Account], object], account: Account) -> None:
+    await asyncio.sleep(0.5)  # the greeting's first words go to the voice first
+    await asyncio.to_thread(prepare, account)
+
+
+def _turn_stop(cfg: VoiceSettings) -> BaseUserTurnStopStrategy:
+    if cfg.turn_stop == "smart_turn":
+        from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
+        from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+
+        analyzer = LocalSmartTurnAnalyzerV3(
+            params=SmartTurnParams(stop_secs=cfg.smart_turn_max_silence_s)
+        )
+        return TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer)
+    return SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=cfg.user_speech_timeout)
 
 
 def _settle_outcome(record: DialogueRecord, error: str | None) -> None:

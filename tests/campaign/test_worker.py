@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.campaign.recorder import account_fields
-from bot.campaign.worker import SimulatedGateway, Worker
+from bot.campaign.worker import PlacedCall, SimulatedGateway, Worker
 from bot.core.account import Account
 from bot.core.investigation import Investigator
 from bot.runtime import build_investigator
@@ -157,3 +157,37 @@ def test_a_failing_call_is_stored_as_failed_and_the_worker_goes_on(
             failed.ended_by == "error: RuntimeError"
             and failed.disposition == "manual_investigation"
         )
+        assert failed.error == "RuntimeError: corrupt audio"
+
+
+class TimedGateway(SimulatedGateway):
+    """Like a voice gateway: reports each answering bot turn's latency and a line error."""
+
+    def place(self, investigator, account, *, attempts_left):  # type: ignore[no-untyped-def]
+        placed = super().place(investigator, account, attempts_left=attempts_left)
+        bot_turns = [i for i, t in enumerate(placed.result.record.turns) if t.role == "bot"][1:]
+        latency = {i: 800.0 + 100 * n for n, i in enumerate(bot_turns)}
+        return PlacedCall(
+            placed.result, placed.duration_s, "/rec/x.wav", latency, "line: phone 13812345678"
+        )
+
+
+def test_voice_latencies_and_line_errors_are_stored(
+    engine: Engine, investigator: Investigator
+) -> None:
+    p = personas()[0]
+    make_campaign(engine, "timed", accounts=[_row(p["account"])], max_attempts=1)
+    gateway = TimedGateway({p["account"]["account_id"]: p["answers"]})
+    Worker(engine, investigator, gateway, poll_s=0.01, clock=lambda: MONDAY_10_LOCAL).run(
+        until_idle=True
+    )
+    with session_scope(engine) as s:
+        call = s.exec(select(CallRow)).one()
+        turns = s.exec(select(TurnRow).where(TurnRow.call_id == call.id)).all()
+        timed = [t.latency_ms for t in turns if t.latency_ms is not None]
+        assert timed and timed == sorted(timed) and timed[0] == 800.0
+        assert all(t.role == "bot" for t in turns if t.latency_ms is not None)
+        assert call.latency_p50_ms is not None and 800 <= call.latency_p50_ms <= timed[-1]
+        assert call.latency_p95_ms is not None and call.latency_p95_ms >= call.latency_p50_ms
+        assert call.recording_path == "/rec/x.wav"
+        assert call.error is not None and "13812345678" not in call.error  # masked

@@ -33,7 +33,9 @@ async def line(stack_and_cache: tuple[VoiceStack, PromptCache]) -> AsyncIterator
 
 async def call(line: LoopbackLine, name: str, behaviour: Behaviour | None = None) -> Any:
     p = persona(name)
-    return await line.call_persona(p.account, p.to_case().answers, AUDIO / p.id, behaviour=behaviour)
+    return await line.call_persona(
+        p.account, p.to_case().answers, AUDIO / p.id, behaviour=behaviour
+    )
 
 
 async def test_a_persona_call_end_to_end(line: LoopbackLine) -> None:
@@ -176,3 +178,46 @@ async def test_a_hundred_broken_calls_leak_nothing(line: LoopbackLine) -> None:
     assert _fds() <= fds + 2
     assert _rss_mb() - rss < 60, f"RSS grew by {_rss_mb() - rss:.0f} MB over 100 calls"
     assert line.server.live_sessions == 0 and len(line.server.book) == 0
+
+
+def test_a_campaign_over_the_loopback_gateway_stores_calls(
+    stack_and_cache: tuple[VoiceStack, PromptCache], tmp_path: Path
+) -> None:
+    """The worker places real loopback calls, two at a time, and stores what they gave."""
+    from sqlmodel import select
+
+    from bot.campaign.recorder import account_fields
+    from bot.campaign.worker import Worker
+    from bot.store.db import make_engine, session_scope
+    from bot.store.migrate import upgrade
+    from bot.store.models import CallRow, TurnRow
+    from bot.voice.loopback import LoopbackGateway
+    from tests.campaign.factories import MONDAY_10_LOCAL, make_campaign
+
+    stack = stack_and_cache[0]
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    ps = [persona("p03_wrong_person"), persona("p05_refuses")]
+    make_campaign(engine, "voice", accounts=[account_fields(p.account) for p in ps], max_attempts=1)
+    table = {p.account.account_id: (p.id, p.to_case().answers) for p in ps}
+    gateway = LoopbackGateway(stack, table, AUDIO)
+    try:
+        Worker(
+            engine,
+            stack.investigator,
+            gateway,
+            concurrency=2,
+            poll_s=0.05,
+            clock=lambda: MONDAY_10_LOCAL,
+        ).run(until_idle=True)
+    finally:
+        gateway.close()
+    with session_scope(engine) as s:
+        calls = s.exec(select(CallRow)).all()
+        assert sorted(c.outcome or "" for c in calls) == ["refused", "wrong_person"]
+        for c in calls:
+            assert c.recording_path and Path(c.recording_path).is_file()
+            assert c.latency_p50_ms is not None and 0 < c.latency_p50_ms < 4000
+            turns = s.exec(select(TurnRow).where(TurnRow.call_id == c.id)).all()
+            assert any(t.latency_ms for t in turns if t.role == "bot")

@@ -1,0 +1,127 @@
+"""``bot users`` (dashboard accounts) and ``bot web`` (serve the dashboard)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.engine import Engine
+
+from bot.cli.common import console, fail, settings
+
+app = typer.Typer(help="Dashboard users: add, list, disable, unlock.", no_args_is_help=True)
+
+
+def _engine() -> Engine:
+    from bot.store.db import make_engine
+    from bot.store.migrate import upgrade
+
+    s = settings()
+    upgrade(s.db_url)
+    return make_engine(s.db_url)
+
+
+@app.command("add")
+def add(
+    name: str = typer.Argument(..., help="User name"),
+    role: str = typer.Option(..., "--role", help="reviewer | compliance | supervisor | admin"),
+) -> None:
+    """Create a user; the password is read from stdin (one line), never from the command
+    line, so it does not end up in shell history or the process list."""
+    from sqlmodel import Session
+
+    from bot.web.audit import audit
+    from bot.web.roles import Role
+    from bot.web.security import create_user
+
+    if role not in {r.value for r in Role}:
+        fail(f"--role must be one of {', '.join(r.value for r in Role)}")
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    with Session(_engine()) as session:
+        try:
+            user = create_user(session, name, password, role)
+        except ValueError as exc:
+            fail(str(exc))
+        audit(session, "cli", "user_created", "user", user.id or "", username=name, role=role)
+        session.commit()
+    console.print(f"user [bold]{name}[/] ({role}) created")
+
+
+@app.command("list")
+def list_users() -> None:
+    """Every user with role, state and lock-out."""
+    from rich.table import Table
+    from sqlmodel import Session, select
+
+    from bot.store.models import UserRow
+
+    table = Table("user", "role", "state", "failed logins", "locked until")
+    with Session(_engine()) as session:
+        for u in session.exec(select(UserRow).order_by(UserRow.username)).all():
+            table.add_row(
+                u.username,
+                u.role,
+                "disabled" if u.disabled else "active",
+                str(u.failed_logins),
+                u.locked_until.isoformat(timespec="minutes") if u.locked_until else "-",
+            )
+    console.print(table)
+
+
+def _update(name: str, action: str, **values: object) -> None:
+    from sqlmodel import Session, select
+
+    from bot.store.models import UserRow, WebSessionRow
+    from bot.web.audit import audit
+
+    with Session(_engine()) as session:
+        user = session.exec(select(UserRow).where(UserRow.username == name)).first()
+        if user is None:
+            fail(f"no user '{name}'")
+        for key, value in values.items():
+            setattr(user, key, value)
+        session.add(user)
+        if values.get("disabled"):
+            for s in session.exec(select(WebSessionRow).where(WebSessionRow.user_id == user.id)):
+                session.delete(s)  # signed out everywhere at once
+        audit(session, "cli", action, "user", user.id or "", username=name)
+        session.commit()
+    console.print(f"user [bold]{name}[/]: {action.replace('user_', '')}")
+
+
+@app.command("disable")
+def disable(name: str = typer.Argument(...)) -> None:
+    """Disable a user and end their sessions."""
+    _update(name, "user_disabled", disabled=True)
+
+
+@app.command("unlock")
+def unlock(name: str = typer.Argument(...)) -> None:
+    """Lift a lock-out after failed logins."""
+    _update(name, "user_unlocked", locked_until=None, failed_logins=0)
+
+
+def web_command(
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port"),
+) -> None:
+    """Serve the review dashboard (``BOT_WEB__HOST``/``PORT``; put HTTPS in front)."""
+    import uvicorn
+
+    from bot.store.migrate import upgrade
+    from bot.web.app import create_app
+
+    s = settings()
+    upgrade(s.db_url)
+    uvicorn.run(
+        create_app(s),
+        host=host or s.web.host,
+        port=port or s.web.port,
+        log_level="warning",
+        proxy_headers=True,
+    )

@@ -1,0 +1,1 @@
+"""The review dashboard and compliance workspace (FastAPI + server-rendered Jinja2)."""

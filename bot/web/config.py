@@ -1,0 +1,25 @@
+"""Web dashboard settings (nested into :class:`bot.settings.Settings` as ``settings.web``).
+
+Environment variables follow the nesting: ``BOT_WEB__PORT=8000``,
+``BOT_WEB__SECURE_COOKIES=false`` (plain-HTTP development only) ...
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class WebSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    #: Idle minutes after which a login session expires, and its absolute lifetime.
+    session_idle_minutes: int = Field(30, ge=1)
+    session_max_hours: int = Field(12, ge=1)
+    #: Failed logins in a row that lock an account, and for how long.
+    lockout_after: int = Field(5, ge=1)
+    lockout_minutes: int = Field(15, ge=1)
+    #: Mark cookies ``Secure`` (HTTPS only). Browsers also accept them on
+    #: http://127.0.0.1 and http://localhost, so tests keep this on.
+    secure_cookies: bool = True
+    #: Rows per page in lists.
+    page_size: int = Field(50, ge=5, le=500)

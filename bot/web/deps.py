@@ -1,0 +1,127 @@
+"""Request plumbing shared by every route: the database session, the signed-in viewer,
+permission checks and CSRF.
+
+Pages and the JSON API share one login (the session cookie). Unsafe methods (POST, PUT,
+PATCH, DELETE) must carry the session's CSRF token: a hidden ``csrf_token`` form field on
+pages, an ``X-CSRF-Token`` header from scripts and API clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.store.models import utcnow
+from bot.web.config import WebSettings
+from bot.web.roles import Permission, allowed
+from bot.web.security import resume_session
+
+SESSION_COOKIE = "bot_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class NotSignedIn(Exception):
+    """No valid session: pages redirect to the login page, the API answers 401."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role lacks the permission (403); the attempt is audited."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(permission)
+        self.permission = permission
+
+
+class CsrfError(Exception):
+    """An unsafe request without the session's CSRF token (403)."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    username: str
+    role: str
+    csrf_token: str
+
+    def can(self, permission: Permission) -> bool:
+        return allowed(self.role, permission)
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def web_settings(request: Request) -> WebSettings:
+    cfg: WebSettings = request.app.state.web
+    return cfg
+
+
+def clock(request: Request) -> dt.datetime:
+    """Now (tests may pin it through ``app.state.clock``)."""
+    now: Callable[[], dt.datetime] = getattr(request.app.state, "clock", utcnow)
+    return now()
+
+
+def db(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed if the route returns, rolled back if it raises."""
+    with Session(engine_of(request), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+async def optional_viewer(request: Request, session: Session = Depends(db)) -> Viewer | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    found = resume_session(session, token, clock(request), web_settings(request))
+    if found is None:
+        return None
+    row, user = found
+    assert user.id is not None
+    viewer = Viewer(user.id, user.username, user.role, row.csrf_token)
+    request.state.viewer = viewer
+    return viewer
+
+
+async def viewer(request: Request, found: Viewer | None = Depends(optional_viewer)) -> Viewer:
+    if found is None:
+        raise NotSignedIn()
+    if request.method in UNSAFE:
+        await _check_csrf(request, found)
+    return found
+
+
+async def _check_csrf(request: Request, who: Viewer) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, who.csrf_token):
+        raise CsrfError()
+
+
+def require(permission: Permission) -> Callable[..., Viewer]:
+    """Dependency: the signed-in viewer, who must hold ``permission``."""
+
+    async def check(who: Viewer = Depends(viewer)) -> Viewer:
+        if not who.can(permission):
+            raise Forbidden(permission.value)
+        return who
+
+    return check  # type: ignore[return-value]
