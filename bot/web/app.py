@@ -47,7 +47,7 @@ def create_app(
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> FastAPI:
     from bot.store.db import make_engine
-    from bot.web.routes import auth, home
+    from bot.web.routes import audit_log, auth, calls, feedback, home, monitor, review, workspace
 
     app = FastAPI(
         title="Call investigation dashboard",
@@ -61,8 +61,8 @@ def create_app(
     app.state.clock = clock
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(auth.router)
-    app.include_router(home.router)
+    for module in (auth, home, calls, review, audit_log, monitor, feedback, workspace):
+        app.include_router(module.router)
     _error_handlers(app)
     return app
 
