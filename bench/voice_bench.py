@@ -42,6 +42,8 @@ async def run_level(
 ) -> dict[str, Any]:
     latencies: list[float] = []
     asr: list[float] = []
+    reply: list[float] = []
+    wrong: list[str] = []
     ok = total = 0
     cpu0, wall0 = os.times(), time.perf_counter()
     for r in range(rounds):
@@ -51,12 +53,18 @@ async def run_level(
         )
         for p, c in zip(batch, calls, strict=True):
             total += 1
-            ok += (
-                c.voice.result.record.outcome is not None
-                and c.voice.result.record.outcome.value == p.expected.outcome.value
-            )
+            got = c.voice.result.record.outcome
+            if got is not None and got.value == p.expected.outcome.value:
+                ok += 1
+            else:
+                wrong.append(f"{p.id}: {got} (want {p.expected.outcome.value})")
             latencies += c.callee.latencies_ms()
             asr += [s * 1000 for _, s in c.voice.transcripts]
+            reply += [
+                (t.first_audio - t.replied) * 1000
+                for t in c.voice.timeline.turns
+                if t.first_audio is not None and t.replied is not None
+            ]
     cpu1, wall = os.times(), time.perf_counter() - wall0
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return {
@@ -65,6 +73,8 @@ async def run_level(
         "outcome_ok": ok,
         "turn_latency_ms": percentiles(latencies),
         "asr_ms": percentiles(asr),
+        "reply_to_audio_ms": percentiles(reply),
+        "wrong_outcomes": wrong,
         "cpu_cores_busy": round(cpu / wall, 2),
         "wall_s": round(wall, 1),
     }

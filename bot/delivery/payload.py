@@ -75,6 +75,7 @@ def build_payload(
     kind: Kind = "disposition",
     assessment: RiskAssessmentRow | None = None,
     corrects: str | None = None,
+    review: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body for the bank (a plain dict of JSON types).
 
@@ -113,6 +114,7 @@ def build_payload(
             "reasons": reasons_summary(assessment),
         },
         "decided_at": _iso(disposition.created_at),
+        **({"review": review} if review is not None else {}),
     }
 
 
@@ -139,6 +141,7 @@ def enqueue(
     account: AccountRow,
     *,
     kind: Kind = "disposition",
+    review: dict[str, Any] | None = None,
 ) -> OutboxRow:
     """Add the outbox entry for ``disposition`` to ``session`` (the caller commits).
 
@@ -157,6 +160,7 @@ def enqueue(
         kind=kind,
         assessment=_assessment(session, call.id),
         corrects=corrects,
+        review=review,
     )
     row = OutboxRow(
         disposition_id=disposition.id,  # type: ignore[arg-type]  # flushed: checked by the key

@@ -7,10 +7,19 @@ fallback, no conditioning on earlier text, and a token cap proportional to the a
 length, so a hallucination loop on a short or noisy clip cannot run for seconds.
 Traditional characters (Whisper writes them often for Mandarin) are folded to
 Simplified by the NLU's normaliser; homophone tolerance is the NLU's pinyin matching.
+
+**Short encoder windows.** Whisper pads every input to a 30 s window, and on a CPU the
+encoder over that window is most of the cost of a short answer. CTranslate2 accepts a
+shorter window, so a segment is decoded in a window just longer than itself (rounded up
+to ``WINDOW_STEP_S``): on the public personas over an 8 kHz line this was 4.8x faster
+with the same character error rate (19.5 % vs 20.1 %). A segment longer than
+``MAX_SHORT_WINDOW_S`` is cut at quiet moments and decoded piece by piece (faster-whisper's
+own 30 s windows without timestamps dropped whole sentences of such segments).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -26,16 +35,28 @@ from nlu.normalize import normalize
 TOKENS_PER_SECOND = 12
 MIN_TOKENS = 16
 MAX_TOKENS = 440  # Whisper's decoder context is 448
+#: Short-window decoding: silence after the speech, rounding step, shortest window.
+WINDOW_PAD_S = 1.0
+WINDOW_STEP_S = 2.0
+MIN_WINDOW_S = 4.0
+MAX_SHORT_WINDOW_S = 28.0
+#: A longer segment is cut at its quietest 20 ms within this many seconds of the limit.
+LONG_SPLIT_SEARCH_S = 6.0
+FRAMES_PER_SECOND = 100
+#: Whisper's own rule for "this is not speech": a high no-speech probability together
+#: with a low average log-probability of the text.
+NO_SPEECH_LOGPROB = -1.0
 
 
 @dataclass(frozen=True)
 class AsrOptions:
     language: str = "zh"
     beam_size: int = 1
-    #: Segments whose no-speech probability is above this are dropped (noise, breath).
+    #: A segment whose no-speech probability is above this (and whose text is improbable)
+    #: is dropped as noise or breath.
     no_speech_threshold: float = 0.6
-    #: Segments whose average token log-probability is below this are dropped too.
-    min_avg_logprob: float = -1.2
+    #: A segment whose average token log-probability is below this is dropped as garbage.
+    min_avg_logprob: float = -1.5
     cpu_threads: int = 0  # 0 = CTranslate2's default (all cores)
     num_workers: int = 1
     compute_type: str = "int8"
@@ -91,23 +112,77 @@ class Transcriber:
         started = time.perf_counter()
         if samples.size < rate // 10:  # under 100 ms: nothing to hear
             return Transcript("", "", audio_s, 0.0)
-        o = self.options
-        segments, _info = self.model.transcribe(
-            samples.astype(np.float32, copy=False),
-            language=o.language,
-            beam_size=o.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=False,
-            max_new_tokens=min(MAX_TOKENS, MIN_TOKENS + int(TOKENS_PER_SECOND * audio_s)),
-        )
-        raw = "".join(
-            s.text
-            for s in segments
-            if s.no_speech_prob <= o.no_speech_threshold and s.avg_logprob >= o.min_avg_logprob
-        ).strip()
+        samples = samples.astype(np.float32, copy=False)
+        if audio_s + WINDOW_PAD_S <= MAX_SHORT_WINDOW_S:
+            raw = self._decode_piece(samples)
+        else:
+            raw = self._decode_long(samples)
         return Transcript(normalize(raw), raw, audio_s, time.perf_counter() - started)
+
+    def _decode_short(self, samples: np.ndarray, audio_s: float, max_tokens: int) -> str:
+        """One greedy decode in an encoder window just longer than the speech."""
+        import ctranslate2
+
+        model = self.model
+        window = min(
+            MAX_SHORT_WINDOW_S,
+            max(MIN_WINDOW_S, math.ceil((audio_s + WINDOW_PAD_S) / WINDOW_STEP_S) * WINDOW_STEP_S),
+        )
+        padded = np.zeros(int(window * 16000), dtype=np.float32)
+        padded[: samples.size] = samples
+        features = model.feature_extractor(padded)[:, : int(window * FRAMES_PER_SECOND)]
+        tokenizer = model.hf_tokenizer
+        prompt = [self._token(t) for t in (
+            "<|startoftranscript|>", f"<|{self.options.language}|>", "<|transcribe|>",
+            "<|notimestamps|>",
+        )]  # fmt: skip
+        result = model.model.generate(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
+            [prompt],
+            beam_size=self.options.beam_size,
+            max_length=max_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+        )[0]
+        eot = self._token("<|endoftext|>")
+        tokens = [t for t in result.sequences_ids[0] if t < eot]
+        avg_logprob = result.scores[0] / (len(tokens) + 1) if result.scores else 0.0
+        o = self.options
+        if avg_logprob < o.min_avg_logprob or (
+            result.no_speech_prob > o.no_speech_threshold and avg_logprob < NO_SPEECH_LOGPROB
+        ):
+            return ""
+        return str(tokenizer.decode(tokens)).strip()
+
+    def _token(self, text: str) -> int:
+        token = self.model.hf_tokenizer.token_to_id(text)
+        if token is None:
+            raise ValueError(f"the Whisper tokenizer has no {text}")
+        return int(token)
+
+    def _decode_long(self, samples: np.ndarray) -> str:
+        """A segment too long for one short window: cut it at the quietest moment before
+        each window's end (not mid-word) and decode the pieces one after another."""
+        rate = 16000
+        limit = int((MAX_SHORT_WINDOW_S - WINDOW_PAD_S) * rate)
+        search = int(LONG_SPLIT_SEARCH_S * rate)
+        frame = rate // 50  # 20 ms
+        pieces: list[str] = []
+        start = 0
+        while samples.size - start > limit:
+            lo, hi = start + limit - search, start + limit
+            energy = np.convolve(samples[lo:hi] ** 2, np.ones(frame), mode="valid")
+            cut = lo + int(np.argmin(energy)) + frame // 2
+            pieces.append(self._decode_piece(samples[start:cut]))
+            start = cut
+        pieces.append(self._decode_piece(samples[start:]))
+        return "".join(pieces)
+
+    def _decode_piece(self, samples: np.ndarray) -> str:
+        audio_s = samples.size / 16000
+        max_tokens = min(MAX_TOKENS, MIN_TOKENS + int(TOKENS_PER_SECOND * audio_s))
+        return self._decode_short(samples, audio_s, max_tokens)
 
     def warm_up(self) -> None:
         """Load the model and run one decode, so the first call's first turn is not slow."""

@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -72,14 +72,23 @@ def clock(request: Request) -> dt.datetime:
 
 
 def db(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed if the route returns, rolled back if it raises."""
+    """One transaction per request: committed if the route returns or refuses the request
+    (an HTTP 4xx still keeps what it recorded: audit events, the session's sliding
+    expiry), rolled back if it fails."""
     with Session(engine_of(request), expire_on_commit=False) as session:
         try:
             yield session
-            session.commit()
+        except HTTPException as exc:
+            if exc.status_code < 500:
+                session.commit()
+            else:
+                session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise
+        else:
+            session.commit()
 
 
 async def optional_viewer(request: Request, session: Session = Depends(db)) -> Viewer | None:

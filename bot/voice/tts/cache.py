@@ -65,6 +65,10 @@ class PromptCache:
         self.telephone_filter = telephone_filter and out_rate <= 16000
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        #: Live synthesis requests (a call waiting for its prompt) queued or running;
+        #: background pre-rendering waits while there are any.
+        self._gate = threading.Condition()
+        self._live = 0
         #: Clause lookups served from memory or disk, and clauses synthesised.
         self.hits = 0
         self.misses = 0
@@ -126,10 +130,23 @@ class PromptCache:
             self.disk_hits += 1
         return pcm
 
-    def render(self, spoken: str) -> bytes:
-        """Synthesise ``spoken`` and prepare it for the line (not cached)."""
+    def render(self, spoken: str, *, background: bool = False) -> bytes:
+        """Synthesise ``spoken`` and prepare it for the line (not cached). Background
+        work (pre-rendering) yields to live requests: with several calls starting at once,
+        a prompt a callee is waiting for never queues behind another call's preparation."""
+        with self._gate:
+            if background:
+                self._gate.wait_for(lambda: self._live == 0)
+            else:
+                self._live += 1
         started = time.perf_counter()
-        raw = self.synth.synthesize(spoken)
+        try:
+            raw = self.synth.synthesize(spoken)
+        finally:
+            if not background:
+                with self._gate:
+                    self._live -= 1
+                    self._gate.notify_all()
         elapsed = time.perf_counter() - started
         rate = self.synth.sample_rate
         x = audio.trim_silence(audio.to_float(raw), rate)
@@ -142,12 +159,12 @@ class PromptCache:
         x = audio.peak_normalise(x, self.peak_dbfs)
         return audio.to_pcm(x)
 
-    def clause_audio(self, clause: Clause) -> bytes:
+    def clause_audio(self, clause: Clause, *, background: bool = False) -> bytes:
         """The clause's audio, synthesised and stored on a miss."""
         pcm = self.cached(clause)
         if pcm is not None:
             return pcm
-        pcm = self.render(clause.spoken)
+        pcm = self.render(clause.spoken, background=background)
         audio.write_wav_atomic(self.path(clause.key), pcm, self.out_rate)
         self._remember(clause.key, pcm)
         with self._lock:
@@ -182,6 +199,6 @@ class PromptCache:
                 if self.path(clause.key).is_file() or clause.key in self._memory:
                     cached += 1
                     continue
-                self.clause_audio(clause)
+                self.clause_audio(clause, background=True)
                 new += 1
         return new, cached

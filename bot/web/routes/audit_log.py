@@ -1,7 +1,238 @@
-"""audit_log pages and API (to be written)."""
+"""The audit log, read-only: filters (actor, action, dates), pagination newest first,
+CSV export (itself audited). There is deliberately no route that changes or deletes an
+event: the log is append-only (:mod:`bot.web.audit` only inserts)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from bot.store.models import AuditEventRow
+from bot.web.audit import audit
+from bot.web.deps import Viewer, db, engine_of, require, web_settings
+from bot.web.pages import render
+from bot.web.roles import Permission
 
 router = APIRouter()
+#: Route guards (module singletons: a call in an argument default is evaluated once anyway).
+MAY_VIEW_AUDIT = require(Permission.VIEW_AUDIT)
+CSV_COLUMNS = ("id", "at", "actor", "action", "object_type", "object_id", "detail")
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor: str | None = None
+    action: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        conds: list[sa.ColumnElement[bool]] = []
+        if self.actor:
+            conds.append(col(AuditEventRow.actor) == self.actor)
+        if self.action:
+            conds.append(col(AuditEventRow.action) == self.action)
+        if self.date_from:
+            conds.append(col(AuditEventRow.at) >= _day(self.date_from))
+        if self.date_to:
+            conds.append(col(AuditEventRow.at) < _day(self.date_to + dt.timedelta(days=1)))
+        return conds
+
+    def as_params(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items() if v is not None}
+
+
+def _day(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise HTTPException(400, f"{name}: a date YYYY-MM-DD") from None
+
+
+def audit_filters(
+    actor: str | None = Query(None),
+    action: str | None = Query(None),
+    date_from: str | None = Query(None, description="first day (UTC), YYYY-MM-DD"),
+    date_to: str | None = Query(None, description="last day (UTC), YYYY-MM-DD"),
+) -> AuditFilters:
+    return AuditFilters(
+        actor=(actor or "").strip() or None,
+        action=(action or "").strip() or None,
+        date_from=_date(date_from, "date_from"),
+        date_to=_date(date_to, "date_to"),
+    )
+
+
+_NEWEST = (col(AuditEventRow.at).desc(), col(AuditEventRow.id).desc())
+
+
+def page_of(
+    session: Session, f: AuditFilters, page: int, size: int
+) -> tuple[list[AuditEventRow], int]:
+    rows = list(
+        session.exec(
+            select(AuditEventRow)
+            .where(*f.where())
+            .order_by(*_NEWEST)
+            .limit(size)
+            .offset((page - 1) * size)
+        )
+    )
+    total = session.execute(
+        sa.select(sa.func.count()).select_from(AuditEventRow).where(*f.where())
+    ).scalar_one()
+    return rows, int(total)
+
+
+def _actions(session: Session) -> list[str]:
+    return list(
+        session.execute(
+            sa.select(col(AuditEventRow.action))
+            .distinct()
+            .order_by(col(AuditEventRow.action))
+            .limit(200)
+        ).scalars()
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+async def audit_page(
+    request: Request,
+    page: int = Query(1, ge=1),
+    filters: AuditFilters = Depends(audit_filters),
+    who: Viewer = Depends(MAY_VIEW_AUDIT),
+    session: Session = Depends(db),
+) -> HTMLResponse:
+    size = web_settings(request).page_size
+    rows, total = page_of(session, filters, page, size)
+    pages = max(1, -(-total // size))
+    params = filters.as_params()
+    return render(
+        request, "audit.html", who, rows=rows, total=total, page=page, pages=pages,
+        filters=params, actions=_actions(session),
+        prev=f"?{urlencode({**params, 'page': page - 1})}" if page > 1 else None,
+        next=f"?{urlencode({**params, 'page': page + 1})}" if page < pages else None,
+        csv="/audit.csv?" + urlencode(params),
+    )  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv_lines(engine: Any, f: AuditFilters, batch: int = 1000) -> Iterator[str]:
+    """Every matching event, newest first, in keyset batches."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    before: int | None = None
+    with Session(engine) as session:
+        while True:
+            stmt = select(AuditEventRow).where(*f.where())
+            if before is not None:
+                stmt = stmt.where(col(AuditEventRow.id) < before)
+            rows = list(session.exec(stmt.order_by(col(AuditEventRow.id).desc()).limit(batch)))
+            for e in rows:
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow(
+                    _cell(v)
+                    for v in (
+                        e.id, e.at.isoformat(), e.actor, e.action, e.object_type, e.object_id,
+                        json.dumps(e.detail, ensure_ascii=False, sort_keys=True),
+                    )
+                )  # fmt: skip
+                yield buffer.getvalue()
+            if len(rows) < batch:
+                return
+            before = rows[-1].id
+
+
+@router.get("/audit.csv", include_in_schema=False)
+async def audit_csv(
+    request: Request,
+    filters: AuditFilters = Depends(audit_filters),
+    who: Viewer = Depends(MAY_VIEW_AUDIT),
+    session: Session = Depends(db),
+) -> Response:
+    """The filtered log as CSV; the export is itself an event (committed first, so it is
+    in the file too). Rows are in insertion order, newest first."""
+    audit(session, who.username, "audit_exported", "audit", "", filters=filters.as_params())
+    session.commit()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return StreamingResponse(
+        _csv_lines(engine_of(request), filters),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
+    )
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    pages: int
+    items: list[AuditEventOut]
+
+
+@router.get("/api/v1/audit", response_model=AuditPageOut, tags=["audit"])
+async def api_audit(
+    request: Request,
+    page: int = Query(1, ge=1),
+    filters: AuditFilters = Depends(audit_filters),
+    who: Viewer = Depends(MAY_VIEW_AUDIT),
+    session: Session = Depends(db),
+) -> AuditPageOut:
+    """Audit events, newest first, filtered and paginated. Read-only: the log has no
+    update or delete."""
+    size = web_settings(request).page_size
+    rows, total = page_of(session, filters, page, size)
+    return AuditPageOut(
+        total=total,
+        page=page,
+        page_size=size,
+        pages=max(1, -(-total // size)),
+        items=[
+            AuditEventOut(
+                id=e.id or 0,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                object_type=e.object_type,
+                object_id=e.object_id,
+                detail=e.detail,
+            )
+            for e in rows
+        ],
+    )

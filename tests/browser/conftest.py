@@ -1,0 +1,111 @@
+"""Browser tests: the real dashboard served by uvicorn on 127.0.0.1, a real database with
+realistic calls, and Debian's headless Chromium driven by Playwright (Playwright's own
+browser download is not used: ``BOT_CHROMIUM`` or /usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlmodel import Session
+
+from bot.settings import Settings
+from bot.store.db import make_engine
+from bot.store.migrate import upgrade
+from bot.web.app import create_app
+from bot.web.config import WebSettings
+from bot.web.security import create_user
+from tests.web.factories import populate
+
+PASSWORD = "correct horse battery staple"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def chromium_path() -> str:
+    found = os.environ.get("BOT_CHROMIUM") or shutil.which("chromium") or ""
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (scripts/setup.sh installs Debian's chromium)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard on a free local port, over a populated SQLite database."""
+    data = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{data / 'bot.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    populate(engine)
+    with Session(engine) as s:
+        for name, role in [
+            ("reviewer", "reviewer"),
+            ("compliance", "compliance"),
+            ("compliance2", "compliance"),
+            ("supervisor", "supervisor"),
+            ("admin", "admin"),
+        ]:
+            create_user(s, name, PASSWORD, role)
+        s.commit()
+    settings = Settings(data_dir=data, web=WebSettings())
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Screenshots of the main pages for docs/ (refreshed by every browser test run)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
