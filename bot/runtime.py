@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from bot.core.investigation import DialogueLimits, Investigator
 from bot.core.lint import lint_library
 from bot.core.policy import Policy
@@ -18,14 +20,32 @@ def ruleset_path(settings: Settings) -> Path:
     return settings.ruleset_file or settings.templates_dir / "rulesets" / "default.yaml"
 
 
-def build_investigator(settings: Settings) -> Investigator:
+def template_paths(settings: Settings, engine: Engine | None = None) -> tuple[Path, Path]:
+    """The templates directory and rule set the bot runs. ``templates_source``:
+    ``files`` (default) runs ``templates_dir`` / ``ruleset_file`` as they are; ``database``
+    runs the versions published in the compliance workspace, materialised over them
+    (read once, when the worker starts: see :mod:`bot.templates_store`)."""
+    source = settings.templates_source
+    if source == "files":
+        return settings.templates_dir, ruleset_path(settings)
+    if source != "database":
+        raise ValueError(f"templates_source must be 'files' or 'database', not {source!r}")
+    from bot.templates_store import materialise_published
+
+    found = materialise_published(settings, engine)
+    return found.root, found.ruleset
+
+
+def build_investigator(settings: Settings, engine: Engine | None = None) -> Investigator:
     """Load scripts, routing, rule set, policy and NLU. Refuses broken templates: a
-    script that fails lint never reaches a caller."""
+    script that fails lint never reaches a caller. ``engine`` (optional) is the database
+    to read published versions from with ``templates_source = "database"``."""
     from nlu.analyzer import Analyzer
 
-    library = load_library(settings.templates_dir)
+    templates_dir, ruleset_file = template_paths(settings, engine)
+    library = load_library(templates_dir)
     errors = lint_library(library, settings.bank_name)
-    router, lines = load_router(settings.templates_dir, settings.tiers.medium, settings.tiers.high)
+    router, lines = load_router(templates_dir, settings.tiers.medium, settings.tiers.high)
     errors += router.check(
         {s.id: (set(s.scenarios), set(s.tiers)) for s in library.scripts.values()}, lines
     )
@@ -42,7 +62,7 @@ def build_investigator(settings: Settings) -> Investigator:
     return Investigator(
         library,
         router,
-        RiskScorer(load_ruleset(ruleset_path(settings))),
+        RiskScorer(load_ruleset(ruleset_file)),
         Policy.from_file(
             settings.policy_file,
             sample_rate=settings.review_sample_rate,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default_factory=_default_templates_dir)
     #: Versioned risk rule set (weights, thresholds, keyword lists).
     ruleset_file: Path | None = None
+    #: Where the bot's scripts and rule set come from: "files" (templates_dir and
+    #: ruleset_file as they are) or "database" (the versions published in the compliance
+    #: workspace, materialised over them under data_dir/templates when a worker starts).
+    templates_source: Literal["files", "database"] = "files"
     #: Disposition policy overrides (per branch); None = the built-in default table.
     policy_file: Path | None = None
     #: A ``save_pretrained`` directory of the intent classifier (swap in a bank's own).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from bot.web.stats import MonitorThresholds
+
 
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
@@ -23,3 +25,5 @@ class WebSettings(BaseModel):
     secure_cookies: bool = True
     #: Rows per page in lists.
     page_size: int = Field(50, ge=5, le=500)
+    #: Campaign monitor alerts (``BOT_WEB__MONITOR__FAILURE_RATE`` ...).
+    monitor: MonitorThresholds = Field(default_factory=MonitorThresholds)

@@ -70,11 +70,13 @@ def stack_and_cache(
     from bot.voice.runtime import build_voice_stack, close_stack, prerender_prompts
 
     _need(PERSONAS / "p01_salary_owner.yaml", "shared personas")
+    installed = Settings()  # where setup put the models and the TTS cache
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("voice"),
+        whisper_model_dir=installed.whisper_path.resolve(),
         # short fault timeouts so that the fault calls end quickly
         voice=VoiceSettings(start_timeout_s=1.5, media_timeout_s=2.0, no_input_s=1.5),
-        tts=TtsSettings(cache_dir=REPO_ROOT / "var" / "tts-cache"),
+        tts=TtsSettings(cache_dir=installed.tts.cache_path(installed.data_dir).resolve()),
     )
     _need(settings.whisper_path / "model.bin", "Whisper base (bot models install)")
     _need(settings.tts.python_path(REPO_ROOT), "the TTS venv (scripts/setup_tts.sh)")

@@ -1,7 +1,96 @@
-"""feedback pages and API (to be written)."""
+"""Feedback: how often reviewers agree with the bot, per script, script step, scoring
+rule and intent, and week by week; corrected turns exported as intent training data.
+
+Reads the latest verdict per review item (:mod:`bot.web.stats`); the export is the only
+thing here that writes, and only its audit event.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from sqlmodel import Session
+
+from bot.web import charts
+from bot.web.audit import audit
+from bot.web.deps import Viewer, clock, db, engine_of, require
+from bot.web.pages import render
+from bot.web.roles import Permission
+from bot.web.stats import FeedbackOut, corrected_turn_count, feedback, training_examples
 
 router = APIRouter()
+MAY_VIEW_FEEDBACK = require(Permission.VIEW_FEEDBACK)
+DAYS = Query(90, ge=1, le=3650, description="only verdicts of the last N days")
+
+
+def feedback_charts(data: FeedbackOut) -> dict[str, Any]:
+    weeks = [w.week.strftime("%m-%d") for w in data.by_week]
+    return {
+        "weekly": charts.line_chart(
+            weeks,
+            [("agreement", [w.rate for w in data.by_week])],
+            title="Agreement rate per week (week starting)",
+            fmt=charts.percent,
+            max_value=1.0,
+        ),
+        "reviews": charts.bar_chart(
+            [(w.week.strftime("%m-%d"), float(w.total)) for w in data.by_week],
+            title="Verdicts per week",
+        ),
+    }
+
+
+@router.get("/feedback", response_class=HTMLResponse, include_in_schema=False)
+async def feedback_page(
+    request: Request,
+    days: int = DAYS,
+    who: Viewer = Depends(MAY_VIEW_FEEDBACK),
+    session: Session = Depends(db),
+) -> HTMLResponse:
+    data = feedback(session, clock(request), days)
+    return render(request, "feedback.html", who, data=data, days=days, charts=feedback_charts(data))
+
+
+@router.get("/api/v1/feedback", response_model=FeedbackOut, tags=["feedback"])
+async def api_feedback(
+    request: Request,
+    days: int = DAYS,
+    _who: Viewer = Depends(MAY_VIEW_FEEDBACK),
+    session: Session = Depends(db),
+) -> FeedbackOut:
+    """Agreement rates per script, script step, scoring rule, intent and week, worst
+    first (from the latest verdict on each review item of the last ``days`` days)."""
+    return feedback(session, clock(request), days)
+
+
+@router.get("/feedback/training.jsonl", tags=["feedback"])
+async def training_export(
+    request: Request,
+    days: int = DAYS,
+    who: Viewer = Depends(MAY_VIEW_FEEDBACK),
+    session: Session = Depends(db),
+) -> StreamingResponse:
+    """Corrected callee turns as intent training data, one JSON object per line in the
+    corpus's columns (``topic``, ``text``, ``intent``; see ``nlu/intent/corpus``), the
+    text PII-masked. Audited as ``training_data_exported``."""
+    now = clock(request)
+    count = corrected_turn_count(session, now, days)
+    audit(session, who.username, "training_data_exported", "feedback", "", days=days, rows=count)
+    engine = engine_of(request)
+
+    def lines() -> Iterator[str]:
+        with Session(engine) as s:
+            for ex in training_examples(s, now, days):
+                row = {"topic": ex.topic, "text": ex.text, "intent": ex.intent}
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    stamp = now.strftime("%Y%m%d")
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="intent-corrections-{stamp}.jsonl"'},
+    )

@@ -1,7 +1,125 @@
-"""monitor pages and API (to be written)."""
+"""The campaign monitor: queue, outcomes, dispositions, connect rate, call length, turn
+latency, failures, calls per hour and alerts, per campaign and overall; a full-screen
+"big screen" view that reloads itself; the same figures as JSON.
+
+All figures are SQL aggregates (:mod:`bot.web.stats`); nothing here changes state.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from bot.web import charts
+from bot.web.deps import Viewer, clock, db, require
+from bot.web.pages import render
+from bot.web.roles import Permission
+from bot.web.stats import MonitorOut, MonitorThresholds, monitor
+
+__all__ = ["MonitorThresholds", "router"]
 
 router = APIRouter()
+MAY_VIEW_MONITOR = require(Permission.VIEW_MONITOR)
+#: Seconds between reloads of the big screen.
+SCREEN_REFRESH_S = 15
+QUEUE_SERIES = ("queued", "in progress", "done", "cancelled")
+
+
+def thresholds_of(request: Request) -> MonitorThresholds:
+    """``settings.web.monitor`` when the settings have it, else the defaults."""
+    web = getattr(request.app.state.settings, "web", None)
+    found = getattr(web, "monitor", None)
+    if isinstance(found, MonitorThresholds):
+        return found
+    if isinstance(found, BaseModel):
+        return MonitorThresholds.model_validate(found.model_dump())
+    if isinstance(found, dict):
+        return MonitorThresholds.model_validate(found)
+    return MonitorThresholds()
+
+
+def _figures(request: Request, session: Session, campaign: str | None) -> MonitorOut:
+    found = monitor(session, clock(request), thresholds_of(request), campaign or None)
+    if found is None:
+        raise HTTPException(404, f"no campaign named {campaign!r}")
+    return found
+
+
+def monitor_charts(data: MonitorOut) -> dict[str, Any]:
+    """The page's SVG charts."""
+    overall = data.overall.figures
+    hours = [h.hour.strftime("%H:00") for h in data.hourly]
+    return {
+        "queue": charts.stacked_bar(
+            [
+                (c.name, [c.queue.queued, c.queue.in_progress, c.queue.done, c.queue.cancelled])
+                for c in data.campaigns
+            ],
+            QUEUE_SERIES,
+            title="Work items per campaign",
+        ),
+        "outcomes": charts.bar_chart(list(overall.outcomes.items()), title="Outcomes"),
+        "dispositions": charts.bar_chart(list(overall.dispositions.items()), title="Dispositions"),
+        "hourly": charts.line_chart(
+            hours,
+            [
+                ("calls", [float(h.calls) for h in data.hourly]),
+                ("failed", [float(h.failed) for h in data.hourly]),
+            ],
+            title="Calls per hour, last 24 hours (UTC)",
+            every=3,
+        ),
+        "spark": charts.sparkline(
+            [float(h.calls) for h in data.hourly], title="Calls per hour", width=240, height=48
+        ),
+    }
+
+
+@router.get("/monitor", response_class=HTMLResponse, include_in_schema=False)
+async def monitor_page(
+    request: Request,
+    campaign: str | None = Query(None, max_length=100),
+    who: Viewer = Depends(MAY_VIEW_MONITOR),
+    session: Session = Depends(db),
+) -> HTMLResponse:
+    try:
+        data = _figures(request, session, campaign)
+    except HTTPException as exc:
+        return render(request, "error.html", who, 404, status=404, message=exc.detail)
+    return render(
+        request, "monitor.html", who, data=data, charts=monitor_charts(data),
+        names=[c.name for c in data.campaigns] if campaign is None else [],
+    )  # fmt: skip
+
+
+@router.get("/monitor/screen", response_class=HTMLResponse, include_in_schema=False)
+async def monitor_screen(
+    request: Request,
+    campaign: str | None = Query(None, max_length=100),
+    who: Viewer = Depends(MAY_VIEW_MONITOR),
+    session: Session = Depends(db),
+) -> HTMLResponse:
+    try:
+        data = _figures(request, session, campaign)
+    except HTTPException as exc:
+        return render(request, "error.html", who, 404, status=404, message=exc.detail)
+    return render(
+        request, "monitor_screen.html", who, data=data, charts=monitor_charts(data),
+        refresh_s=SCREEN_REFRESH_S,
+    )  # fmt: skip
+
+
+@router.get("/api/v1/monitor", response_model=MonitorOut, tags=["monitor"])
+async def api_monitor(
+    request: Request,
+    campaign: str | None = Query(None, max_length=100, description="campaign name"),
+    _who: Viewer = Depends(MAY_VIEW_MONITOR),
+    session: Session = Depends(db),
+) -> MonitorOut:
+    """Queue, outcomes, dispositions, connect rate, call length, turn latency, failures,
+    calls per hour (last 24 h) and alerts: overall and per campaign (or one campaign)."""
+    return _figures(request, session, campaign)

@@ -1,0 +1,130 @@
+// The workspace editor: line numbers, lint as you type (debounced), each problem shown
+// at its line (a marked line number and a note beside it), Tab indents, Ctrl+S saves.
+// No framework; the lint API is POST /api/v1/workspace/{kind}/{doc}/lint.
+(function () {
+  "use strict";
+  const editor = document.getElementById("ws-editor");
+  if (!editor) return;
+  const source = document.getElementById("ws-source");
+  const gutter = document.getElementById("ws-gutter");
+  const notes = document.getElementById("ws-notes");
+  const status = document.getElementById("ws-status");
+  const list = document.getElementById("ws-problems");
+  const file = editor.dataset.file;
+  const lintUrl = editor.dataset.lintUrl;
+  const LINE = 20; // px, as in the CSS
+  const DEBOUNCE_MS = 500;
+  let problems = JSON.parse(document.getElementById("ws-initial").textContent || "[]");
+  let timer = null;
+  let sent = 0;
+
+  function here(p) {
+    return p.file === file && p.line;
+  }
+
+  function render() {
+    const count = source.value.split("\n").length;
+    const bad = new Map();
+    for (const p of problems) {
+      if (here(p)) bad.set(p.line, (bad.get(p.line) || []).concat([p]));
+    }
+    const numbers = [];
+    for (let i = 1; i <= count; i++) {
+      numbers.push(bad.has(i) ? '<span class="bad">' + i + "</span>" : String(i));
+    }
+    gutter.innerHTML = numbers.join("\n");
+    notes.textContent = "";
+    for (const [line, items] of bad) {
+      const note = document.createElement("div");
+      note.className = "ws-note" + (items.some((p) => p.refused) ? " refused" : "");
+      note.style.top = 6 + (line - 1) * LINE + "px";
+      note.textContent = items.map((p) => p.message).join(" · ");
+      note.title = note.textContent;
+      note.dataset.line = line;
+      note.addEventListener("click", () => goTo(line));
+      notes.appendChild(note);
+    }
+    renderList();
+    sync();
+  }
+
+  function renderList() {
+    list.textContent = "";
+    if (!problems.length) {
+      const li = document.createElement("li");
+      li.className = "ws-muted";
+      li.textContent = "none";
+      list.appendChild(li);
+    }
+    for (const p of problems) {
+      const li = document.createElement("li");
+      if (p.refused) li.className = "refused";
+      const where = p.file + (p.line ? ":" + p.line : "") + (p.field ? " " + p.field : "");
+      li.textContent = (p.refused ? "refused: " : "") + where + ": " + p.message;
+      if (here(p)) {
+        li.style.cursor = "pointer";
+        li.addEventListener("click", () => goTo(p.line));
+      }
+      list.appendChild(li);
+    }
+    status.textContent = problems.length ? problems.length + " problem(s)" : "no problems";
+  }
+
+  function sync() {
+    gutter.scrollTop = source.scrollTop;
+    notes.style.transform = "translateY(" + -source.scrollTop + "px)";
+  }
+
+  function goTo(line) {
+    const lines = source.value.split("\n");
+    let start = 0;
+    for (let i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    source.focus();
+    source.setSelectionRange(start, start + (lines[line - 1] || "").length);
+    source.scrollTop = Math.max(0, (line - 5) * LINE);
+    sync();
+  }
+
+  async function lint() {
+    const mine = ++sent;
+    status.textContent = "checking…";
+    try {
+      const r = await window.botFetch(lintUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ source: source.value }),
+      });
+      if (mine !== sent) return; // a newer check is on its way
+      if (!r.ok) {
+        status.textContent = "check failed (" + r.status + ")";
+        return;
+      }
+      const body = await r.json();
+      problems = body.refused
+        .map((p) => Object.assign(p, { refused: true }))
+        .concat(body.errors.map((p) => Object.assign(p, { refused: false })));
+      render();
+    } catch (e) {
+      status.textContent = "check failed: " + e;
+    }
+  }
+
+  source.addEventListener("input", () => {
+    render();
+    clearTimeout(timer);
+    timer = setTimeout(lint, DEBOUNCE_MS);
+  });
+  source.addEventListener("scroll", sync);
+  source.addEventListener("keydown", (e) => {
+    if (e.key === "Tab" && !e.shiftKey) {
+      e.preventDefault();
+      const s = source.selectionStart;
+      source.setRangeText("  ", s, source.selectionEnd, "end");
+      source.dispatchEvent(new Event("input"));
+    } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
+      e.preventDefault();
+      document.getElementById("ws-form").requestSubmit();
+    }
+  });
+  render();
+})();

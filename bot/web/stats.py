@@ -1,0 +1,772 @@
+"""SQL aggregations behind the campaign monitor and the feedback statistics.
+
+Every figure is computed by the database (``GROUP BY``, ordered-set aggregates, window
+functions, ``LIMIT``) so a page costs a handful of queries that each return a few rows,
+whatever the number of calls. SQLite and PostgreSQL differ in three places, each behind
+one small function here: percentiles (``percentile_cont`` on PostgreSQL, two rows picked
+by ``ROW_NUMBER()`` on SQLite, interpolated the same way), unnesting JSON arrays
+(``jsonb_array_elements`` / ``json_each``) and truncating timestamps to the hour or week.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field, computed_field
+from sqlmodel import Session
+
+from bot.core.masking import mask_text
+
+#: Outcomes of calls nobody answered: the rest count as connected.
+NOT_CONNECTED = ("no_answer", "busy", "failed")
+#: Work-item states of the dial queue (see ``bot.campaign.queue``).
+QUEUE_STATES = ("queued", "in_progress", "done", "cancelled")
+
+
+class MonitorThresholds(BaseModel):
+    """When the monitor raises an alert: the failure or refusal rate over the last
+    ``window`` finished calls (of a campaign, or overall) reaches its threshold, once at
+    least ``min_calls`` calls are in the window (a handful of calls is not a trend)."""
+
+    failure_rate: float = Field(0.10, ge=0, le=1)
+    refusal_rate: float = Field(0.30, ge=0, le=1)
+    window: int = Field(200, ge=1, le=100_000)
+    min_calls: int = Field(20, ge=1)
+
+
+# -- response models (shared by the pages and the JSON API) -----------------------------
+
+
+class QueueCounts(BaseModel):
+    queued: int = 0
+    in_progress: int = 0
+    #: In progress, but the worker's lease has expired (it died; recovery will requeue).
+    stale: int = 0
+    done: int = 0
+    cancelled: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total(self) -> int:
+        return self.queued + self.in_progress + self.done + self.cancelled
+
+
+class Percentiles(BaseModel):
+    p50: float | None = None
+    p95: float | None = None
+
+
+class CallFigures(BaseModel):
+    """Finished calls (those with an outcome)."""
+
+    calls: int = 0
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    dispositions: dict[str, int] = Field(default_factory=dict)
+    connect_rate: float | None = None
+    avg_duration_s: float | None = None
+    failures: int = 0
+    #: Across calls: the median and 95th percentile of each call's median turn latency,
+    #: and of each call's 95th-percentile turn latency (voice calls only).
+    latency_p50_ms: Percentiles = Field(default_factory=Percentiles)
+    latency_p95_ms: Percentiles = Field(default_factory=Percentiles)
+
+
+class WindowRates(BaseModel):
+    """The last ``calls`` finished calls (at most the threshold window)."""
+
+    calls: int = 0
+    failed: int = 0
+    refused: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.calls if self.calls else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def refusal_rate(self) -> float | None:
+        return self.refused / self.calls if self.calls else None
+
+
+class Alert(BaseModel):
+    campaign: str | None = Field(None, description="null: all campaigns together")
+    kind: str = Field(description="failure | refusal")
+    rate: float
+    threshold: float
+    window_calls: int
+    message: str
+
+
+class FailureReason(BaseModel):
+    ended_by: str | None
+    error: str | None
+    count: int
+
+
+class HourCount(BaseModel):
+    hour: dt.datetime
+    calls: int
+    failed: int
+
+
+class CampaignStats(BaseModel):
+    id: int | None
+    name: str
+    state: str
+    queue: QueueCounts
+    figures: CallFigures
+    recent: WindowRates
+    alerts: list[Alert] = Field(default_factory=list)
+
+
+class MonitorOut(BaseModel):
+    generated_at: dt.datetime
+    campaign: str | None = Field(None, description="the campaign filter, if any")
+    thresholds: MonitorThresholds
+    overall: CampaignStats
+    campaigns: list[CampaignStats]
+    alerts: list[Alert]
+    hourly: list[HourCount] = Field(description="calls started per hour, last 24 hours")
+    failure_reasons: list[FailureReason]
+
+
+class RateRow(BaseModel):
+    """One line of a feedback table: ``agreed`` of ``total`` (reviews or turns)."""
+
+    key: str
+    label: str = ""
+    total: int
+    agreed: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.total if self.total else None
+
+
+class WeekRate(BaseModel):
+    week: dt.date
+    total: int
+    agreed: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.total if self.total else None
+
+
+class FeedbackOut(BaseModel):
+    generated_at: dt.datetime
+    since: dt.datetime
+    verdicts: int
+    agreed: int
+    corrected_turns: int
+    by_script: list[RateRow] = Field(description="verdicts that agreed, per script@version")
+    by_step: list[RateRow] = Field(
+        description="reviewed callee turns left uncorrected, per script step (script:node)"
+    )
+    by_rule: list[RateRow] = Field(description="verdicts that agreed, per fired scoring rule")
+    by_intent: list[RateRow] = Field(
+        description="reviewed callee turns whose predicted intent was not corrected"
+    )
+    by_week: list[WeekRate]
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _rows(session: Session, sql: str, **params: Any) -> Sequence[sa.Row[Any]]:
+    return session.execute(sa.text(sql), params).all()
+
+
+def _ts(session: Session, value: dt.datetime) -> Any:
+    """A timestamp parameter as the column type stores it (SQLite keeps UTC text)."""
+    if _is_pg(session):
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _campaign_join(campaign_id: int | None, *, grouped: bool = False) -> tuple[str, str]:
+    """FROM-clause join and WHERE condition restricting calls ``c`` to one campaign; the
+    join is also needed to group by campaign (``ca.campaign_id``)."""
+    if campaign_id is None and not grouped:
+        return "", "1 = 1"
+    join = "LEFT JOIN campaign_account ca ON ca.id = c.campaign_account_id"
+    return join, ("ca.campaign_id = :cid" if campaign_id is not None else "1 = 1")
+
+
+def interpolate(pairs: dict[int, float], n: int, p: float) -> float | None:
+    """Linear-interpolated percentile (as ``percentile_cont`` and numpy) from the values
+    at the two ranks around ``p * (n - 1)``."""
+    if n == 0:
+        return None
+    pos = p * (n - 1)
+    lo = int(pos)
+    v_lo = pairs[lo]
+    v_hi = pairs.get(lo + 1, v_lo)
+    return v_lo + (v_hi - v_lo) * (pos - lo)
+
+
+# -- campaign monitor -------------------------------------------------------------------
+
+
+@dataclass
+class _Campaign:
+    id: int
+    name: str
+    state: str
+
+
+def campaigns(session: Session, name: str | None = None) -> list[_Campaign]:
+    """Running and paused campaigns first, then the newest."""
+    where = "WHERE name = :name" if name is not None else ""
+    rows = _rows(
+        session,
+        f"""SELECT id, name, state FROM campaign {where}
+            ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'paused' THEN 1 ELSE 2 END,
+                     created_at DESC, id DESC""",
+        name=name,
+    )
+    return [_Campaign(r.id, r.name, r.state) for r in rows]
+
+
+def queue_counts(
+    session: Session, now: dt.datetime, campaign_id: int | None = None
+) -> dict[int, QueueCounts]:
+    """Work items per campaign and state (expired leases counted apart)."""
+    where = "WHERE campaign_id = :cid" if campaign_id is not None else ""
+    rows = _rows(
+        session,
+        f"""SELECT campaign_id, state,
+                   CASE WHEN state = 'in_progress' AND lease_expires_at < :now
+                        THEN 1 ELSE 0 END AS stale,
+                   count(*) AS n
+            FROM campaign_account {where}
+            GROUP BY campaign_id, state, 3""",
+        now=_ts(session, now),
+        cid=campaign_id,
+    )
+    out: dict[int, QueueCounts] = defaultdict(QueueCounts)
+    for r in rows:
+        q = out[r.campaign_id]
+        if r.state in QUEUE_STATES:
+            setattr(q, r.state, getattr(q, r.state) + r.n)
+        if r.stale:
+            q.stale += r.n
+    return dict(out)
+
+
+#: Key under which figures of all calls together are returned.
+ALL = -1
+
+
+def call_figures(session: Session, campaign_id: int | None = None) -> dict[int | None, CallFigures]:
+    """Outcomes, dispositions, connect rate, durations per campaign (key ``None``: calls
+    without a campaign) and for all of them (key :data:`ALL`). One GROUP BY over
+    finished calls, rolled up here."""
+    join, cond = _campaign_join(campaign_id, grouped=True)
+    rows = _rows(
+        session,
+        f"""SELECT ca.campaign_id AS cid, c.outcome, c.disposition, count(*) AS n,
+                   sum(c.duration_s) AS dur, count(c.duration_s) AS n_dur
+            FROM call_attempt c {join}
+            WHERE c.outcome IS NOT NULL AND {cond}
+            GROUP BY ca.campaign_id, c.outcome, c.disposition""",
+        cid=campaign_id,
+    )
+    acc: dict[int | None, dict[str, Any]] = defaultdict(
+        lambda: {"n": 0, "dur": 0.0, "n_dur": 0, "out": defaultdict(int), "disp": defaultdict(int)}
+    )
+    acc[ALL]  # all calls, even when there are none
+    for r in rows:
+        for a in (acc[r.cid], acc[ALL]):
+            a["n"] += r.n
+            a["dur"] += float(r.dur or 0)
+            a["n_dur"] += r.n_dur
+            a["out"][r.outcome] += r.n
+            if r.disposition:
+                a["disp"][r.disposition] += r.n
+    return {cid: _figures(a) for cid, a in acc.items()}
+
+
+def _figures(a: dict[str, Any]) -> CallFigures:
+    n: int = a["n"]
+    outcomes: dict[str, int] = dict(sorted(a["out"].items(), key=lambda kv: -kv[1]))
+    connected = n - sum(outcomes.get(o, 0) for o in NOT_CONNECTED)
+    return CallFigures(
+        calls=n,
+        outcomes=outcomes,
+        dispositions=dict(sorted(a["disp"].items(), key=lambda kv: -kv[1])),
+        connect_rate=connected / n if n else None,
+        avg_duration_s=a["dur"] / a["n_dur"] if a["n_dur"] else None,
+        failures=outcomes.get("failed", 0),
+    )
+
+
+LATENCY_COLUMNS = ("latency_p50_ms", "latency_p95_ms")
+PCTS = (0.5, 0.95)
+
+
+def latency_percentiles(
+    session: Session, campaign_id: int | None = None
+) -> dict[int | None, dict[str, Percentiles]]:
+    """Median and p95, across calls, of each latency column: per campaign and for all
+    calls (key :data:`ALL`)."""
+    if _is_pg(session):
+        return _latency_pg(session, campaign_id)
+    return _latency_generic(session, campaign_id)
+
+
+def _latency_pg(session: Session, campaign_id: int | None) -> dict[int | None, dict[str, Any]]:
+    join, cond = _campaign_join(campaign_id, grouped=True)
+    aggs = ", ".join(
+        f"percentile_cont({p}) WITHIN GROUP (ORDER BY c.{col}) AS {col}_{int(p * 100)}"
+        for col in LATENCY_COLUMNS
+        for p in PCTS
+    )
+    rows = _rows(
+        session,
+        f"""SELECT CASE WHEN GROUPING(ca.campaign_id) = 1 THEN {ALL}
+                        ELSE ca.campaign_id END AS cid, {aggs}
+            FROM call_attempt c {join}
+            WHERE c.latency_p50_ms IS NOT NULL AND {cond}
+            GROUP BY GROUPING SETS ((ca.campaign_id), ())""",
+        cid=campaign_id,
+    )
+    out: dict[int | None, dict[str, Any]] = {}
+    for r in rows:
+        m = r._mapping
+        out[r.cid] = {
+            col: Percentiles(p50=m[f"{col}_50"], p95=m[f"{col}_95"]) for col in LATENCY_COLUMNS
+        }
+    return out
+
+
+def _latency_generic(session: Session, campaign_id: int | None) -> dict[int | None, dict[str, Any]]:
+    """Without percentile_cont: rank the values per group with ROW_NUMBER() and fetch
+    only the two ranks around each percentile's position."""
+    join, cond = _campaign_join(campaign_id, grouped=True)
+    out: dict[int | None, dict[str, Any]] = defaultdict(dict)
+    for col in LATENCY_COLUMNS:
+        picks = " OR ".join(
+            f"(rn = CAST({p} * (n - 1) AS INTEGER) OR rn = CAST({p} * (n - 1) AS INTEGER) + 1)"
+            for p in PCTS
+        )
+        rows = _rows(
+            session,
+            f"""WITH x AS (
+                    SELECT ca.campaign_id AS g, c.{col} AS v FROM call_attempt c {join}
+                    WHERE c.{col} IS NOT NULL AND {cond}
+                    UNION ALL
+                    SELECT {ALL}, c.{col} FROM call_attempt c {join}
+                    WHERE c.{col} IS NOT NULL AND {cond}),
+                r AS (
+                    SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS rn,
+                           COUNT(*) OVER (PARTITION BY g) AS n
+                    FROM x)
+                SELECT g, v, rn, n FROM r WHERE {picks}""",
+            cid=campaign_id,
+        )
+        ranks: dict[int | None, dict[int, float]] = defaultdict(dict)
+        sizes: dict[int | None, int] = {}
+        for r in rows:
+            ranks[r.g][r.rn] = float(r.v)
+            sizes[r.g] = r.n
+        for g, n in sizes.items():
+            out[g][col] = Percentiles(
+                p50=interpolate(ranks[g], n, 0.5), p95=interpolate(ranks[g], n, 0.95)
+            )
+    return dict(out)
+
+
+def window_rates(session: Session, window: int, campaign_id: int | None = None) -> WindowRates:
+    """Failed and refused calls among the last ``window`` finished calls."""
+    join, cond = _campaign_join(campaign_id)
+    r = _rows(
+        session,
+        f"""SELECT count(*) AS n,
+                   coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused
+            FROM (SELECT c.outcome FROM call_attempt c {join}
+                  WHERE c.outcome IS NOT NULL AND {cond}
+                  ORDER BY c.started_at DESC, c.id DESC LIMIT :window) last_calls""",
+        cid=campaign_id,
+        window=window,
+    )[0]
+    return WindowRates(calls=r.n, failed=r.failed, refused=r.refused)
+
+
+def alerts_for(name: str | None, rates: WindowRates, t: MonitorThresholds) -> list[Alert]:
+    """Alerts when a rate reaches its threshold over at least ``t.min_calls`` calls."""
+    if rates.calls < t.min_calls:
+        return []
+    who = f"campaign {name}" if name else "all campaigns"
+    found = []
+    for kind, rate, limit in (
+        ("failure", rates.failure_rate, t.failure_rate),
+        ("refusal", rates.refusal_rate, t.refusal_rate),
+    ):
+        if rate is not None and rate >= limit:
+            found.append(
+                Alert(
+                    campaign=name,
+                    kind=kind,
+                    rate=rate,
+                    threshold=limit,
+                    window_calls=rates.calls,
+                    message=f"{who}: {kind} rate {rate:.0%} over the last {rates.calls} "
+                    f"calls (threshold {limit:.0%})",
+                )
+            )
+    return found
+
+
+def hourly_calls(
+    session: Session, now: dt.datetime, campaign_id: int | None = None, hours: int = 24
+) -> list[HourCount]:
+    """Calls started in each of the last ``hours`` whole hours (the current one last)."""
+    end = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    start = end - dt.timedelta(hours=hours)
+    if _is_pg(session):
+        bucket = "to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
+    else:
+        bucket = "strftime('%Y-%m-%d %H', c.started_at)"
+    join, cond = _campaign_join(campaign_id)
+    rows = _rows(
+        session,
+        f"""SELECT {bucket} AS h, count(*) AS n,
+                   sum(CASE WHEN c.outcome = 'failed' THEN 1 ELSE 0 END) AS failed
+            FROM call_attempt c {join}
+            WHERE c.started_at >= :start AND c.started_at < :end AND {cond}
+            GROUP BY 1""",
+        start=_ts(session, start),
+        end=_ts(session, end),
+        cid=campaign_id,
+    )
+    found = {r.h: (r.n, int(r.failed or 0)) for r in rows}
+    out = []
+    for i in range(hours):
+        hour = start + dt.timedelta(hours=i)
+        n, failed = found.get(hour.strftime("%Y-%m-%d %H"), (0, 0))
+        out.append(HourCount(hour=hour, calls=n, failed=failed))
+    return out
+
+
+def failure_reasons(
+    session: Session, campaign_id: int | None = None, limit: int = 5
+) -> list[FailureReason]:
+    """The commonest (ended_by, error) pairs of failed calls; errors are masked."""
+    join, cond = _campaign_join(campaign_id)
+    rows = _rows(
+        session,
+        f"""SELECT c.ended_by, c.error, count(*) AS n FROM call_attempt c {join}
+            WHERE c.outcome = 'failed' AND {cond}
+            GROUP BY c.ended_by, c.error ORDER BY n DESC, c.ended_by LIMIT :limit""",
+        cid=campaign_id,
+        limit=limit,
+    )
+    return [
+        FailureReason(ended_by=r.ended_by, error=mask_text(r.error) if r.error else None, count=r.n)
+        for r in rows
+    ]
+
+
+def monitor(
+    session: Session,
+    now: dt.datetime,
+    thresholds: MonitorThresholds,
+    campaign: str | None = None,
+) -> MonitorOut | None:
+    """Everything the monitor shows; ``None`` if the named campaign does not exist."""
+    found = campaigns(session, campaign)
+    if campaign is not None and not found:
+        return None
+    cid = found[0].id if campaign is not None else None
+    queues = queue_counts(session, now, cid)
+    figures = call_figures(session, cid)
+    latency = latency_percentiles(session, cid)
+    per_campaign = []
+    for c in found:
+        stats = _campaign_stats(session, c, queues, figures, latency, thresholds)
+        per_campaign.append(stats)
+    if campaign is not None:
+        overall = per_campaign[0]
+    else:
+        overall = CampaignStats(
+            id=None,
+            name="all campaigns",
+            state="",
+            queue=_sum_queues(queues.values()),
+            figures=figures[ALL],
+            recent=window_rates(session, thresholds.window),
+        )
+        _add_latency(overall.figures, latency.get(ALL))
+        overall.alerts = alerts_for(None, overall.recent, thresholds)
+    alerts = [*(overall.alerts if campaign is None else []), *_all_alerts(per_campaign)]
+    return MonitorOut(
+        generated_at=now,
+        campaign=campaign,
+        thresholds=thresholds,
+        overall=overall,
+        campaigns=per_campaign,
+        alerts=alerts,
+        hourly=hourly_calls(session, now, cid),
+        failure_reasons=failure_reasons(session, cid),
+    )
+
+
+def _all_alerts(per_campaign: Iterable[CampaignStats]) -> Iterator[Alert]:
+    for c in per_campaign:
+        yield from c.alerts
+
+
+def _campaign_stats(
+    session: Session,
+    c: _Campaign,
+    queues: dict[int, QueueCounts],
+    figures: dict[int | None, CallFigures],
+    latency: dict[int | None, dict[str, Percentiles]],
+    thresholds: MonitorThresholds,
+) -> CampaignStats:
+    stats = CampaignStats(
+        id=c.id,
+        name=c.name,
+        state=c.state,
+        queue=queues.get(c.id, QueueCounts()),
+        figures=figures.get(c.id, CallFigures()),
+        recent=window_rates(session, thresholds.window, c.id),
+    )
+    _add_latency(stats.figures, latency.get(c.id))
+    stats.alerts = alerts_for(c.name, stats.recent, thresholds)
+    return stats
+
+
+def _add_latency(figures: CallFigures, found: dict[str, Percentiles] | None) -> None:
+    if found:
+        figures.latency_p50_ms = found.get("latency_p50_ms", Percentiles())
+        figures.latency_p95_ms = found.get("latency_p95_ms", Percentiles())
+
+
+def _sum_queues(parts: Iterable[QueueCounts]) -> QueueCounts:
+    total = QueueCounts()
+    for q in parts:
+        for name in (*QUEUE_STATES, "stale"):
+            setattr(total, name, getattr(total, name) + getattr(q, name))
+    return total
+
+
+# -- feedback ---------------------------------------------------------------------------
+
+
+def _reviewed_cte(session: Session) -> str:
+    """CTEs ``reviewed`` (the latest verdict per review item since ``:since``, with its
+    call) and ``corr`` (that verdict's per-turn corrections, one row each)."""
+    if _is_pg(session):
+        unnest = """SELECT r.call_id, r.verdict_id, (e ->> 'turn_idx')::int AS turn_idx,
+                           e ->> 'text' AS text, e ->> 'intent' AS intent
+                    FROM reviewed r JOIN verdict v ON v.id = r.verdict_id
+                    CROSS JOIN LATERAL jsonb_array_elements(v.turn_corrections) e"""
+    else:
+        unnest = """SELECT r.call_id, r.verdict_id,
+                           CAST(json_extract(e.value, '$.turn_idx') AS INTEGER) AS turn_idx,
+                           json_extract(e.value, '$.text') AS text,
+                           json_extract(e.value, '$.intent') AS intent
+                    FROM reviewed r JOIN verdict v ON v.id = r.verdict_id,
+                         json_each(v.turn_corrections) e"""
+    return f"""WITH latest AS (
+                   SELECT max(id) AS id FROM verdict WHERE created_at >= :since
+                   GROUP BY review_item_id),
+               reviewed AS (
+                   SELECT v.id AS verdict_id, v.agree, v.created_at, ri.call_id
+                   FROM latest JOIN verdict v ON v.id = latest.id
+                   JOIN review_item ri ON ri.id = v.review_item_id),
+               corr AS ({unnest})"""
+
+
+def _rate_rows(rows: Iterable[sa.Row[Any]]) -> list[RateRow]:
+    out = [
+        RateRow(key=str(r.key), label=str(r.label or ""), total=r.total, agreed=int(r.agreed or 0))
+        for r in rows
+    ]
+    # Worst first; among equals, the most evidence first.
+    return sorted(out, key=lambda x: (x.rate if x.rate is not None else 2.0, -x.total, x.key))
+
+
+def feedback(session: Session, now: dt.datetime, days: int = 90) -> FeedbackOut:
+    """Agreement of reviewers with the bot, from the latest verdict per review item."""
+    since = now - dt.timedelta(days=days)
+    cte = _reviewed_cte(session)
+    p = {"since": _ts(session, since)}
+    totals = _rows(
+        session,
+        f"""{cte} SELECT count(*) AS n,
+                         coalesce(sum(CASE WHEN agree THEN 1 ELSE 0 END), 0) AS agreed,
+                         (SELECT count(*) FROM corr) AS corrected
+                  FROM reviewed""",
+        **p,
+    )[0]
+    return FeedbackOut(
+        generated_at=now,
+        since=since,
+        verdicts=totals.n,
+        agreed=totals.agreed,
+        corrected_turns=totals.corrected,
+        by_script=_by_script(session, cte, p),
+        by_step=_by_turn(session, cte, p, "t.node_id", step=True),
+        by_rule=_by_rule(session, cte, p),
+        by_intent=_by_turn(session, cte, p, "t.intent", step=False),
+        by_week=_by_week(session, cte, p),
+    )
+
+
+def _by_script(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
+    if _is_pg(session):
+        key = "coalesce(c.script_id, '?') || '@v' || coalesce(c.script_version::text, '?')"
+    else:
+        key = "coalesce(c.script_id, '?') || '@v' || coalesce(c.script_version, '?')"
+    return _rate_rows(
+        _rows(
+            session,
+            f"""{cte} SELECT {key} AS key, '' AS label, count(*) AS total,
+                             sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed
+                      FROM reviewed r JOIN call_attempt c ON c.id = r.call_id
+                      GROUP BY 1""",
+            **p,
+        )
+    )
+
+
+def _by_turn(
+    session: Session, cte: str, p: dict[str, Any], group: str, step: bool
+) -> list[RateRow]:
+    """Reviewed callee turns per step (any correction counts) or per predicted intent
+    (only a corrected intent counts)."""
+    if step:
+        key = "coalesce(c.script_id, '?') || ':' || t.node_id"
+        label = "max(t.topic)"
+        fixed = "co.call_id IS NOT NULL"
+        join_call = "JOIN call_attempt c ON c.id = t.call_id"
+        where = ""
+    else:
+        key = group
+        label = "''"
+        fixed = "co.intent IS NOT NULL AND co.intent <> t.intent"
+        join_call = ""
+        where = "AND t.intent IS NOT NULL"
+    return _rate_rows(
+        _rows(
+            session,
+            f"""{cte} SELECT {key} AS key, {label} AS label, count(*) AS total,
+                             sum(CASE WHEN {fixed} THEN 0 ELSE 1 END) AS agreed
+                      FROM reviewed r JOIN turn t ON t.call_id = r.call_id {join_call}
+                      LEFT JOIN corr co ON co.call_id = t.call_id AND co.turn_idx = t.idx
+                      WHERE t.role = 'callee' {where}
+                      GROUP BY 1""",
+            **p,
+        )
+    )
+
+
+def _by_rule(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
+    if _is_pg(session):
+        fired = """SELECT DISTINCT ra.call_id, h ->> 'feature' AS feature,
+                          h ->> 'description' AS description
+                   FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id
+                   CROSS JOIN LATERAL jsonb_array_elements(ra.explanation) h"""
+    else:
+        fired = """SELECT DISTINCT ra.call_id, json_extract(h.value, '$.feature') AS feature,
+                          json_extract(h.value, '$.description') AS description
+                   FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id,
+                        json_each(ra.explanation) h"""
+    return _rate_rows(
+        _rows(
+            session,
+            f"""{cte}, fired AS ({fired})
+                SELECT f.feature AS key, max(f.description) AS label, count(*) AS total,
+                       sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed
+                FROM fired f JOIN reviewed r ON r.call_id = f.call_id
+                GROUP BY f.feature""",
+            **p,
+        )
+    )
+
+
+def _by_week(session: Session, cte: str, p: dict[str, Any]) -> list[WeekRate]:
+    if _is_pg(session):
+        week = "to_char(date_trunc('week', r.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+    else:
+        week = "date(r.created_at, 'weekday 0', '-6 days')"
+    rows = _rows(
+        session,
+        f"""{cte} SELECT {week} AS week, count(*) AS total,
+                         sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed
+                  FROM reviewed r GROUP BY 1 ORDER BY 1""",
+        **p,
+    )
+    return [
+        WeekRate(week=dt.date.fromisoformat(r.week), total=r.total, agreed=int(r.agreed or 0))
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    topic: str
+    text: str
+    intent: str
+
+
+def corrected_turn_count(session: Session, now: dt.datetime, days: int) -> int:
+    cte = _reviewed_cte(session)
+    return int(
+        _rows(
+            session,
+            f"""{cte} SELECT count(*) AS n FROM corr co
+                      JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
+                      WHERE t.role = 'callee' AND coalesce(co.intent, t.intent) IS NOT NULL""",
+            since=_ts(session, now - dt.timedelta(days=days)),
+        )[0].n
+    )
+
+
+def training_examples(
+    session: Session, now: dt.datetime, days: int, batch: int = 1000
+) -> Iterator[TrainingExample]:
+    """Corrected callee turns as intent-corpus rows (``topic``, ``text``, ``intent``):
+    the reviewer's text and intent where given, else the stored ones. Text is masked
+    and kept on one line (the corpus is TSV). Streamed in id order, ``batch`` at a time."""
+    cte = _reviewed_cte(session)
+    since = _ts(session, now - dt.timedelta(days=days))
+    after = (-1, -1)
+    while True:
+        rows = _rows(
+            session,
+            f"""{cte} SELECT co.verdict_id, co.turn_idx, t.topic,
+                             coalesce(co.text, t.text) AS text,
+                             coalesce(co.intent, t.intent) AS intent
+                      FROM corr co
+                      JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
+                      WHERE t.role = 'callee' AND coalesce(co.intent, t.intent) IS NOT NULL
+                        AND (co.verdict_id > :v OR (co.verdict_id = :v AND co.turn_idx > :i))
+                      ORDER BY co.verdict_id, co.turn_idx LIMIT :batch""",
+            since=since,
+            v=after[0],
+            i=after[1],
+            batch=batch,
+        )
+        for r in rows:
+            text = " ".join(mask_text(r.text).split())
+            yield TrainingExample(topic=r.topic, text=text, intent=r.intent)
+        if len(rows) < batch:
+            return
+        after = (rows[-1].verdict_id, rows[-1].turn_idx)
