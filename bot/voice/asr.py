@@ -21,6 +21,7 @@ own 30 s windows without timestamps dropped whole sentences of such segments).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -133,11 +134,7 @@ class Transcriber:
         padded = np.zeros(int(window * 16000), dtype=np.float32)
         padded[: samples.size] = samples
         features = model.feature_extractor(padded)[:, : int(window * FRAMES_PER_SECOND)]
-        tokenizer = model.hf_tokenizer
-        prompt = [self._token(t) for t in (
-            "<|startoftranscript|>", f"<|{self.options.language}|>", "<|transcribe|>",
-            "<|notimestamps|>",
-        )]  # fmt: skip
+        prompt, eot = self._prompt
         result = model.model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
             [prompt],
@@ -147,7 +144,6 @@ class Transcriber:
             return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
-        eot = self._token("<|endoftext|>")
         tokens = [t for t in result.sequences_ids[0] if t < eot]
         avg_logprob = result.scores[0] / (len(tokens) + 1) if result.scores else 0.0
         o = self.options
@@ -155,7 +151,17 @@ class Transcriber:
             result.no_speech_prob > o.no_speech_threshold and avg_logprob < NO_SPEECH_LOGPROB
         ):
             return ""
-        return str(tokenizer.decode(tokens)).strip()
+        return str(model.hf_tokenizer.decode(tokens)).strip()
+
+    @functools.cached_property
+    def _prompt(self) -> tuple[list[int], int]:
+        """The decoder prompt (start, language, task, no timestamps) and the end-of-text
+        token, looked up once."""
+        prompt = [self._token(t) for t in (
+            "<|startoftranscript|>", f"<|{self.options.language}|>", "<|transcribe|>",
+            "<|notimestamps|>",
+        )]  # fmt: skip
+        return prompt, self._token("<|endoftext|>")
 
     def _token(self, text: str) -> int:
         token = self.model.hf_tokenizer.token_to_id(text)

@@ -58,7 +58,9 @@ def audio_section(call: LoopbackCall) -> dict[str, Any]:
         ],
         "asr_seconds": [round(s, 3) for _, s in call.voice.transcripts],
         "marks": call.callee.marks,
-        "barge_ins": call.callee.clears,
+        # Twilio `clear` messages the callee got: pipecat interrupts whenever the callee
+        # starts to speak, mostly after the prompt has already finished playing
+        "clears": call.callee.clears,
         "duration_s": round(call.voice.duration_s, 2),
         "recording": str(call.voice.recording_path) if call.voice.recording_path else None,
         "line_error": call.voice.error,

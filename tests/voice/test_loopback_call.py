@@ -5,6 +5,7 @@ the faults a phone line has (the call ends with the right outcome, the server go
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import os
 from collections.abc import AsyncIterator
@@ -153,15 +154,19 @@ def _fds() -> int:
 
 
 def _rss_mb() -> float:
+    """Resident memory in use, after handing free heap pages back to the system.
+
+    Without ``malloc_trim`` the RSS of this process climbs ~70 MB over the first calls
+    and creeps on: memory freed by onnxruntime, CTranslate2 and numpy in the event loop's
+    and the executors' threads stays in glibc's per-thread arenas. Measured: +84 MB raw
+    but +6.6 MB after ``malloc_trim`` over 80 broken calls, so that is reuse, not a leak;
+    what is still held after trimming is what a leak would be."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-@pytest.mark.xfail(
-    reason="open: under pytest RSS grows ~1.3 MB per broken call (135 MB/100), while a "
-    "standalone run of 120 such calls stays flat after warm-up; tasks and fds do not grow",
-    strict=False,
-)
 async def test_a_hundred_broken_calls_leak_nothing(line: LoopbackLine) -> None:
     p = persona("p01_salary_owner")
     clips = persona_clips(p.to_case().answers, AUDIO / p.id)
@@ -185,7 +190,8 @@ async def test_a_hundred_broken_calls_leak_nothing(line: LoopbackLine) -> None:
     gc.collect()
     assert len(asyncio.all_tasks()) <= tasks
     assert _fds() <= fds + 2
-    assert _rss_mb() - rss < 40, f"RSS grew by {_rss_mb() - rss:.0f} MB over 100 calls"
+    grown = _rss_mb() - rss
+    assert grown < 25, f"memory in use grew by {grown:.0f} MB over 100 calls"
     assert line.server.live_sessions == 0 and len(line.server.book) == 0
 
 
