@@ -4,24 +4,21 @@ event: the log is append-only (:mod:`bot.web.audit` only inserts)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from bot.store.models import AuditEventRow
-from bot.web.audit import audit
 from bot.web.deps import Viewer, db, engine_of, require, web_settings
+from bot.web.listing import PageOut, audited_csv, csv_lines, offset, page_count, page_links
 from bot.web.pages import render
 from bot.web.roles import Permission
 
@@ -93,7 +90,7 @@ def page_of(
             .where(*f.where())
             .order_by(*_NEWEST)
             .limit(size)
-            .offset((page - 1) * size)
+            .offset(offset(page, size))
         )
     )
     total = session.execute(
@@ -123,29 +120,17 @@ async def audit_page(
 ) -> HTMLResponse:
     size = web_settings(request).page_size
     rows, total = page_of(session, filters, page, size)
-    pages = max(1, -(-total // size))
+    pages = page_count(total, size)
     params = filters.as_params()
     return render(
         request, "audit.html", who, rows=rows, total=total, page=page, pages=pages,
-        filters=params, actions=_actions(session),
-        prev=f"?{urlencode({**params, 'page': page - 1})}" if page > 1 else None,
-        next=f"?{urlencode({**params, 'page': page + 1})}" if page < pages else None,
-        csv="/audit.csv?" + urlencode(params),
+        filters=params, actions=_actions(session), **page_links(params, page, pages, "/audit.csv"),
     )  # fmt: skip
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_lines(engine: Any, f: AuditFilters, batch: int = 1000) -> Iterator[str]:
-    """Every matching event, newest first, in keyset batches."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+def _csv_rows(engine: Any, f: AuditFilters, batch: int = 1000) -> Iterator[tuple[Any, ...]]:
+    """Every matching event (``CSV_COLUMNS``), newest first, in keyset batches read in a
+    session of its own."""
     before: int | None = None
     with Session(engine) as session:
         while True:
@@ -154,16 +139,10 @@ def _csv_lines(engine: Any, f: AuditFilters, batch: int = 1000) -> Iterator[str]
                 stmt = stmt.where(col(AuditEventRow.id) < before)
             rows = list(session.exec(stmt.order_by(col(AuditEventRow.id).desc()).limit(batch)))
             for e in rows:
-                buffer.seek(0)
-                buffer.truncate()
-                writer.writerow(
-                    _cell(v)
-                    for v in (
-                        e.id, e.at.isoformat(), e.actor, e.action, e.object_type, e.object_id,
-                        json.dumps(e.detail, ensure_ascii=False, sort_keys=True),
-                    )
+                yield (
+                    e.id, e.at.isoformat(), e.actor, e.action, e.object_type, e.object_id,
+                    json.dumps(e.detail, ensure_ascii=False, sort_keys=True),
                 )  # fmt: skip
-                yield buffer.getvalue()
             if len(rows) < batch:
                 return
             before = rows[-1].id
@@ -178,13 +157,15 @@ async def audit_csv(
 ) -> Response:
     """The filtered log as CSV; the export is itself an event (committed first, so it is
     in the file too). Rows are in insertion order, newest first."""
-    audit(session, who.username, "audit_exported", "audit", "", filters=filters.as_params())
-    session.commit()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return StreamingResponse(
-        _csv_lines(engine_of(request), filters),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
+    lines = csv_lines(CSV_COLUMNS, _csv_rows(engine_of(request), filters))
+    return audited_csv(
+        session,
+        who,
+        "audit_exported",
+        "audit",
+        lines,
+        filename="audit",
+        filters=filters.as_params(),
     )
 
 
@@ -198,11 +179,7 @@ class AuditEventOut(BaseModel):
     detail: dict[str, Any]
 
 
-class AuditPageOut(BaseModel):
-    total: int
-    page: int
-    page_size: int
-    pages: int
+class AuditPageOut(PageOut):
     items: list[AuditEventOut]
 
 
@@ -222,7 +199,7 @@ async def api_audit(
         total=total,
         page=page,
         page_size=size,
-        pages=max(1, -(-total // size)),
+        pages=page_count(total, size),
         items=[
             AuditEventOut(
                 id=e.id or 0,

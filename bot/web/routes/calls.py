@@ -8,16 +8,13 @@ reason, and then only in that one response. Every view of a call is audited.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -36,9 +33,16 @@ from bot.web.calls_query import (
     distinct_values,
     iter_calls,
     list_calls,
-    load_call,
+)
+from bot.web.calls_service import (
+    MIN_REASON,
+    ReasonTooShort,
+    call_or_404,
+    reveal_call,
+    view_call,
 )
 from bot.web.deps import Viewer, db, engine_of, require, web_settings
+from bot.web.listing import PageOut, audited_csv, csv_lines, page_links
 from bot.web.pages import render
 from bot.web.roles import Permission
 
@@ -46,7 +50,6 @@ router = APIRouter()
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
 MAY_VIEW_CALLS = require(Permission.VIEW_CALLS)
 MAY_REVEAL_PII = require(Permission.REVEAL_PII)
-MIN_REASON = 5
 CSV_COLUMNS = (
     "call_id", "started_at", "campaign", "account_id", "name", "phone", "branch", "attempt",
     "outcome", "risk_band", "risk_score", "disposition", "review_state", "duration_s",
@@ -71,13 +74,6 @@ def call_filters(
         )  # fmt: skip
     except FilterError as exc:
         raise HTTPException(400, str(exc)) from None
-
-
-def _detail_or_404(session: Session, call_id: int) -> CallDetail:
-    detail = load_call(session, call_id)
-    if detail is None:
-        raise HTTPException(404, f"no call {call_id}")
-    return detail
 
 
 # -- presentation shared with the review pages ------------------------------------------
@@ -163,17 +159,6 @@ def body_context(detail: CallDetail, reveal: bool = False) -> dict[str, Any]:
 # -- pages ------------------------------------------------------------------------------
 
 
-def _page_links(filters: CallFilters, page: int, pages: int) -> dict[str, str | None]:
-    def link(n: int) -> str:
-        return "?" + urlencode({**filters.as_params(), "page": n})
-
-    return {
-        "prev": link(page - 1) if page > 1 else None,
-        "next": link(page + 1) if page < pages else None,
-        "csv": "/calls.csv?" + urlencode(filters.as_params()),
-    }
-
-
 @router.get("/calls", response_class=HTMLResponse, include_in_schema=False)
 async def calls_page(
     request: Request,
@@ -190,7 +175,7 @@ async def calls_page(
         rows=[summary_dict(r) for r in result.rows],
         result=result,
         filters=filters.as_params(),
-        links=_page_links(filters, result.page, result.pages),
+        links=page_links(filters.as_params(), result.page, result.pages, "/calls.csv"),
         choices={
             **distinct_values(session),
             "outcomes": [o.value for o in Outcome],
@@ -201,33 +186,17 @@ async def calls_page(
     )
 
 
-def _csv_cell(value: Any) -> Any:
-    """Spreadsheet formula injection guard: text starting with = + - @ is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_lines(engine: Any, filters: CallFilters) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield "\ufeff" + buffer.getvalue()  # BOM: spreadsheets then read the Chinese right
+def _csv_rows(engine: Any, filters: CallFilters) -> Iterator[tuple[Any, ...]]:
+    """The export's rows (masked, ``CSV_COLUMNS``), read in batches in a session of its own."""
     with Session(engine) as session:
         for row in iter_calls(session, filters):
             s = summary_dict(row)
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow(
-                _csv_cell(v)
-                for v in (
-                    s["id"], s["started_at"].isoformat(), s["campaign"] or "", s["account_id"],
-                    s["name"], s["phone"], s["branch"] or "", s["attempt_no"], s["outcome"] or "",
-                    s["risk_band"] or "", s["risk_score"] if s["risk_score"] is not None else "",
-                    s["disposition"] or "", s["review_state"] or "", s["duration_s"] or "",
-                )
+            yield (
+                s["id"], s["started_at"].isoformat(), s["campaign"] or "", s["account_id"],
+                s["name"], s["phone"], s["branch"] or "", s["attempt_no"], s["outcome"] or "",
+                s["risk_band"] or "", s["risk_score"] if s["risk_score"] is not None else "",
+                s["disposition"] or "", s["review_state"] or "", s["duration_s"] or "",
             )  # fmt: skip
-            yield buffer.getvalue()
 
 
 @router.get("/calls.csv", include_in_schema=False)
@@ -237,17 +206,13 @@ async def calls_csv(
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = Depends(db),
 ) -> Response:
-    """Every matching call, masked, streamed in batches (the audit event counts them)."""
-    rows = count_calls(session, filters)
-    audit(session, who.username, "calls_exported", "call", "", filters=filters.as_params(),
-          rows=rows)  # fmt: skip
-    session.commit()  # the export is on record before the first byte leaves
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return StreamingResponse(
-        _csv_lines(engine_of(request), filters),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'},
-    )
+    """Every matching call, masked, streamed in batches (the audit event counts them).
+    With a BOM, so that spreadsheets read the Chinese right."""
+    lines = csv_lines(CSV_COLUMNS, _csv_rows(engine_of(request), filters), bom=True)
+    return audited_csv(
+        session, who, "calls_exported", "call", lines, filename="calls",
+        filters=filters.as_params(), rows=count_calls(session, filters),
+    )  # fmt: skip
 
 
 @router.get("/calls/{call_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -257,8 +222,7 @@ async def call_page(
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = Depends(db),
 ) -> HTMLResponse:
-    detail = _detail_or_404(session, call_id)
-    audit(session, who.username, "call_viewed", "call", call_id)
+    detail = view_call(session, who, call_id)
     return render(request, "call_detail.html", who, **body_context(detail))
 
 
@@ -270,16 +234,15 @@ async def reveal_page(
     who: Viewer = Depends(MAY_REVEAL_PII),
     session: Session = Depends(db),
 ) -> HTMLResponse:
-    """The detail unmasked, for this one response; the reason goes to the audit log."""
-    detail = _detail_or_404(session, call_id)
-    reason = reason.strip()
-    if len(reason) < MIN_REASON:
-        audit(session, who.username, "call_viewed", "call", call_id)
+    """The detail unmasked, for this one response; the reason goes to the audit log. Too
+    short a reason shows the call masked again (a plain view) with the message."""
+    try:
+        detail = reveal_call(session, who, call_id, reason)
+    except ReasonTooShort as exc:
+        detail = view_call(session, who, call_id)
         return render(
-            request, "call_detail.html", who, 400, **body_context(detail),
-            reveal_error=f"give a reason of at least {MIN_REASON} characters",
-        )  # fmt: skip
-    audit(session, who.username, "pii_revealed", "call", call_id, reason=reason)
+            request, "call_detail.html", who, 400, **body_context(detail), reveal_error=exc.detail
+        )
     page = render(request, "call_detail.html", who, **body_context(detail, reveal=True))
     page.headers["Cache-Control"] = "no-store"
     return page
@@ -307,7 +270,7 @@ async def recording(
 ) -> Response:
     """The recording (Range requests supported); a play is audited once, on the request
     for its first byte, not for every later chunk the player fetches."""
-    detail = _detail_or_404(session, call_id)
+    detail = call_or_404(session, call_id)
     path = _recording_file(request, detail.call.recording_path)
     if path is None:
         raise HTTPException(404, "no recording for this call")
@@ -339,11 +302,7 @@ class CallSummaryOut(BaseModel):
     review_reason: str | None
 
 
-class CallPageOut(BaseModel):
-    total: int
-    page: int
-    page_size: int
-    pages: int
+class CallPageOut(PageOut):
     items: list[CallSummaryOut]
 
 
@@ -556,9 +515,7 @@ async def api_call(
 ) -> CallDetailOut:
     """One call with its transcript, score explanation, dispositions and panorama
     (masked); audited as a view."""
-    detail = _detail_or_404(session, call_id)
-    audit(session, who.username, "call_viewed", "call", call_id, via="api")
-    return detail_out(request, detail)
+    return detail_out(request, view_call(session, who, call_id, via="api"))
 
 
 class RevealIn(BaseModel):
@@ -591,11 +548,7 @@ async def api_reveal(
     session: Session = Depends(db),
 ) -> Response:
     """The call's personal numbers unmasked; the reason is audited (`pii_revealed`)."""
-    reason = body.reason.strip()
-    if len(reason) < MIN_REASON:
-        raise HTTPException(422, f"give a reason of at least {MIN_REASON} characters")
-    detail = _detail_or_404(session, call_id)
-    audit(session, who.username, "pii_revealed", "call", call_id, reason=reason, via="api")
+    detail = reveal_call(session, who, call_id, body.reason, via="api")
     full = detail_out(request, detail, reveal=True)
     a = detail.account
     out = RevealOut(

@@ -5,14 +5,21 @@ under four eyes (see :mod:`bot.web.workspace`).
 ``edit_templates`` opens everything and saves, lints, previews, evaluates and submits;
 ``approve_templates`` approves, rejects and rolls back. Documents are addressed as
 ``/{kind}/{doc}``: ``scripts/<script id>`` or ``rulesets/default``.
+
+Each action is one method of :class:`~bot.web.workspace.service.Workspace`; a page and its
+``/api/v1`` twin call the same method and differ only in how they read the input (form or
+JSON) and show the result (template or redirect, or a JSON model). A refusal
+(:class:`WorkspaceError`) becomes the error page or a :class:`RefusalOut`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -23,12 +30,12 @@ from bot.settings import Settings
 from bot.web.deps import Viewer, clock, db, require
 from bot.web.pages import render
 from bot.web.roles import Permission
-from bot.web.workspace import evaluation
-from bot.web.workspace.approval import Actor, Workflow
+from bot.web.workspace.approval import Actor
 from bot.web.workspace.checks import Problem, Report, document_file
-from bot.web.workspace.diff import diff_lines, unified
-from bot.web.workspace.documents import Documents, Kind, State, Version, WorkspaceError
-from bot.web.workspace.preview import SAMPLE, account_view, preview, sample_accounts
+from bot.web.workspace.documents import Kind, State, Version, WorkspaceError
+from bot.web.workspace.evaluation import Evaluation, persona_sets
+from bot.web.workspace.preview import SAMPLE
+from bot.web.workspace.service import Workspace, accounts
 
 router = APIRouter()
 API = "/api/v1/workspace"
@@ -36,19 +43,37 @@ TAG: list[str | Enum] = ["workspace"]
 EDIT = Depends(require(Permission.EDIT_TEMPLATES))
 APPROVE = Depends(require(Permission.APPROVE_TEMPLATES))
 DEFAULT_SETS = ["public", "tuning"]
+P = ParamSpec("P")
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+@dataclass(frozen=True)
+class Desk:
+    """What a workspace route works with: the request and the signed-in viewer (to render
+    a page) and the workspace acting for that viewer."""
+
+    request: Request
+    who: Viewer
+    ws: Workspace
+
+    def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return render(self.request, name, self.who, status_code, **context)
 
 
-def _flow(request: Request, session: Session) -> Workflow:
-    return Workflow(session, _settings(request), clock(request))
+def _desk(guard: Any) -> Any:
+    """A dependency giving the :class:`Desk` of a viewer who passes ``guard`` (``EDIT``
+    or ``APPROVE``): the same permission check and transaction as a route that asked for
+    the viewer and the session itself."""
+
+    def open_desk(request: Request, who: Viewer = guard, session: Session = Depends(db)) -> Desk:
+        settings: Settings = request.app.state.settings
+        actor = Actor(who.user_id, who.username)
+        return Desk(request, who, Workspace(session, settings, clock(request), actor))
+
+    return Depends(open_desk)
 
 
-def _actor(who: Viewer) -> Actor:
-    return Actor(who.user_id, who.username)
+EDITING = _desk(EDIT)
+APPROVING = _desk(APPROVE)
 
 
 # -- API models ---------------------------------------------------------------------------
@@ -176,27 +201,35 @@ class DiffOut(BaseModel):
     lines: list[DiffLineOut]
 
 
-def _version_out(v: Version, names: dict[int, str]) -> VersionOut:
-    return VersionOut(
-        kind=v.kind,
-        doc=v.doc,
-        version=v.version,
-        state=v.state,
-        digest=v.digest,
-        author=names.get(v.author_id) if v.author_id else None,
-        approved_by=names.get(v.approved_by) if v.approved_by else None,
-        created_at=v.created_at,
-        published_at=v.published_at,
+def _versions_out(ws: Workspace, versions: list[Version]) -> list[VersionOut]:
+    """The versions with the usernames of their authors and approvers (one query)."""
+    names = ws.names(versions)
+    return [
+        VersionOut(
+            kind=v.kind,
+            doc=v.doc,
+            version=v.version,
+            state=v.state,
+            digest=v.digest,
+            author=names.get(v.author_id) if v.author_id else None,
+            approved_by=names.get(v.approved_by) if v.approved_by else None,
+            created_at=v.created_at,
+            published_at=v.published_at,
+        )
+        for v in versions
+    ]
+
+
+def _version_out(ws: Workspace, v: Version) -> VersionOut:
+    return _versions_out(ws, [v])[0]
+
+
+def _evaluation_out(found: Evaluation) -> EvaluationOut:
+    return EvaluationOut(
+        sets=found.sets,
+        version=SideOut(**asdict(found.version)),
+        published=SideOut(**asdict(found.published)),
     )
-
-
-def _names(docs: Documents, versions: list[Version]) -> dict[int, str]:
-    return docs.usernames({x for v in versions for x in (v.author_id, v.approved_by)})
-
-
-def _api_error(exc: WorkspaceError) -> JSONResponse:
-    body = RefusalOut(detail=exc.message, problems=_problems(exc.problems))
-    return JSONResponse(body.model_dump(), status_code=exc.status)
 
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -204,209 +237,136 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _route(
+    method: str,
+    url: str,
+    refusal: Callable[[WorkspaceError, dict[str, Any]], Response],
+    **options: Any,
+) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """Register the decorated endpoint at ``url``; a :class:`WorkspaceError` it raises is
+    answered by ``refusal(error, the endpoint's arguments)``.
+
+    The refusal is *returned*, not raised: only then does the request's transaction
+    (:func:`~bot.web.deps.db`) commit, and a refusal may have recorded audit events
+    (``template_rejected``, ``self_approval_refused``) that must stay.
+    """
+
+    def register(endpoint: Callable[P, Any]) -> Callable[P, Any]:
+        @wraps(endpoint)
+        def answer(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                return endpoint(*args, **kwargs)
+            except WorkspaceError as exc:
+                return refusal(exc, kwargs)
+
+        router.add_api_route(url, answer, methods=[method], **options)
+        return answer
+
+    return register
+
+
+def _json_refusal(exc: WorkspaceError, _arguments: dict[str, Any]) -> Response:
+    body = RefusalOut(detail=exc.message, problems=_problems(exc.problems))
+    return JSONResponse(body.model_dump(), status_code=exc.status)
+
+
+def _page_refusal(exc: WorkspaceError, arguments: dict[str, Any]) -> Response:
+    """The error page. FastAPI passes every argument by keyword, so the page's
+    :class:`Desk` is among them."""
+    desk = next(a for a in arguments.values() if isinstance(a, Desk))
+    return desk.render("error.html", exc.status, status=exc.status, message=exc.message)
+
+
+def _api(
+    method: str, path: str, model: Any, status_code: int | None = None
+) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """An API route at ``/api/v1/workspace{path}`` answering ``model``, or a
+    :class:`RefusalOut` with the refusal's status."""
+    return _route(
+        method,
+        API + path,
+        _json_refusal,
+        response_model=model,
+        status_code=status_code,
+        responses=REFUSALS,
+        tags=TAG,
+    )
+
+
+def _page(method: str, path: str) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """A page at ``/workspace{path}`` (left out of the OpenAPI document), or the error
+    page with the refusal's status."""
+    return _route(
+        method,
+        "/workspace" + path,
+        _page_refusal,
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+
+
 # -- API: documents and versions ------------------------------------------------------------
 
 
 @router.get(f"{API}/documents", response_model=list[DocumentOut], tags=TAG)
-def api_documents(
-    request: Request, who: Viewer = EDIT, session: Session = Depends(db)
-) -> list[DocumentOut]:
+def api_documents(desk: Desk = EDITING) -> list[DocumentOut]:
     """Every script and the rule set, with the published version and waiting versions."""
-    docs = Documents(session, _settings(request))
-    return [DocumentOut(**asdict(d)) for d in docs.overview()]
+    return [DocumentOut(**asdict(d)) for d in desk.ws.overview()]
 
 
-@router.get(
-    f"{API}/{{kind}}/{{doc}}/versions",
-    response_model=list[VersionOut],
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_versions(
-    request: Request, kind: Kind, doc: str, who: Viewer = EDIT, session: Session = Depends(db)
-) -> Any:
+@_api("GET", "/{kind}/{doc}/versions", list[VersionOut])
+def api_versions(kind: Kind, doc: str, desk: Desk = EDITING) -> Any:
     """Newest first; version 0 (the packaged file) last."""
-    docs = Documents(session, _settings(request))
-    try:
-        versions = docs.versions(kind, doc)
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    names = _names(docs, versions)
-    return [_version_out(v, names) for v in versions]
+    return _versions_out(desk.ws, desk.ws.versions(kind, doc))
 
 
-@router.get(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}",
-    response_model=VersionDetailOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_version(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Any:
+@_api("GET", "/{kind}/{doc}/versions/{number}", VersionDetailOut)
+def api_version(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Any:
     """A version's source and its current lint errors."""
-    flow = _flow(request, session)
-    try:
-        v = flow.docs.get(kind, doc, number)
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    assert v.source is not None
-    report = flow.check(kind, doc, v.source)
-    out = _version_out(v, _names(flow.docs, [v]))
-    return VersionDetailOut(
-        **out.model_dump(), source=v.source, errors=_problems(report.refused + report.errors)
-    )
+    found = desk.ws.version(kind, doc, number)
+    out = _version_out(desk.ws, found.version)
+    errors = _problems(found.report.problems)
+    return VersionDetailOut(**out.model_dump(), source=found.source, errors=errors)
 
 
-@router.post(f"{API}/{{kind}}/{{doc}}/lint", response_model=LintOut, responses=REFUSALS, tags=TAG)
-def api_lint(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    body: SourceIn,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Any:
+@_api("POST", "/{kind}/{doc}/lint", LintOut)
+def api_lint(kind: Kind, doc: str, body: SourceIn, desk: Desk = EDITING) -> Any:
     """Check text without saving it (the editor calls this as one types)."""
-    try:
-        report = _flow(request, session).lint(_actor(who), kind, doc, body.source)
-    except WorkspaceError as exc:
-        return _api_error(exc)
+    report = desk.ws.lint(kind, doc, body.source)
     return LintOut(ok=report.ok, errors=_problems(report.errors), refused=_problems(report.refused))
 
 
-@router.post(
-    f"{API}/{{kind}}/{{doc}}/versions",
-    response_model=SavedOut,
-    status_code=201,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_save(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    body: SourceIn,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Any:
+@_api("POST", "/{kind}/{doc}/versions", SavedOut, status_code=201)
+def api_save(kind: Kind, doc: str, body: SourceIn, desk: Desk = EDITING) -> Any:
     """Save a draft. A sandbox escape attempt is refused (422, not stored, audited);
     lint errors are returned with the saved draft and block submitting."""
-    flow = _flow(request, session)
-    try:
-        version, report = flow.save(_actor(who), kind, doc, body.source)
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    return SavedOut(
-        version=_version_out(version, _names(flow.docs, [version])),
-        errors=_problems(report.errors),
-    )
+    version, report = desk.ws.save(kind, doc, body.source)
+    return SavedOut(version=_version_out(desk.ws, version), errors=_problems(report.errors))
 
 
-def _transition(
-    request: Request, session: Session, who: Viewer, action: str, kind: Kind, doc: str, n: int
-) -> Version:
-    flow = _flow(request, session)
-    actor = _actor(who)
-    if action == "submit":
-        return flow.submit(actor, kind, doc, n)
-    if action == "approve":
-        return flow.approve(actor, kind, doc, n)
-    return flow.rollback(actor, kind, doc, n)
-
-
-def _transition_api(
-    request: Request, session: Session, who: Viewer, action: str, kind: Kind, doc: str, n: int
-) -> Any:
-    try:
-        v = _transition(request, session, who, action, kind, doc, n)
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    return _version_out(v, _names(Documents(session, _settings(request)), [v]))
-
-
-@router.post(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/submit",
-    response_model=VersionOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_submit(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Any:
+@_api("POST", "/{kind}/{doc}/versions/{number}/submit", VersionOut)
+def api_submit(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Any:
     """The author asks for approval; refused (422) while the version has errors."""
-    return _transition_api(request, session, who, "submit", kind, doc, number)
+    return _version_out(desk.ws, desk.ws.submit(kind, doc, number))
 
 
-@router.post(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/approve",
-    response_model=VersionOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_approve(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = APPROVE,
-    session: Session = Depends(db),
-) -> Any:
+@_api("POST", "/{kind}/{doc}/versions/{number}/approve", VersionOut)
+def api_approve(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Any:
     """A second person approves: the version is published (403 for its author)."""
-    return _transition_api(request, session, who, "approve", kind, doc, number)
+    return _version_out(desk.ws, desk.ws.approve(kind, doc, number))
 
 
-@router.post(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/rollback",
-    response_model=VersionOut,
-    status_code=201,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_rollback(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = APPROVE,
-    session: Session = Depends(db),
-) -> Any:
+@_api("POST", "/{kind}/{doc}/versions/{number}/rollback", VersionOut, status_code=201)
+def api_rollback(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Any:
     """Copy a formerly published version into a new pending version (a second person
     approves it like any other)."""
-    return _transition_api(request, session, who, "rollback", kind, doc, number)
+    return _version_out(desk.ws, desk.ws.rollback(kind, doc, number))
 
 
-@router.post(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/reject",
-    response_model=VersionOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_reject(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    body: ReasonIn,
-    who: Viewer = APPROVE,
-    session: Session = Depends(db),
-) -> Any:
-    flow = _flow(request, session)
-    try:
-        v = flow.reject(_actor(who), kind, doc, number, body.reason)
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    return _version_out(v, _names(flow.docs, [v]))
+@_api("POST", "/{kind}/{doc}/versions/{number}/reject", VersionOut)
+def api_reject(kind: Kind, doc: str, number: int, body: ReasonIn, desk: Desk = APPROVING) -> Any:
+    # No docstring: it would become the operation's description in the OpenAPI document.
+    return _version_out(desk.ws, desk.ws.reject(kind, doc, number, body.reason))
 
 
 # -- API: preview, evaluation, diff -------------------------------------------------------
@@ -415,162 +375,55 @@ def api_reject(
 @router.get(f"{API}/accounts", response_model=list[AccountOut], tags=TAG)
 def api_accounts(who: Viewer = EDIT) -> list[AccountOut]:
     """Accounts a preview can use: the built-in sample and the public personas (masked)."""
-    return [AccountOut(**asdict(account_view(k, a))) for k, a in sample_accounts().items()]
+    return [AccountOut(**asdict(a)) for a in accounts()]
 
 
-def _preview(
-    request: Request, session: Session, doc: str, number: int, account: str
-) -> tuple[Version, Any]:
-    flow = _flow(request, session)
-    v = flow.docs.get(Kind.SCRIPTS, doc, number)
-    assert v.source is not None
-    try:
-        return v, preview(_settings(request), flow.docs.published_set(), doc, v.source, account)
-    except KeyError:
-        raise WorkspaceError(404, f"no sample account '{account}'") from None
-
-
-@router.get(
-    f"{API}/scripts/{{doc}}/versions/{{number}}/preview",
-    response_model=PreviewOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_preview(
-    request: Request,
-    doc: str,
-    number: int,
-    account: str = Query(SAMPLE),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Any:
+@_api("GET", "/scripts/{doc}/versions/{number}/preview", PreviewOut)
+def api_preview(doc: str, number: int, account: str = Query(SAMPLE), desk: Desk = EDITING) -> Any:
     """Every prompt of the version rendered for a sample account (masked)."""
-    try:
-        _v, shown = _preview(request, session, doc, number, account)
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    return PreviewOut.model_validate(asdict(shown))
+    return PreviewOut.model_validate(asdict(desk.ws.preview(doc, number, account).preview))
 
 
-def _evaluate(
-    request: Request, session: Session, who: Viewer, kind: Kind, doc: str, n: int, body: EvaluateIn
-) -> EvaluationOut:
-    flow = _flow(request, session)
-    v = flow.docs.get(kind, doc, n)
-    mine, theirs = evaluation.evaluate(
-        _settings(request),
-        flow.docs.published_set(),
-        v,
-        flow.docs.published(kind, doc),
-        body.sets,
-        body.personas,
-    )
-    evaluation.store(session, who.username, v, body.sets, mine, theirs)
-    return EvaluationOut(
-        sets=body.sets,
-        version=SideOut(**asdict(mine)),
-        published=SideOut(**asdict(theirs)),
-    )
-
-
-@router.post(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/evaluate",
-    response_model=EvaluationOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
+@_api("POST", "/{kind}/{doc}/versions/{number}/evaluate", EvaluationOut)
 def api_evaluate(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    body: EvaluateIn | None = None,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    kind: Kind, doc: str, number: int, body: EvaluateIn | None = None, desk: Desk = EDITING
 ) -> Any:
     """Run the personas through this version and through the published set (rules-only
     NLU); the result is kept with the version (audit event ``evaluate``)."""
-    try:
-        return _evaluate(request, session, who, kind, doc, number, body or EvaluateIn())
-    except WorkspaceError as exc:
-        return _api_error(exc)
+    body = body or EvaluateIn()
+    return _evaluation_out(desk.ws.evaluate(kind, doc, number, body.sets, body.personas))
 
 
-@router.get(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/evaluation",
-    response_model=EvaluationOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
-def api_evaluation(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Any:
+@_api("GET", "/{kind}/{doc}/versions/{number}/evaluation", EvaluationOut)
+def api_evaluation(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Any:
     """The latest evaluation of this version (404 if it was never evaluated)."""
-    try:
-        v = Documents(session, _settings(request)).get(kind, doc, number)
-        found = evaluation.latest(session, v)
-        if found is None:
-            raise WorkspaceError(404, "not evaluated yet")
-    except WorkspaceError as exc:
-        return _api_error(exc)
-    mine, theirs, sets = found
-    return EvaluationOut(
-        sets=sets, version=SideOut(**asdict(mine)), published=SideOut(**asdict(theirs))
-    )
+    _version, found = desk.ws.evaluation_of(kind, doc, number)
+    if found is None:
+        raise WorkspaceError(404, "not evaluated yet")
+    return _evaluation_out(found)
 
 
-def _diff(
-    request: Request, session: Session, kind: Kind, doc: str, n: int, against: int | None
-) -> tuple[Version, Version, DiffOut]:
-    docs = Documents(session, _settings(request))
-    new = docs.get(kind, doc, n)
-    old = docs.published(kind, doc) if against is None else docs.get(kind, doc, against)
-    assert new.source is not None and old.source is not None
-    out = DiffOut(
-        old=old.ref,
-        new=new.ref,
-        unified=unified(old.source, new.source, old.ref, new.ref),
-        lines=[DiffLineOut(**asdict(d)) for d in diff_lines(old.source, new.source)],
-    )
-    return old, new, out
-
-
-@router.get(
-    f"{API}/{{kind}}/{{doc}}/versions/{{number}}/diff",
-    response_model=DiffOut,
-    responses=REFUSALS,
-    tags=TAG,
-)
+@_api("GET", "/{kind}/{doc}/versions/{number}/diff", DiffOut)
 def api_diff(
-    request: Request,
     kind: Kind,
     doc: str,
     number: int,
     against: int | None = Query(None, description="the other version (default: published)"),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    desk: Desk = EDITING,
 ) -> Any:
     """Unified diff from ``against`` to this version."""
-    try:
-        return _diff(request, session, kind, doc, number, against)[2]
-    except WorkspaceError as exc:
-        return _api_error(exc)
+    found = desk.ws.diff(kind, doc, number, against)
+    lines = [DiffLineOut(**asdict(d)) for d in found.lines]
+    return DiffOut(old=found.old.ref, new=found.new.ref, unified=found.unified, lines=lines)
 
 
 # -- pages ----------------------------------------------------------------------------------
 
 
-def _page_error(request: Request, who: Viewer, exc: WorkspaceError) -> HTMLResponse:
-    return render(request, "error.html", who, exc.status, status=exc.status, message=exc.message)
-
-
-def _doc_url(kind: Kind, doc: str) -> str:
-    return f"/workspace/{kind.value}/{doc}"
+def _to_version(v: Version) -> RedirectResponse:
+    """After a form: to the page of the version it made or moved on."""
+    url = f"/workspace/{v.kind.value}/{v.doc}/versions/{v.version}"
+    return RedirectResponse(url, status_code=303)
 
 
 def _source_lines(source: str, problems: list[Problem], file: str) -> list[dict[str, Any]]:
@@ -585,37 +438,27 @@ def _source_lines(source: str, problems: list[Problem], file: str) -> list[dict[
     ]
 
 
-@router.get("/workspace", response_class=HTMLResponse, include_in_schema=False)
-def page_index(request: Request, who: Viewer = EDIT, session: Session = Depends(db)) -> Response:
-    docs = Documents(session, _settings(request))
-    source = getattr(_settings(request), "templates_source", "files")
-    return render(request, "workspace.html", who, documents=docs.overview(), source=source)
+@_page("GET", "")
+def page_index(desk: Desk = EDITING) -> Response:
+    source = desk.ws.settings.templates_source
+    return desk.render("workspace.html", documents=desk.ws.overview(), source=source)
 
 
-@router.get("/workspace/{kind}/{doc}", response_class=HTMLResponse, include_in_schema=False)
-def page_document(
-    request: Request, kind: Kind, doc: str, who: Viewer = EDIT, session: Session = Depends(db)
-) -> Response:
-    docs = Documents(session, _settings(request))
-    try:
-        versions = docs.versions(kind, doc)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    return render(
-        request,
+@_page("GET", "/{kind}/{doc}")
+def page_document(kind: Kind, doc: str, desk: Desk = EDITING) -> Response:
+    versions = desk.ws.versions(kind, doc)
+    return desk.render(
         "workspace_document.html",
-        who,
         kind=kind,
         doc=doc,
         versions=versions,
-        names=_names(docs, versions),
+        names=desk.ws.names(versions),
         published=next(v for v in versions if v.state == State.PUBLISHED),
     )
 
 
 def _editor(
-    request: Request,
-    who: Viewer,
+    desk: Desk,
     kind: Kind,
     doc: str,
     source: str,
@@ -624,18 +467,15 @@ def _editor(
     status: int = 200,
     message: str = "",
 ) -> HTMLResponse:
-    problems = report.refused + report.errors
-    return render(
-        request,
+    return desk.render(
         "workspace_editor.html",
-        who,
         status,
         kind=kind,
         doc=doc,
         source=source,
         base=base,
         file=report.file,
-        problems=problems,
+        problems=report.problems,
         refused_n=len(report.refused),
         problems_json=[asdict(p) | {"refused": True} for p in report.refused]
         + [asdict(p) | {"refused": False} for p in report.errors],
@@ -643,239 +483,120 @@ def _editor(
     )
 
 
-@router.get("/workspace/{kind}/{doc}/edit", response_class=HTMLResponse, include_in_schema=False)
+@_page("GET", "/{kind}/{doc}/edit")
 def page_editor(
-    request: Request,
     kind: Kind,
     doc: str,
     base: int | None = Query(None, alias="from"),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    desk: Desk = EDITING,
 ) -> Response:
-    flow = _flow(request, session)
-    try:
-        v = flow.docs.published(kind, doc) if base is None else flow.docs.get(kind, doc, base)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    assert v.source is not None
-    return _editor(request, who, kind, doc, v.source, v.version, flow.check(kind, doc, v.source))
+    found = desk.ws.version(kind, doc, base)
+    return _editor(desk, kind, doc, found.source, found.version.version, found.report)
 
 
-@router.post("/workspace/{kind}/{doc}/versions", include_in_schema=False)
+@_page("POST", "/{kind}/{doc}/versions")
 def page_save(
-    request: Request,
     kind: Kind,
     doc: str,
     source: str = Form(...),
     base: int | None = Form(None),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    desk: Desk = EDITING,
 ) -> Response:
-    flow = _flow(request, session)
+    """A refused text goes back into the editor (422, unsaved) with its refusals marked;
+    any other refusal is the error page."""
     source = source.replace("\r\n", "\n")
     try:
-        version, _report = flow.save(_actor(who), kind, doc, source)
+        version, _report = desk.ws.save(kind, doc, source)
     except WorkspaceError as exc:
         if exc.status != 422:
-            return _page_error(request, who, exc)
+            raise
         report = Report(document_file(kind, doc), refused=exc.problems)
-        return _editor(request, who, kind, doc, source, base, report, 422, exc.message)
-    return RedirectResponse(f"{_doc_url(kind, doc)}/versions/{version.version}", status_code=303)
+        return _editor(desk, kind, doc, source, base, report, 422, exc.message)
+    return _to_version(version)
 
 
-@router.get(
-    "/workspace/{kind}/{doc}/versions/{number}",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
-def page_version(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Response:
-    flow = _flow(request, session)
-    try:
-        v = flow.docs.get(kind, doc, number)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    assert v.source is not None
-    report = flow.check(kind, doc, v.source)
-    problems = report.refused + report.errors
-    found = evaluation.latest(session, v)
-    return render(
-        request,
+@_page("GET", "/{kind}/{doc}/versions/{number}")
+def page_version(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Response:
+    found = desk.ws.version(kind, doc, number)
+    v, report = found.version, found.report
+    return desk.render(
         "workspace_version.html",
-        who,
         kind=kind,
         doc=doc,
         v=v,
-        names=_names(flow.docs, [v]),
-        lines=_source_lines(v.source, problems, report.file),
-        problems=problems,
+        names=desk.ws.names([v]),
+        lines=_source_lines(found.source, report.problems, report.file),
+        problems=report.problems,
         file=report.file,
-        evaluation=found,
-        can_approve=who.can(Permission.APPROVE_TEMPLATES),
+        evaluation=desk.ws.latest_evaluation(v),
+        can_approve=desk.who.can(Permission.APPROVE_TEMPLATES),
     )
 
 
-def _page_transition(
-    request: Request,
-    session: Session,
-    who: Viewer,
-    action: str,
-    kind: Kind,
-    doc: str,
-    number: int,
-    reason: str = "",
-) -> Response:
-    try:
-        if action == "reject":
-            v = _flow(request, session).reject(_actor(who), kind, doc, number, reason)
-        else:
-            v = _transition(request, session, who, action, kind, doc, number)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    return RedirectResponse(f"{_doc_url(kind, doc)}/versions/{v.version}", status_code=303)
+@_page("POST", "/{kind}/{doc}/versions/{number}/submit")
+def page_submit(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Response:
+    return _to_version(desk.ws.submit(kind, doc, number))
 
 
-@router.post("/workspace/{kind}/{doc}/versions/{number}/submit", include_in_schema=False)
-def page_submit(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Response:
-    return _page_transition(request, session, who, "submit", kind, doc, number)
+@_page("POST", "/{kind}/{doc}/versions/{number}/approve")
+def page_approve(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Response:
+    return _to_version(desk.ws.approve(kind, doc, number))
 
 
-@router.post("/workspace/{kind}/{doc}/versions/{number}/approve", include_in_schema=False)
-def page_approve(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = APPROVE,
-    session: Session = Depends(db),
-) -> Response:
-    return _page_transition(request, session, who, "approve", kind, doc, number)
-
-
-@router.post("/workspace/{kind}/{doc}/versions/{number}/reject", include_in_schema=False)
+@_page("POST", "/{kind}/{doc}/versions/{number}/reject")
 def page_reject(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    reason: str = Form(""),
-    who: Viewer = APPROVE,
-    session: Session = Depends(db),
+    kind: Kind, doc: str, number: int, reason: str = Form(""), desk: Desk = APPROVING
 ) -> Response:
-    return _page_transition(request, session, who, "reject", kind, doc, number, reason)
+    return _to_version(desk.ws.reject(kind, doc, number, reason))
 
 
-@router.post("/workspace/{kind}/{doc}/versions/{number}/rollback", include_in_schema=False)
-def page_rollback(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = APPROVE,
-    session: Session = Depends(db),
-) -> Response:
-    return _page_transition(request, session, who, "rollback", kind, doc, number)
+@_page("POST", "/{kind}/{doc}/versions/{number}/rollback")
+def page_rollback(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Response:
+    return _to_version(desk.ws.rollback(kind, doc, number))
 
 
-@router.get(
-    "/workspace/scripts/{doc}/versions/{number}/preview",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@_page("GET", "/scripts/{doc}/versions/{number}/preview")
 def page_preview(
-    request: Request,
-    doc: str,
-    number: int,
-    account: str = Query(SAMPLE),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    doc: str, number: int, account: str = Query(SAMPLE), desk: Desk = EDITING
 ) -> Response:
-    try:
-        v, shown = _preview(request, session, doc, number, account)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    accounts = [account_view(k, a) for k, a in sample_accounts().items()]
-    return render(
-        request, "workspace_preview.html", who, kind=Kind.SCRIPTS, doc=doc, v=v,
-        preview=shown, accounts=accounts,
+    shown = desk.ws.preview(doc, number, account)
+    return desk.render(
+        "workspace_preview.html", kind=Kind.SCRIPTS, doc=doc, v=shown.version,
+        preview=shown.preview, accounts=accounts(),
     )  # fmt: skip
 
 
-@router.get(
-    "/workspace/{kind}/{doc}/versions/{number}/diff",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@_page("GET", "/{kind}/{doc}/versions/{number}/diff")
 def page_diff(
-    request: Request,
     kind: Kind,
     doc: str,
     number: int,
     against: int | None = Query(None),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    desk: Desk = EDITING,
 ) -> Response:
-    try:
-        old, new, out = _diff(request, session, kind, doc, number, against)
-        versions = Documents(session, _settings(request)).versions(kind, doc)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    return render(
-        request, "workspace_diff.html", who, kind=kind, doc=doc, old=old, new=new, diff=out,
-        versions=versions,
+    found = desk.ws.diff(kind, doc, number, against)
+    return desk.render(
+        "workspace_diff.html", kind=kind, doc=doc, old=found.old, new=found.new, diff=found,
+        versions=desk.ws.versions(kind, doc),
     )  # fmt: skip
 
 
-@router.get(
-    "/workspace/{kind}/{doc}/versions/{number}/evaluation",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
-def page_evaluation(
-    request: Request,
-    kind: Kind,
-    doc: str,
-    number: int,
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
-) -> Response:
-    try:
-        v = Documents(session, _settings(request)).get(kind, doc, number)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    return render(
-        request, "workspace_evaluation.html", who, kind=kind, doc=doc, v=v,
-        found=evaluation.latest(session, v), sets=evaluation.persona_sets(),
-    )  # fmt: skip
+@_page("GET", "/{kind}/{doc}/versions/{number}/evaluation")
+def page_evaluation(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Response:
+    v, found = desk.ws.evaluation_of(kind, doc, number)
+    return desk.render(
+        "workspace_evaluation.html", kind=kind, doc=doc, v=v, found=found, sets=persona_sets()
+    )
 
 
-@router.post("/workspace/{kind}/{doc}/versions/{number}/evaluate", include_in_schema=False)
+@_page("POST", "/{kind}/{doc}/versions/{number}/evaluate")
 def page_evaluate(
-    request: Request,
     kind: Kind,
     doc: str,
     number: int,
     sets: list[str] | None = Form(None),
-    who: Viewer = EDIT,
-    session: Session = Depends(db),
+    desk: Desk = EDITING,
 ) -> Response:
-    try:
-        body = EvaluateIn(sets=sets or list(DEFAULT_SETS))
-        _evaluate(request, session, who, kind, doc, number, body)
-    except WorkspaceError as exc:
-        return _page_error(request, who, exc)
-    url = f"{_doc_url(kind, doc)}/versions/{number}/evaluation"
+    desk.ws.evaluate(kind, doc, number, sets or list(DEFAULT_SETS), None)
+    url = f"/workspace/{kind.value}/{doc}/versions/{number}/evaluation"
     return RedirectResponse(url, status_code=303)

@@ -118,8 +118,8 @@ class Workflow:
         if not report.ok:
             raise WorkspaceError(
                 422 if action == "submit" else 409,
-                f"cannot {action}: {len(report.errors) + len(report.refused)} problem(s) to fix",
-                report.refused + report.errors,
+                f"cannot {action}: {len(report.problems)} problem(s) to fix",
+                report.problems,
             )
 
     def submit(self, actor: Actor, kind: Kind, doc: str, number: int) -> Version:

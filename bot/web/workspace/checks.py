@@ -60,6 +60,11 @@ class Report:
     def ok(self) -> bool:
         return not self.errors and not self.refused
 
+    @property
+    def problems(self) -> list[Problem]:
+        """Everything found, refusals first (as the editor and the version page list it)."""
+        return self.refused + self.errors
+
 
 def document_file(kind: Kind, doc: str) -> str:
     return str(RULESET_FILE) if kind is Kind.RULESETS else f"scripts/{doc}.yaml"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
@@ -108,6 +108,15 @@ class Side:
     personas: list[dict[str, Any]] = field(default_factory=list)
 
 
+class Evaluation(NamedTuple):
+    """One run: this version, the published set, and the persona sets used (a tuple, so
+    the templates unpack it)."""
+
+    version: Side
+    published: Side
+    sets: list[str]
+
+
 def _compact(entry: dict[str, Any]) -> dict[str, Any]:
     exp = entry.get("expected") or {}
     return {
@@ -183,8 +192,8 @@ def store(
     )
 
 
-def latest(session: Session, version: Version) -> tuple[Side, Side, list[str]] | None:
-    """The last evaluation stored for ``version``: (it, the published set, the sets)."""
+def latest(session: Session, version: Version) -> Evaluation | None:
+    """The last evaluation stored for ``version``."""
     row = session.exec(
         select(AuditEventRow)
         .where(
@@ -197,4 +206,4 @@ def latest(session: Session, version: Version) -> tuple[Side, Side, list[str]] |
     if row is None:
         return None
     d = row.detail
-    return Side(**d["version"]), Side(**d["published"]), list(d.get("sets", []))
+    return Evaluation(Side(**d["version"]), Side(**d["published"]), list(d.get("sets", [])))

@@ -1,0 +1,283 @@
+"""The review queue's rules: listing, claiming, releasing and giving a verdict. The queue
+page and its JSON API twin (:mod:`bot.web.routes.review`) call the same functions here and
+differ only in how they parse the request and render the answer.
+
+A claim is one conditional UPDATE (open, or claimed longer ago than ``CLAIM_TTL``, or
+already the claimer's), so two reviewers never hold one item, even when they click at
+the same instant: the database serialises the two updates and the second matches no row.
+A verdict is likewise conditional on the item being claimed by its author. An overturned
+disposition goes back to the bank as a correction (:mod:`bot.web.corrections`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import HTTPException
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col
+
+from bot.core.masking import mask_phone
+from bot.core.vocab import Disposition, Intent, RiskBand
+from bot.store.models import AccountRow, CallRow, ReviewItemRow, TurnRow, UserRow, VerdictRow
+from bot.web.audit import audit
+from bot.web.corrections import enqueue_correction
+from bot.web.deps import Viewer
+from bot.web.listing import offset
+
+#: A claim older than this lapses: another reviewer may take the item.
+CLAIM_TTL = dt.timedelta(minutes=30)
+MAX_TEXT = 2000
+
+
+class ReviewError(HTTPException):
+    """A refused review action (400, 404 or 409) and why. It is an HTTP exception so that
+    an API route can let it through (FastAPI answers ``{"detail": message}``); a page
+    catches it and renders the error page instead."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+
+
+# -- queue ------------------------------------------------------------------------------
+
+
+# One queue row, as both the queue page and the API show it (phone masked). No docstring:
+# it would become the model's description in the published OpenAPI schema.
+class QueueItemOut(BaseModel):
+    id: int
+    call_id: int
+    reason: str = Field(description="suspicious | sample")
+    state: str
+    created_at: dt.datetime
+    claimed_at: dt.datetime | None
+    claimed_by: str | None
+    started_at: dt.datetime
+    outcome: str | None
+    risk_band: str | None
+    risk_score: float | None
+    disposition: str | None
+    name: str
+    phone: str = Field(description="masked")
+    branch: str | None
+
+
+def _claimable(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        col(ReviewItemRow.state) == "open",
+        sa.and_(
+            col(ReviewItemRow.state) == "claimed", col(ReviewItemRow.claimed_at) < now - CLAIM_TTL
+        ),
+    )
+
+
+def is_claimable(item: ReviewItemRow, now: dt.datetime) -> bool:
+    """:func:`_claimable` for one loaded item (open, or its claim lapsed)."""
+    return item.state == "open" or (
+        item.state == "claimed" and item.claimed_at is not None
+        and item.claimed_at < now - CLAIM_TTL
+    )  # fmt: skip
+
+
+def _held_by(who: Viewer) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        col(ReviewItemRow.state) == "claimed", col(ReviewItemRow.claimed_by) == who.user_id
+    )
+
+
+def holds(item: ReviewItemRow, who: Viewer) -> bool:
+    """:func:`_held_by` for one loaded item."""
+    return item.state == "claimed" and item.claimed_by == who.user_id
+
+
+def _queue_select() -> Any:
+    return (
+        sa.select(
+            col(ReviewItemRow.id),
+            col(ReviewItemRow.call_id),
+            col(ReviewItemRow.reason),
+            col(ReviewItemRow.state),
+            col(ReviewItemRow.created_at),
+            col(ReviewItemRow.claimed_at),
+            col(UserRow.username).label("claimed_by"),
+            col(CallRow.started_at),
+            col(CallRow.outcome),
+            col(CallRow.risk_band),
+            col(CallRow.risk_score),
+            col(CallRow.disposition),
+            col(AccountRow.name),
+            col(AccountRow.phone_e164).label("phone"),
+            col(AccountRow.branch),
+        )
+        .select_from(ReviewItemRow)
+        .join(CallRow, col(CallRow.id) == ReviewItemRow.call_id)
+        .join(AccountRow, col(AccountRow.id) == CallRow.account_pk)
+        .outerjoin(UserRow, col(UserRow.id) == ReviewItemRow.claimed_by)
+    )
+
+
+def _rows(session: Session, stmt: Any) -> list[QueueItemOut]:
+    return [
+        QueueItemOut(**{**r._asdict(), "phone": mask_phone(r.phone)}) for r in session.execute(stmt)
+    ]
+
+
+_OLDEST = (col(ReviewItemRow.created_at), col(ReviewItemRow.id))
+
+
+def open_items(
+    session: Session, now: dt.datetime, page: int, page_size: int
+) -> tuple[list[QueueItemOut], int]:
+    """Claimable items (open, or a lapsed claim), oldest first, and how many there are."""
+    stmt = _queue_select().where(_claimable(now)).order_by(*_OLDEST)
+    rows = _rows(session, stmt.limit(page_size).offset(offset(page, page_size)))
+    total = session.execute(
+        sa.select(sa.func.count()).select_from(ReviewItemRow).where(_claimable(now))
+    ).scalar_one()
+    return rows, int(total)
+
+
+def my_items(session: Session, who: Viewer) -> list[QueueItemOut]:
+    stmt = _queue_select().where(_held_by(who)).order_by(*_OLDEST).limit(100)
+    return _rows(session, stmt)
+
+
+def next_open(session: Session, now: dt.datetime, after: int) -> int | None:
+    """The oldest claimable item other than ``after`` (for the "next item" shortcut)."""
+    found = session.execute(
+        sa.select(col(ReviewItemRow.id))
+        .where(_claimable(now), col(ReviewItemRow.id) != after)
+        .order_by(*_OLDEST)
+        .limit(1)
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def item_or_404(session: Session, item_id: int) -> ReviewItemRow:
+    item = session.get(ReviewItemRow, item_id)
+    if item is None:
+        raise ReviewError(404, f"no review item {item_id}")
+    return item
+
+
+# -- claim, release, verdict ------------------------------------------------------------
+
+
+def _update(session: Session, item_id: int, condition: Any, **values: Any) -> bool:
+    """Set ``values`` on the item in one UPDATE if ``condition`` holds; whether it did."""
+    result = session.execute(
+        sa.update(ReviewItemRow)
+        .where(col(ReviewItemRow.id) == item_id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    matched: int = result.rowcount  # type: ignore[attr-defined]
+    return matched == 1
+
+
+def claim(session: Session, item_id: int, who: Viewer, now: dt.datetime) -> ReviewItemRow:
+    """Take the item atomically (404 if there is none, 409 if someone else holds it);
+    the claimed item."""
+    item = item_or_404(session, item_id)
+    taken = _update(
+        session, item_id, sa.or_(_claimable(now), _held_by(who)),
+        state="claimed", claimed_by=who.user_id, claimed_at=now,
+    )  # fmt: skip
+    if not taken:
+        raise ReviewError(409, "another reviewer holds this item, or it is done")
+    session.expire_all()
+    audit(session, who.username, "review_claimed", "review_item", item_id)
+    return item
+
+
+def release(session: Session, item_id: int, who: Viewer) -> None:
+    """Give a held item back to the queue (404 if there is none, 409 if not held)."""
+    if not _update(session, item_id, _held_by(who), state="open", claimed_by=None, claimed_at=None):
+        item_or_404(session, item_id)
+        raise ReviewError(409, "you do not hold this item")
+    session.expire_all()
+    audit(session, who.username, "review_released", "review_item", item_id)
+
+
+class TurnCorrection(BaseModel):
+    turn_idx: int = Field(ge=0)
+    text: str | None = Field(None, max_length=MAX_TEXT, description="corrected transcript")
+    intent: Intent | None = Field(None, description="corrected intent")
+
+
+class VerdictIn(BaseModel):
+    agree: bool
+    corrected_band: RiskBand | None = None
+    corrected_disposition: Disposition | None = None
+    reason: str = Field("", max_length=MAX_TEXT, description="required when overturning")
+    turn_corrections: list[TurnCorrection] = Field(default_factory=list, max_length=200)
+
+
+def _clean_corrections(
+    session: Session, call_id: int, corrections: list[TurnCorrection]
+) -> list[dict[str, Any]]:
+    turns = {
+        t.idx: t
+        for t in session.execute(
+            sa.select(TurnRow).where(col(TurnRow.call_id) == call_id)
+        ).scalars()
+    }
+    out: dict[int, dict[str, Any]] = {}
+    for c in corrections:
+        turn = turns.get(c.turn_idx)
+        if turn is None:
+            raise ReviewError(400, f"turn {c.turn_idx}: no such turn in this call")
+        text = (c.text or "").strip() or None
+        if text == turn.text:
+            text = None
+        intent = c.intent.value if c.intent and c.intent.value != turn.intent else None
+        if text is None and intent is None:
+            continue  # nothing changed
+        out[c.turn_idx] = {"turn_idx": c.turn_idx, "text": text, "intent": intent}
+    return [out[k] for k in sorted(out)]
+
+
+def give_verdict(
+    session: Session, item_id: int, body: VerdictIn, who: Viewer, now: dt.datetime
+) -> VerdictRow:
+    """Record the verdict (only by the item's claimer) and queue a disposition correction."""
+    item = item_or_404(session, item_id)
+    call = session.get(CallRow, item.call_id)
+    assert call is not None
+    band = body.corrected_band.value if body.corrected_band else None
+    disposition = body.corrected_disposition.value if body.corrected_disposition else None
+    band = None if body.agree or band == call.risk_band else band
+    disposition = None if body.agree or disposition == call.disposition else disposition
+    reason = body.reason.strip()
+    if not body.agree and band is None and disposition is None:
+        raise ReviewError(400, "an overturn must change the band or the disposition")
+    if not body.agree and not reason:
+        raise ReviewError(400, "give a reason for overturning")
+    turns = _clean_corrections(session, call.id or 0, body.turn_corrections)
+    if not _update(session, item_id, _held_by(who), state="done"):
+        raise ReviewError(409, "only the reviewer who claimed this item can give its verdict")
+    verdict = VerdictRow(
+        review_item_id=item_id, reviewer_id=who.user_id, agree=body.agree,
+        corrected_band=band, corrected_disposition=disposition, reason=reason,
+        turn_corrections=turns, created_at=now,
+    )  # fmt: skip
+    session.add(verdict)
+    session.flush()
+    correction = None
+    if disposition is not None:
+        account = session.get(AccountRow, call.account_pk)
+        assert account is not None
+        correction = enqueue_correction(
+            session, call, account, disposition=disposition, previous=call.disposition,
+            reviewer=who.username, reason=reason, verdict_id=verdict.id, now=now,
+        )  # fmt: skip
+        session.flush()
+    audit(
+        session, who.username, "verdict", "review_item", item_id, call_id=call.id,
+        agree=body.agree, band=band, disposition=disposition, reason=reason,
+        turn_corrections=len(turns), outbox_id=correction.id if correction else None,
+    )  # fmt: skip
+    session.expire(item)
+    return verdict
