@@ -102,6 +102,7 @@ class CampaignAccountRow(SQLModel, table=True):
             postgresql_where=sa.text("state = 'in_progress'"),
         ),
         sa.Index("ix_campaign_account_due", "state", "next_attempt_at"),
+        sa.Index("ix_campaign_account_campaign_state", "campaign_id", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -125,6 +126,7 @@ class CallRow(SQLModel, table=True):
     """One call attempt and its result (the versions of script and rules that drove it)."""
 
     __tablename__ = "call_attempt"
+    __table_args__ = (sa.Index("ix_call_attempt_started_id", "started_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_account_id: int | None = Field(
@@ -156,6 +158,7 @@ class CallRow(SQLModel, table=True):
 
 class TurnRow(SQLModel, table=True):
     __tablename__ = "turn"
+    __table_args__ = (sa.Index("ix_turn_call_idx", "call_id", "idx"),)
 
     id: int | None = Field(default=None, primary_key=True)
     call_id: int = Field(foreign_key="call_attempt.id", index=True)
@@ -249,6 +252,10 @@ class OutboxRow(SQLModel, table=True):
 
 class ReviewItemRow(SQLModel, table=True):
     __tablename__ = "review_item"
+    __table_args__ = (
+        sa.Index("ix_review_item_state_created", "state", "created_at", "id"),
+        sa.Index("ix_review_item_claimed_by", "claimed_by"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     call_id: int = Field(foreign_key="call_attempt.id", unique=True)
@@ -263,6 +270,7 @@ class ReviewItemRow(SQLModel, table=True):
 
 class VerdictRow(SQLModel, table=True):
     __tablename__ = "verdict"
+    __table_args__ = (sa.Index("ix_verdict_created_at", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     review_item_id: int = Field(foreign_key="review_item.id", index=True)
@@ -343,6 +351,7 @@ class AuditEventRow(SQLModel, table=True):
     """Append-only: rows are inserted, never updated or deleted."""
 
     __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_event_actor_at", "actor", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow, index=True)

@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.store.models import utcnow
 from bot.web.audit import audit
 from bot.web.deps import CsrfError, Forbidden, NotSignedIn
+from bot.web.feedback_cache import FeedbackCache
 from bot.web.roles import Permission, allowed
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +60,9 @@ def create_app(
     app.state.web = settings.web
     app.state.engine = engine or make_engine(settings.db_url)
     app.state.clock = clock
+    app.state.feedback_cache = FeedbackCache(
+        app.state.engine, max_stale_s=settings.web.feedback_max_stale_s
+    )
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (auth, home, calls, review, audit_log, monitor, feedback, workspace):

@@ -25,5 +25,8 @@ class WebSettings(BaseModel):
     secure_cookies: bool = True
     #: Rows per page in lists.
     page_size: int = Field(50, ge=5, le=500)
+    #: Feedback figures may be served this many seconds old while they are recomputed
+    #: in the background after new verdicts (0: always recompute on change).
+    feedback_max_stale_s: float = Field(60.0, ge=0)
     #: Campaign monitor alerts (``BOT_WEB__MONITOR__FAILURE_RATE`` ...).
     monitor: MonitorThresholds = Field(default_factory=MonitorThresholds)

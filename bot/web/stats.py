@@ -128,6 +128,9 @@ class CampaignStats(BaseModel):
 class MonitorOut(BaseModel):
     generated_at: dt.datetime
     campaign: str | None = Field(None, description="the campaign filter, if any")
+    since: dt.datetime | None = Field(
+        None, description="figures count calls started since then (null: ever)"
+    )
     thresholds: MonitorThresholds
     overall: CampaignStats
     campaigns: list[CampaignStats]
@@ -196,13 +199,32 @@ def _ts(session: Session, value: dt.datetime) -> Any:
     return value.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _campaign_join(campaign_id: int | None, *, grouped: bool = False) -> tuple[str, str]:
-    """FROM-clause join and WHERE condition restricting calls ``c`` to one campaign; the
-    join is also needed to group by campaign (``ca.campaign_id``)."""
-    if campaign_id is None and not grouped:
-        return "", "1 = 1"
-    join = "LEFT JOIN campaign_account ca ON ca.id = c.campaign_account_id"
-    return join, ("ca.campaign_id = :cid" if campaign_id is not None else "1 = 1")
+@dataclass(frozen=True)
+class Scope:
+    """Which calls ``c`` a monitor figure counts: one campaign's or all, started since
+    ``since`` (``None``: ever)."""
+
+    campaign_id: int | None = None
+    since: dt.datetime | None = None
+
+    def join(self, *, grouped: bool = False) -> str:
+        """The join to the work item, needed to restrict or group by campaign."""
+        if self.campaign_id is None and not grouped:
+            return ""
+        return "LEFT JOIN campaign_account ca ON ca.id = c.campaign_account_id"
+
+    @property
+    def where(self) -> str:
+        conds = []
+        if self.campaign_id is not None:
+            conds.append("ca.campaign_id = :cid")
+        if self.since is not None:
+            conds.append("c.started_at >= :since")
+        return " AND ".join(conds) or "1 = 1"
+
+    def params(self, session: Session) -> dict[str, Any]:
+        since = _ts(session, self.since) if self.since is not None else None
+        return {"cid": self.campaign_id, "since": since}
 
 
 def interpolate(pairs: dict[int, float], n: int, p: float) -> float | None:
@@ -270,19 +292,18 @@ def queue_counts(
 ALL = -1
 
 
-def call_figures(session: Session, campaign_id: int | None = None) -> dict[int | None, CallFigures]:
+def call_figures(session: Session, scope: Scope = Scope()) -> dict[int | None, CallFigures]:
     """Outcomes, dispositions, connect rate, durations per campaign (key ``None``: calls
     without a campaign) and for all of them (key :data:`ALL`). One GROUP BY over
     finished calls, rolled up here."""
-    join, cond = _campaign_join(campaign_id, grouped=True)
     rows = _rows(
         session,
         f"""SELECT ca.campaign_id AS cid, c.outcome, c.disposition, count(*) AS n,
                    sum(c.duration_s) AS dur, count(c.duration_s) AS n_dur
-            FROM call_attempt c {join}
-            WHERE c.outcome IS NOT NULL AND {cond}
+            FROM call_attempt c {scope.join(grouped=True)}
+            WHERE c.outcome IS NOT NULL AND {scope.where}
             GROUP BY ca.campaign_id, c.outcome, c.disposition""",
-        cid=campaign_id,
+        **scope.params(session),
     )
     acc: dict[int | None, dict[str, Any]] = defaultdict(
         lambda: {"n": 0, "dur": 0.0, "n_dur": 0, "out": defaultdict(int), "disp": defaultdict(int)}
@@ -318,17 +339,17 @@ PCTS = (0.5, 0.95)
 
 
 def latency_percentiles(
-    session: Session, campaign_id: int | None = None
+    session: Session, scope: Scope = Scope()
 ) -> dict[int | None, dict[str, Percentiles]]:
     """Median and p95, across calls, of each latency column: per campaign and for all
     calls (key :data:`ALL`)."""
     if _is_pg(session):
-        return _latency_pg(session, campaign_id)
-    return _latency_generic(session, campaign_id)
+        return _latency_pg(session, scope)
+    return _latency_generic(session, scope)
 
 
-def _latency_pg(session: Session, campaign_id: int | None) -> dict[int | None, dict[str, Any]]:
-    join, cond = _campaign_join(campaign_id, grouped=True)
+def _latency_pg(session: Session, scope: Scope) -> dict[int | None, dict[str, Any]]:
+    join, cond = scope.join(grouped=True), scope.where
     aggs = ", ".join(
         f"percentile_cont({p}) WITHIN GROUP (ORDER BY c.{col}) AS {col}_{int(p * 100)}"
         for col in LATENCY_COLUMNS
@@ -341,7 +362,7 @@ def _latency_pg(session: Session, campaign_id: int | None) -> dict[int | None, d
             FROM call_attempt c {join}
             WHERE c.latency_p50_ms IS NOT NULL AND {cond}
             GROUP BY GROUPING SETS ((ca.campaign_id), ())""",
-        cid=campaign_id,
+        **scope.params(session),
     )
     out: dict[int | None, dict[str, Any]] = {}
     for r in rows:
@@ -352,10 +373,10 @@ def _latency_pg(session: Session, campaign_id: int | None) -> dict[int | None, d
     return out
 
 
-def _latency_generic(session: Session, campaign_id: int | None) -> dict[int | None, dict[str, Any]]:
+def _latency_generic(session: Session, scope: Scope) -> dict[int | None, dict[str, Any]]:
     """Without percentile_cont: rank the values per group with ROW_NUMBER() and fetch
     only the two ranks around each percentile's position."""
-    join, cond = _campaign_join(campaign_id, grouped=True)
+    join, cond = scope.join(grouped=True), scope.where
     out: dict[int | None, dict[str, Any]] = defaultdict(dict)
     for col in LATENCY_COLUMNS:
         picks = " OR ".join(
@@ -375,7 +396,7 @@ def _latency_generic(session: Session, campaign_id: int | None) -> dict[int | No
                            COUNT(*) OVER (PARTITION BY g) AS n
                     FROM x)
                 SELECT g, v, rn, n FROM r WHERE {picks}""",
-            cid=campaign_id,
+            **scope.params(session),
         )
         ranks: dict[int | None, dict[int, float]] = defaultdict(dict)
         sizes: dict[int | None, int] = {}
@@ -389,21 +410,45 @@ def _latency_generic(session: Session, campaign_id: int | None) -> dict[int | No
     return dict(out)
 
 
-def window_rates(session: Session, window: int, campaign_id: int | None = None) -> WindowRates:
-    """Failed and refused calls among the last ``window`` finished calls."""
-    join, cond = _campaign_join(campaign_id)
+def window_rates(session: Session, window: int, scope: Scope = Scope()) -> WindowRates:
+    """Failed and refused calls among the last ``window`` finished calls in the scope
+    (newest first by the (started_at, id) index: a short backward index scan)."""
     r = _rows(
         session,
         f"""SELECT count(*) AS n,
                    coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
                    coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused
-            FROM (SELECT c.outcome FROM call_attempt c {join}
-                  WHERE c.outcome IS NOT NULL AND {cond}
+            FROM (SELECT c.outcome FROM call_attempt c {scope.join()}
+                  WHERE c.outcome IS NOT NULL AND {scope.where}
                   ORDER BY c.started_at DESC, c.id DESC LIMIT :window) last_calls""",
-        cid=campaign_id,
         window=window,
+        **scope.params(session),
     )[0]
     return WindowRates(calls=r.n, failed=r.failed, refused=r.refused)
+
+
+def window_rates_by_campaign(
+    session: Session, window: int, scope: Scope = Scope()
+) -> dict[int, WindowRates]:
+    """:func:`window_rates` of every campaign in one query (``ROW_NUMBER()`` per
+    campaign) instead of one query per campaign."""
+    rows = _rows(
+        session,
+        f"""SELECT g, count(*) AS n,
+                   coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused
+            FROM (SELECT ca.campaign_id AS g, c.outcome,
+                         ROW_NUMBER() OVER (PARTITION BY ca.campaign_id
+                                            ORDER BY c.started_at DESC, c.id DESC) AS rn
+                  FROM call_attempt c {scope.join(grouped=True)}
+                  WHERE c.outcome IS NOT NULL AND ca.campaign_id IS NOT NULL
+                    AND {scope.where}) ranked
+            WHERE rn <= :window
+            GROUP BY g""",
+        window=window,
+        **scope.params(session),
+    )
+    return {r.g: WindowRates(calls=r.n, failed=r.failed, refused=r.refused) for r in rows}
 
 
 def alerts_for(name: str | None, rates: WindowRates, t: MonitorThresholds) -> list[Alert]:
@@ -441,7 +486,8 @@ def hourly_calls(
         bucket = "to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
     else:
         bucket = "strftime('%Y-%m-%d %H', c.started_at)"
-    join, cond = _campaign_join(campaign_id)
+    scope = Scope(campaign_id)
+    join, cond = scope.join(), scope.where
     rows = _rows(
         session,
         f"""SELECT {bucket} AS h, count(*) AS n,
@@ -463,17 +509,16 @@ def hourly_calls(
 
 
 def failure_reasons(
-    session: Session, campaign_id: int | None = None, limit: int = 5
+    session: Session, scope: Scope = Scope(), limit: int = 5
 ) -> list[FailureReason]:
     """The commonest (ended_by, error) pairs of failed calls; errors are masked."""
-    join, cond = _campaign_join(campaign_id)
     rows = _rows(
         session,
-        f"""SELECT c.ended_by, c.error, count(*) AS n FROM call_attempt c {join}
-            WHERE c.outcome = 'failed' AND {cond}
+        f"""SELECT c.ended_by, c.error, count(*) AS n FROM call_attempt c {scope.join()}
+            WHERE c.outcome = 'failed' AND {scope.where}
             GROUP BY c.ended_by, c.error ORDER BY n DESC, c.ended_by LIMIT :limit""",
-        cid=campaign_id,
         limit=limit,
+        **scope.params(session),
     )
     return [
         FailureReason(ended_by=r.ended_by, error=mask_text(r.error) if r.error else None, count=r.n)
@@ -481,24 +526,33 @@ def failure_reasons(
     ]
 
 
+#: The monitor's default period: figures of the calls started in the last week.
+MONITOR_DAYS = 7
+
+
 def monitor(
     session: Session,
     now: dt.datetime,
     thresholds: MonitorThresholds,
     campaign: str | None = None,
+    days: int | None = MONITOR_DAYS,
 ) -> MonitorOut | None:
-    """Everything the monitor shows; ``None`` if the named campaign does not exist."""
+    """Everything the monitor shows; ``None`` if the named campaign does not exist.
+
+    Queues are counted as they stand; outcomes, dispositions, durations, latency, failure
+    reasons and the alert windows count the calls started in the last ``days`` days
+    (``None``: ever), which keeps every query to a bounded slice of the call table."""
     found = campaigns(session, campaign)
     if campaign is not None and not found:
         return None
     cid = found[0].id if campaign is not None else None
+    since = now - dt.timedelta(days=days) if days is not None else None
+    scope = Scope(cid, since)
     queues = queue_counts(session, now, cid)
-    figures = call_figures(session, cid)
-    latency = latency_percentiles(session, cid)
-    per_campaign = []
-    for c in found:
-        stats = _campaign_stats(session, c, queues, figures, latency, thresholds)
-        per_campaign.append(stats)
+    figures = call_figures(session, scope)
+    latency = latency_percentiles(session, scope)
+    recent = window_rates_by_campaign(session, thresholds.window, scope)
+    per_campaign = [_campaign_stats(c, queues, figures, latency, recent, thresholds) for c in found]
     if campaign is not None:
         overall = per_campaign[0]
     else:
@@ -508,7 +562,7 @@ def monitor(
             state="",
             queue=_sum_queues(queues.values()),
             figures=figures[ALL],
-            recent=window_rates(session, thresholds.window),
+            recent=window_rates(session, thresholds.window, scope),
         )
         _add_latency(overall.figures, latency.get(ALL))
         overall.alerts = alerts_for(None, overall.recent, thresholds)
@@ -516,12 +570,13 @@ def monitor(
     return MonitorOut(
         generated_at=now,
         campaign=campaign,
+        since=since,
         thresholds=thresholds,
         overall=overall,
         campaigns=per_campaign,
         alerts=alerts,
         hourly=hourly_calls(session, now, cid),
-        failure_reasons=failure_reasons(session, cid),
+        failure_reasons=failure_reasons(session, scope),
     )
 
 
@@ -531,11 +586,11 @@ def _all_alerts(per_campaign: Iterable[CampaignStats]) -> Iterator[Alert]:
 
 
 def _campaign_stats(
-    session: Session,
     c: _Campaign,
     queues: dict[int, QueueCounts],
     figures: dict[int | None, CallFigures],
     latency: dict[int | None, dict[str, Percentiles]],
+    recent: dict[int, WindowRates],
     thresholds: MonitorThresholds,
 ) -> CampaignStats:
     stats = CampaignStats(
@@ -544,7 +599,7 @@ def _campaign_stats(
         state=c.state,
         queue=queues.get(c.id, QueueCounts()),
         figures=figures.get(c.id, CallFigures()),
-        recent=window_rates(session, thresholds.window, c.id),
+        recent=recent.get(c.id, WindowRates()),
     )
     _add_latency(stats.figures, latency.get(c.id))
     stats.alerts = alerts_for(c.name, stats.recent, thresholds)
@@ -570,7 +625,7 @@ def _sum_queues(parts: Iterable[QueueCounts]) -> QueueCounts:
 
 def _reviewed_cte(session: Session) -> str:
     """CTEs ``reviewed`` (the latest verdict per review item since ``:since``, with its
-    call) and ``corr`` (that verdict's per-turn corrections, one row each)."""
+    call and the call's script) and ``corr`` (that verdict's per-turn corrections, one row each)."""
     if _is_pg(session):
         unnest = """SELECT r.call_id, r.verdict_id, (e ->> 'turn_idx')::int AS turn_idx,
                            e ->> 'text' AS text, e ->> 'intent' AS intent
@@ -587,9 +642,11 @@ def _reviewed_cte(session: Session) -> str:
                    SELECT max(id) AS id FROM verdict WHERE created_at >= :since
                    GROUP BY review_item_id),
                reviewed AS (
-                   SELECT v.id AS verdict_id, v.agree, v.created_at, ri.call_id
+                   SELECT v.id AS verdict_id, v.agree, v.created_at, ri.call_id,
+                          c.script_id, c.script_version
                    FROM latest JOIN verdict v ON v.id = latest.id
-                   JOIN review_item ri ON ri.id = v.review_item_id),
+                   JOIN review_item ri ON ri.id = v.review_item_id
+                   JOIN call_attempt c ON c.id = ri.call_id),
                corr AS ({unnest})"""
 
 
@@ -598,93 +655,121 @@ def _rate_rows(rows: Iterable[sa.Row[Any]]) -> list[RateRow]:
         RateRow(key=str(r.key), label=str(r.label or ""), total=r.total, agreed=int(r.agreed or 0))
         for r in rows
     ]
-    # Worst first; among equals, the most evidence first.
-    return sorted(out, key=lambda x: (x.rate if x.rate is not None else 2.0, -x.total, x.key))
+    return sorted(out, key=_worst_first)
 
 
-def feedback(session: Session, now: dt.datetime, days: int = 90) -> FeedbackOut:
-    """Agreement of reviewers with the bot, from the latest verdict per review item."""
-    since = now - dt.timedelta(days=days)
+def _worst_first(x: RateRow) -> tuple[float, int, str]:
+    """Lowest agreement first; among equals, the most evidence first."""
+    return (x.rate if x.rate is not None else 2.0, -x.total, x.key)
+
+
+def feedback(
+    session: Session, now: dt.datetime, days: int = 90, since: dt.datetime | None = None
+) -> FeedbackOut:
+    """Agreement of reviewers with the bot, from the latest verdict per review item given
+    since ``since`` (default: ``days`` before ``now``).
+
+    Three queries, each over the reviewed calls only: verdicts per (script, week) rolled
+    up into the totals, the per-script and the per-week rates; reviewed callee turns per
+    (script step, intent) rolled up into the per-step and per-intent rates; fired rules.
+    Pages read it through :class:`bot.web.feedback_cache.FeedbackCache`."""
+    since = since if since is not None else now - dt.timedelta(days=days)
     cte = _reviewed_cte(session)
     p = {"since": _ts(session, since)}
-    totals = _rows(
-        session,
-        f"""{cte} SELECT count(*) AS n,
-                         coalesce(sum(CASE WHEN agree THEN 1 ELSE 0 END), 0) AS agreed,
-                         (SELECT count(*) FROM corr) AS corrected
-                  FROM reviewed""",
-        **p,
-    )[0]
+    verdicts = _verdict_groups(session, cte, p)
+    steps, intents = _turn_rates(session, cte, p)
     return FeedbackOut(
         generated_at=now,
         since=since,
-        verdicts=totals.n,
-        agreed=totals.agreed,
-        corrected_turns=totals.corrected,
-        by_script=_by_script(session, cte, p),
-        by_step=_by_turn(session, cte, p, "t.node_id", step=True),
+        verdicts=sum(r.total for r in verdicts),
+        agreed=sum(int(r.agreed or 0) for r in verdicts),
+        corrected_turns=verdicts[0].corrected if verdicts else 0,
+        by_script=_roll_up((str(r.script), "", r.total, r.agreed) for r in verdicts),
+        by_step=steps,
         by_rule=_by_rule(session, cte, p),
-        by_intent=_by_turn(session, cte, p, "t.intent", step=False),
-        by_week=_by_week(session, cte, p),
+        by_intent=intents,
+        by_week=_weeks(verdicts),
     )
 
 
-def _by_script(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
+def _roll_up(parts: Iterable[tuple[str, str, int, int | None]]) -> list[RateRow]:
+    """Sum (key, label, total, agreed) parts per key into rate rows, worst first."""
+    acc: dict[str, tuple[str, int, int]] = {}
+    for key, label, total, agreed in parts:
+        had_label, had_total, had_agreed = acc.get(key, ("", 0, 0))
+        acc[key] = (max(had_label, label), had_total + total, had_agreed + int(agreed or 0))
+    return sorted(
+        (
+            RateRow(key=key, label=label, total=total, agreed=agreed)
+            for key, (label, total, agreed) in acc.items()
+        ),
+        key=_worst_first,
+    )
+
+
+def _verdict_groups(session: Session, cte: str, p: dict[str, Any]) -> Sequence[sa.Row[Any]]:
+    """Reviewed calls per (script@version, week): total and agreed; every row also
+    carries the number of corrected turns."""
     if _is_pg(session):
-        key = "coalesce(c.script_id, '?') || '@v' || coalesce(c.script_version::text, '?')"
+        key = "coalesce(r.script_id, '?') || '@v' || coalesce(r.script_version::text, '?')"
+        week = "to_char(date_trunc('week', r.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
     else:
-        key = "coalesce(c.script_id, '?') || '@v' || coalesce(c.script_version, '?')"
-    return _rate_rows(
-        _rows(
-            session,
-            f"""{cte} SELECT {key} AS key, '' AS label, count(*) AS total,
-                             sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed
-                      FROM reviewed r JOIN call_attempt c ON c.id = r.call_id
-                      GROUP BY 1""",
-            **p,
-        )
+        key = "coalesce(r.script_id, '?') || '@v' || coalesce(r.script_version, '?')"
+        week = "date(r.created_at, 'weekday 0', '-6 days')"
+    return _rows(
+        session,
+        f"""{cte} SELECT {key} AS script, {week} AS week, count(*) AS total,
+                         sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed,
+                         (SELECT count(*) FROM corr) AS corrected
+                  FROM reviewed r
+                  GROUP BY 1, 2""",
+        **p,
     )
 
 
-def _by_turn(
-    session: Session, cte: str, p: dict[str, Any], group: str, step: bool
-) -> list[RateRow]:
-    """Reviewed callee turns per step (any correction counts) or per predicted intent
-    (only a corrected intent counts)."""
-    if step:
-        key = "coalesce(c.script_id, '?') || ':' || t.node_id"
-        label = "max(t.topic)"
-        fixed = "co.call_id IS NOT NULL"
-        join_call = "JOIN call_attempt c ON c.id = t.call_id"
-        where = ""
-    else:
-        key = group
-        label = "''"
-        fixed = "co.intent IS NOT NULL AND co.intent <> t.intent"
-        join_call = ""
-        where = "AND t.intent IS NOT NULL"
-    return _rate_rows(
-        _rows(
-            session,
-            f"""{cte} SELECT {key} AS key, {label} AS label, count(*) AS total,
-                             sum(CASE WHEN {fixed} THEN 0 ELSE 1 END) AS agreed
-                      FROM reviewed r JOIN turn t ON t.call_id = r.call_id {join_call}
-                      LEFT JOIN corr co ON co.call_id = t.call_id AND co.turn_idx = t.idx
-                      WHERE t.role = 'callee' {where}
-                      GROUP BY 1""",
-            **p,
-        )
+def _weeks(rows: Iterable[sa.Row[Any]]) -> list[WeekRate]:
+    acc: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        total, agreed = acc.get(r.week, (0, 0))
+        acc[r.week] = (total + r.total, agreed + int(r.agreed or 0))
+    return [
+        WeekRate(week=dt.date.fromisoformat(week), total=total, agreed=agreed)
+        for week, (total, agreed) in sorted(acc.items())
+    ]
+
+
+def _turn_rates(
+    session: Session, cte: str, p: dict[str, Any]
+) -> tuple[list[RateRow], list[RateRow]]:
+    """Reviewed callee turns in one pass: per step (script:node) any correction of the
+    turn counts against it; per predicted intent only a corrected intent does."""
+    rows = _rows(
+        session,
+        f"""{cte} SELECT coalesce(r.script_id, '?') || ':' || t.node_id AS step,
+                         max(t.topic) AS topic, t.intent, count(*) AS total,
+                         sum(CASE WHEN co.call_id IS NOT NULL THEN 0 ELSE 1 END) AS step_ok,
+                         sum(CASE WHEN co.intent IS NOT NULL AND co.intent <> t.intent
+                                  THEN 0 ELSE 1 END) AS intent_ok
+                  FROM reviewed r JOIN turn t ON t.call_id = r.call_id
+                  LEFT JOIN corr co ON co.call_id = t.call_id AND co.turn_idx = t.idx
+                  WHERE t.role = 'callee'
+                  GROUP BY 1, 3""",
+        **p,
     )
+    steps = _roll_up((r.step, r.topic or "", r.total, r.step_ok) for r in rows)
+    intents = _roll_up((r.intent, "", r.total, r.intent_ok) for r in rows if r.intent)
+    return steps, intents
 
 
 def _by_rule(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
     if _is_pg(session):
-        fired = """SELECT DISTINCT ra.call_id, h ->> 'feature' AS feature,
+        fired = """SELECT DISTINCT ra.call_id, r.agree, h ->> 'feature' AS feature,
                           h ->> 'description' AS description
                    FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id
                    CROSS JOIN LATERAL jsonb_array_elements(ra.explanation) h"""
     else:
-        fired = """SELECT DISTINCT ra.call_id, json_extract(h.value, '$.feature') AS feature,
+        fired = """SELECT DISTINCT ra.call_id, r.agree,
+                          json_extract(h.value, '$.feature') AS feature,
                           json_extract(h.value, '$.description') AS description
                    FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id,
                         json_each(ra.explanation) h"""
@@ -693,30 +778,12 @@ def _by_rule(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
             session,
             f"""{cte}, fired AS ({fired})
                 SELECT f.feature AS key, max(f.description) AS label, count(*) AS total,
-                       sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed
-                FROM fired f JOIN reviewed r ON r.call_id = f.call_id
+                       sum(CASE WHEN f.agree THEN 1 ELSE 0 END) AS agreed
+                FROM fired f
                 GROUP BY f.feature""",
             **p,
         )
     )
-
-
-def _by_week(session: Session, cte: str, p: dict[str, Any]) -> list[WeekRate]:
-    if _is_pg(session):
-        week = "to_char(date_trunc('week', r.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
-    else:
-        week = "date(r.created_at, 'weekday 0', '-6 days')"
-    rows = _rows(
-        session,
-        f"""{cte} SELECT {week} AS week, count(*) AS total,
-                         sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed
-                  FROM reviewed r GROUP BY 1 ORDER BY 1""",
-        **p,
-    )
-    return [
-        WeekRate(week=dt.date.fromisoformat(r.week), total=r.total, agreed=int(r.agreed or 0))
-        for r in rows
-    ]
 
 
 @dataclass(frozen=True)

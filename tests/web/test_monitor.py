@@ -105,8 +105,13 @@ def add_items(
         s.commit()
 
 
-def get_monitor(client: TestClient, campaign: str | None = None) -> dict[str, Any]:
-    r = client.get("/api/v1/monitor", params={"campaign": campaign} if campaign else None)
+def get_monitor(
+    client: TestClient, campaign: str | None = None, days: int | None = None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"campaign": campaign} if campaign else {}
+    if days is not None:
+        params["days"] = days
+    r = client.get("/api/v1/monitor", params=params)
     assert r.status_code == 200, r.text
     data: dict[str, Any] = r.json()
     return data
@@ -191,7 +196,8 @@ def test_figures_match_the_stored_calls(app_client: TestClient, engine: Engine) 
         s.commit()
     want = expected_figures(engine)
     login(app_client, "supervisor")
-    data = get_monitor(app_client)
+    data = get_monitor(app_client, days=0)  # all time: the personas were called 8 days ago
+    assert data["since"] is None
     got = data["overall"]["figures"]
     assert got["calls"] == want["calls"] == 15
     assert got["outcomes"] == want["outcomes"]
@@ -219,14 +225,39 @@ def test_figures_match_the_stored_calls(app_client: TestClient, engine: Engine) 
     }  # fmt: skip
     assert data["failure_reasons"][0]["count"] == 1
     # One campaign only: the same numbers as its row in the overview.
-    one = get_monitor(app_client, "dec-dormant")
+    one = get_monitor(app_client, "dec-dormant", days=0)
     assert one["overall"]["figures"] == by_name["dec-dormant"]["figures"]
     assert [c["name"] for c in one["campaigns"]] == ["dec-dormant"]
     # The page shows them.
-    page = app_client.get("/monitor")
+    page = app_client.get("/monitor?days=0")
     assert page.status_code == 200
     assert f"{want['connect_rate'] * 100:.1f}%" in page.text
     assert "dec-dormant" in page.text and "1 lease expired" in page.text
+
+
+def test_figures_count_the_calls_of_the_period_and_queues_count_everything(
+    app_client: TestClient, engine: Engine
+) -> None:
+    c = add_campaign(engine, "period")
+    add_calls(engine, c, ["failed"] * 3, start=NOW - dt.timedelta(days=10))
+    add_calls(engine, c, ["completed"] * 4, start=NOW - dt.timedelta(days=3))
+    add_calls(engine, c, ["refused"] * 2, start=NOW - dt.timedelta(hours=2))
+    login(app_client, "supervisor")
+    week = get_monitor(app_client)  # the default period: 7 days
+    assert week["since"].startswith("2026-11-24T09:00")
+    assert week["overall"]["figures"]["outcomes"] == {"completed": 4, "refused": 2}
+    assert week["overall"]["figures"]["failures"] == 0 and week["failure_reasons"] == []
+    assert week["campaigns"][0]["recent"]["calls"] == 6
+    assert week["overall"]["queue"]["done"] == 9  # work items: all of them, whatever the period
+    day = get_monitor(app_client, days=1)
+    assert day["overall"]["figures"]["outcomes"] == {"refused": 2}
+    ever = get_monitor(app_client, days=0)
+    assert ever["overall"]["figures"]["outcomes"] == {"completed": 4, "failed": 3, "refused": 2}
+    assert ever["campaigns"][0]["recent"]["failed"] == 3
+    assert app_client.get("/api/v1/monitor", params={"days": -1}).status_code == 422
+    page = app_client.get("/monitor", params={"days": 1})
+    assert '<option value="1" selected>' in page.text.replace("  ", " ")
+    assert "since 2026-11-30 09:00 UTC" in page.text
 
 
 def col_id_mod(n: int) -> Any:

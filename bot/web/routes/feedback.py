@@ -18,9 +18,10 @@ from sqlmodel import Session
 from bot.web import charts
 from bot.web.audit import audit
 from bot.web.deps import Viewer, clock, db, engine_of, require
+from bot.web.feedback_cache import FeedbackCache
 from bot.web.pages import render
 from bot.web.roles import Permission
-from bot.web.stats import FeedbackOut, corrected_turn_count, feedback, training_examples
+from bot.web.stats import FeedbackOut, corrected_turn_count, training_examples
 
 router = APIRouter()
 MAY_VIEW_FEEDBACK = require(Permission.VIEW_FEEDBACK)
@@ -44,27 +45,35 @@ def feedback_charts(data: FeedbackOut) -> dict[str, Any]:
     }
 
 
+def _figures(request: Request, session: Session, days: int) -> FeedbackOut:
+    cache: FeedbackCache = request.app.state.feedback_cache
+    return cache.get(session, clock(request), days)
+
+
 @router.get("/feedback", response_class=HTMLResponse, include_in_schema=False)
-async def feedback_page(
+def feedback_page(
     request: Request,
     days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_FEEDBACK),
     session: Session = Depends(db),
 ) -> HTMLResponse:
-    data = feedback(session, clock(request), days)
+    data = _figures(request, session, days)
     return render(request, "feedback.html", who, data=data, days=days, charts=feedback_charts(data))
 
 
 @router.get("/api/v1/feedback", response_model=FeedbackOut, tags=["feedback"])
-async def api_feedback(
+def api_feedback(
     request: Request,
     days: int = DAYS,
     _who: Viewer = Depends(MAY_VIEW_FEEDBACK),
     session: Session = Depends(db),
 ) -> FeedbackOut:
     """Agreement rates per script, script step, scoring rule, intent and week, worst
-    first (from the latest verdict on each review item of the last ``days`` days)."""
-    return feedback(session, clock(request), days)
+    first (from the latest verdict on each review item of the last ``days`` days; the
+    period starts at a whole hour). ``generated_at`` says when the figures were computed:
+    after new verdicts they may be up to ``web.feedback_max_stale_s`` old while fresh
+    ones are computed."""
+    return _figures(request, session, days)
 
 
 @router.get("/feedback/training.jsonl", tags=["feedback"])

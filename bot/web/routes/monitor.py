@@ -18,7 +18,7 @@ from bot.web import charts
 from bot.web.deps import Viewer, clock, db, require
 from bot.web.pages import render
 from bot.web.roles import Permission
-from bot.web.stats import MonitorOut, MonitorThresholds, monitor
+from bot.web.stats import MONITOR_DAYS, MonitorOut, MonitorThresholds, monitor
 
 __all__ = ["MonitorThresholds", "router"]
 
@@ -42,11 +42,43 @@ def thresholds_of(request: Request) -> MonitorThresholds:
     return MonitorThresholds()
 
 
-def _figures(request: Request, session: Session, campaign: str | None) -> MonitorOut:
-    found = monitor(session, clock(request), thresholds_of(request), campaign or None)
+#: ``?days=N``: the period the figures count (0: all time); the default is a week.
+DAYS = Query(
+    MONITOR_DAYS, ge=0, le=3650, description="figures of calls started in the last N days (0: ever)"
+)
+
+
+def _figures(request: Request, session: Session, campaign: str | None, days: int) -> MonitorOut:
+    found = monitor(
+        session, clock(request), thresholds_of(request), campaign or None, days=days or None
+    )
     if found is None:
         raise HTTPException(404, f"no campaign named {campaign!r}")
     return found
+
+
+def _figures_page(
+    request: Request,
+    who: Viewer,
+    session: Session,
+    campaign: str | None,
+    days: int,
+    template: str,
+    **context: Any,
+) -> HTMLResponse:
+    """A monitor page: ``template`` with the figures (``data``), their ``charts``, the
+    campaigns to pick from (``names``: all of them on the overall view, none on one
+    campaign's) and ``context``; or the error page (404) for a campaign that does not
+    exist."""
+    try:
+        data = _figures(request, session, campaign, days)
+    except HTTPException as exc:
+        return render(request, "error.html", who, 404, status=404, message=exc.detail)
+    names = [c.name for c in data.campaigns] if campaign is None else []
+    return render(
+        request, template, who, data=data, charts=monitor_charts(data), names=names, days=days,
+        **context,
+    )  # fmt: skip
 
 
 def monitor_charts(data: MonitorOut) -> dict[str, Any]:
@@ -80,46 +112,38 @@ def monitor_charts(data: MonitorOut) -> dict[str, Any]:
 
 
 @router.get("/monitor", response_class=HTMLResponse, include_in_schema=False)
-async def monitor_page(
+def monitor_page(
     request: Request,
     campaign: str | None = Query(None, max_length=100),
+    days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_MONITOR),
     session: Session = Depends(db),
 ) -> HTMLResponse:
-    try:
-        data = _figures(request, session, campaign)
-    except HTTPException as exc:
-        return render(request, "error.html", who, 404, status=404, message=exc.detail)
-    return render(
-        request, "monitor.html", who, data=data, charts=monitor_charts(data),
-        names=[c.name for c in data.campaigns] if campaign is None else [],
-    )  # fmt: skip
+    return _figures_page(request, who, session, campaign, days, "monitor.html")
 
 
 @router.get("/monitor/screen", response_class=HTMLResponse, include_in_schema=False)
-async def monitor_screen(
+def monitor_screen(
     request: Request,
     campaign: str | None = Query(None, max_length=100),
+    days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_MONITOR),
     session: Session = Depends(db),
 ) -> HTMLResponse:
-    try:
-        data = _figures(request, session, campaign)
-    except HTTPException as exc:
-        return render(request, "error.html", who, 404, status=404, message=exc.detail)
-    return render(
-        request, "monitor_screen.html", who, data=data, charts=monitor_charts(data),
-        refresh_s=SCREEN_REFRESH_S,
-    )  # fmt: skip
+    return _figures_page(
+        request, who, session, campaign, days, "monitor_screen.html", refresh_s=SCREEN_REFRESH_S
+    )
 
 
 @router.get("/api/v1/monitor", response_model=MonitorOut, tags=["monitor"])
-async def api_monitor(
+def api_monitor(
     request: Request,
     campaign: str | None = Query(None, max_length=100, description="campaign name"),
+    days: int = DAYS,
     _who: Viewer = Depends(MAY_VIEW_MONITOR),
     session: Session = Depends(db),
 ) -> MonitorOut:
     """Queue, outcomes, dispositions, connect rate, call length, turn latency, failures,
-    calls per hour (last 24 h) and alerts: overall and per campaign (or one campaign)."""
-    return _figures(request, session, campaign)
+    calls per hour (last 24 h) and alerts: overall and per campaign (or one campaign).
+    Queues are counted as they stand; the rest counts calls started in the period."""
+    return _figures(request, session, campaign, days)
