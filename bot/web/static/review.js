@@ -22,6 +22,7 @@
     const radio = document.getElementById(id);
     if (!radio) return;
     radio.checked = true;
+    reasonRule();
     const next = document.getElementById(focusId);
     if (next) next.focus();
   }
@@ -34,6 +35,15 @@
     const input = fix.querySelector("input");
     if (input) input.focus();
   }
+
+  // An overturn needs a reason (the server refuses one without): let the browser say
+  // so before the form is sent, keeping what the reviewer chose.
+  const reason = document.getElementById("verdict-reason");
+  function reasonRule() {
+    const overturn = document.getElementById("decision-overturn");
+    if (reason && overturn) reason.required = overturn.checked;
+  }
+  document.querySelectorAll("input[name=decision]").forEach((r) => r.addEventListener("change", reasonRule));
 
   document.addEventListener("keydown", function (event) {
     const form = document.getElementById("verdict-form");
