@@ -14,6 +14,14 @@ reuse one):
 The patterns are module constants so the entity extractor finds exactly what masking
 masks. They expect Arabic digits (the NLU normalises full-width digits first) and
 allow spaces or dashes between digit groups, as ASR and people write them.
+
+Numbers read out digit by digit and transcribed in Chinese numerals ("幺三八零零…",
+often mixed with Arabic digits) are masked too: a run of seven or more such digits is
+read as Arabic digits and masked as the number it is (phone, card, ID), or, if it is
+none of them, all but its last four digits are hidden. Amounts with units (四万九千八)
+are not digit runs and stay readable.
+
+Log records are masked whole, tracebacks included (:class:`PiiMaskingFilter`).
 """
 
 from __future__ import annotations
@@ -102,9 +110,18 @@ def mask_phone(s: str) -> str:
 _MASKERS = {"id_number": mask_id, "card_number": mask_card, "phone": mask_phone}
 
 
-def mask_text(text: str) -> str:
-    """Mask every card, phone and ID number found in free text."""
+#: Digits as a transcript may spell them when a number is read out digit by digit.
+SPOKEN_DIGITS: Final = {
+    "零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
+    "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
+}  # fmt: skip
+_DIGIT_CHAR = "[0-9" + "".join(SPOKEN_DIGITS) + "]"
+#: Seven or more digits, Chinese or mixed with Arabic, optionally spaced or dashed (an
+#: ID number's trailing X included).
+_SPOKEN_RUN_RE: Final = re.compile(rf"{_DIGIT_CHAR}(?:[ \-]?{_DIGIT_CHAR}){{6,}}[Xx]?")
 
+
+def _mask_arabic(text: str) -> str:
     def replace(m: re.Match[str]) -> str:
         kind = m.lastgroup or "card_number"
         return _MASKERS[kind](m.group(0))
@@ -112,11 +129,35 @@ def mask_text(text: str) -> str:
     return PII_RE.sub(replace, text)
 
 
+def _mask_spoken(m: re.Match[str]) -> str:
+    run = m.group(0)
+    if not any(c in SPOKEN_DIGITS for c in run):
+        return run  # Arabic digits only: the patterns decide
+    digits = "".join(SPOKEN_DIGITS.get(c, c) for c in run if c not in " -")
+    masked = _mask_arabic(digits)
+    if masked != digits:
+        return masked
+    return _mask_positions(digits, 0, 4)
+
+
+def mask_text(text: str) -> str:
+    """Mask every card, phone and ID number found in free text, in Arabic digits or
+    read out in Chinese numerals."""
+    return _mask_arabic(_SPOKEN_RUN_RE.sub(_mask_spoken, text))
+
+
+_TRACEBACKS = logging.Formatter()
+
+
 class PiiMaskingFilter(logging.Filter):
-    """Logging filter that masks PII in the formatted message of every record.
+    """Logging filter that masks PII in every record: its message, its traceback and
+    its stack.
 
     The record's arguments are merged into the message first (``getMessage``) so a
-    number passed as ``%s`` argument is masked too; ``args`` is then cleared.
+    number passed as ``%s`` argument is masked too; ``args`` is then cleared. The
+    traceback is formatted here and kept, masked, in ``exc_text``, which formatters use
+    instead of formatting ``exc_info`` again (an exception's message or a source line
+    may hold a number).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -126,4 +167,10 @@ class PiiMaskingFilter(logging.Filter):
             message = f"{record.msg} {record.args}"
         record.msg = mask_text(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True

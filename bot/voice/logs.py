@@ -27,7 +27,16 @@ def _wanted(record: Any) -> bool:
     return not any(text in record["message"] for text in _EXPECTED)
 
 
+def _masked_stderr(message: Any) -> None:
+    """The sink: the whole formatted record, traceback included, masked once more
+    (the patcher only sees the message; a traceback is formatted after it)."""
+    sys.stderr.write(mask_text(str(message)))
+
+
 def configure_pipecat_logging(verbose: bool = False) -> None:
     logger.remove()
     logger.configure(patcher=_mask)
-    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", filter=_wanted)
+    # diagnose=False: never print the values of local variables in a traceback
+    logger.add(
+        _masked_stderr, level="DEBUG" if verbose else "WARNING", filter=_wanted, diagnose=False
+    )

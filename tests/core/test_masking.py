@@ -120,3 +120,61 @@ def test_logging_filter_survives_bad_format_args() -> None:
     )
     assert PiiMaskingFilter().filter(record)
     assert "6225880100000001" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("我的电话是幺三八零零零零零零零幺", "我的电话是138****0001"),
+        ("号码 138 幺二三四 5678 对", "号码 138****5678 对"),
+        ("卡号六二二五 八八零一 零零零零 零零零一", "卡号************0001"),
+        ("身份证四四零一零六一九九零零一零一一二三X", "身份证4****************X"),
+        ("编号一二三四五六七八", "编号****5678"),  # no known shape: all but the last four
+        ("转了四万九千八百块", "转了四万九千八百块"),  # an amount, not a digit run
+        ("二零二六年十一月", "二零二六年十一月"),  # a year is too short to be a number
+    ],
+)
+def test_numbers_read_out_in_chinese_digits_are_masked(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+def test_logging_filter_masks_tracebacks_and_stacks() -> None:
+    handler_out: list[str] = []
+
+    class ListHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            handler_out.append(self.format(record))
+
+    log = logging.getLogger("test.masking.traceback")
+    handler = ListHandler()
+    handler.addFilter(PiiMaskingFilter())
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise ValueError("cannot dial 13800000001 for card 6225880100000001")
+        except ValueError:
+            log.exception("call failed", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+    text = handler_out[0]
+    assert "Traceback" in text and "ValueError" in text and "Stack (most recent call last)" in text
+    assert "138****0001" in text and "************0001" in text
+    assert "13800000001" not in text and "6225880100000001" not in text
+
+
+def test_pipecat_log_lines_are_masked_with_their_tracebacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from loguru import logger
+
+    from bot.voice.logs import configure_pipecat_logging
+
+    configure_pipecat_logging()
+    try:
+        raise RuntimeError("callee 13800000001 hung up")
+    except RuntimeError:
+        logger.exception("session for 13900000002 ended")
+    err = capsys.readouterr().err
+    assert "139****0002" in err and "138****0001" in err and "RuntimeError" in err
+    assert "13800000001" not in err and "13900000002" not in err
