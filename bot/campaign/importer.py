@@ -706,16 +706,40 @@ def _ensure_items(
         counts.items_created += len(new)
 
 
+#: Times a batch is written again after losing a race to another import.
+BATCH_RETRIES = 3
+
+
+def _lost_race(exc: sa.exc.DBAPIError) -> bool:
+    """Another import wrote the same account or work item between this batch's read
+    and its insert: a unique violation (PostgreSQL waits for the other transaction,
+    then refuses), or SQLite refusing to upgrade a stale read snapshot to a write."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        return "unique" in str(exc.orig).lower() or "duplicate" in str(exc.orig).lower()
+    return isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower()
+
+
 def write_batch(engine: Engine, campaign_id: int, records: Sequence[AccountRecord]) -> BatchCounts:
-    """Upsert one batch of valid records and their work items in one transaction."""
-    counts = BatchCounts()
+    """Upsert one batch of valid records and their work items in one transaction.
+
+    Two imports of overlapping files may run at once: the batch that loses the race
+    for a new account is rolled back and written again, when the other import's rows
+    are visible and become updates (or nothing to do)."""
     if not records:
-        return counts
-    now = utcnow()
-    with session_scope(engine) as session:
-        pks = _upsert_accounts(session, records, now, counts)
-        _ensure_items(session, campaign_id, records, pks, now, counts)
-    return counts
+        return BatchCounts()
+    for attempt in range(1, BATCH_RETRIES + 1):
+        counts = BatchCounts()
+        now = utcnow()
+        try:
+            with session_scope(engine) as session:
+                pks = _upsert_accounts(session, records, now, counts)
+                _ensure_items(session, campaign_id, records, pks, now, counts)
+            return counts
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            if attempt == BATCH_RETRIES or not _lost_race(exc):
+                raise
+            log.info("batch raced another import (attempt %d): writing it again", attempt)
+    raise AssertionError("unreachable")
 
 
 def _add(report: ImportReport, counts: BatchCounts) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -538,3 +539,38 @@ def test_rejects_file_lists_rows_as_given_with_line_and_error(
     )
     assert (again.inserted, again.rejected) == (2, 0)
     assert account(engine, account_id(1)).extra == {"note": "x"}
+
+
+def test_an_import_that_loses_a_race_for_an_account_writes_its_batch_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Another import commits account 0 between this batch's read and its insert (the
+    window two overlapping imports at once can hit): the batch is rolled back and
+    written again, account 0 becomes an update, nothing is duplicated or lost."""
+    path = write_csv(tmp_path / "a.csv", [good(i) for i in range(4)])
+    raced: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def other_import_first(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if raced or not statement.lstrip().upper().startswith("INSERT INTO ACCOUNT "):
+            return
+        raced.append(statement)
+        with engine.connect() as other:  # another connection, committed at once
+            other.execute(
+                sa.insert(AccountRow).values(
+                    account_id=account_id(0), name="旧名字", phone=phone(0),
+                    phone_e164=f"+86{phone(0)}", scenario="dormant", model_score=0.1,
+                    timezone="Asia/Shanghai", extra={},
+                )
+            )  # fmt: skip
+            other.commit()
+
+    try:
+        report = import_file(engine, path, "c")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", other_import_first)
+    assert raced, "the race was not staged"
+    assert (report.loaded, report.rejected) == (4, 0)
+    assert (report.inserted, report.updated) == (3, 1)  # the second attempt's counts only
+    assert count(engine, AccountRow) == 4 and len(items(engine)) == 4
+    assert account(engine, account_id(0)).name != "旧名字"  # the file's values won
