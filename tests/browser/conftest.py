@@ -98,8 +98,11 @@ def live_server(live: Live) -> str:
     return live.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium under Playwright's sync API, per test module: while it runs, Playwright
+    holds an asyncio loop in this thread, which the async tests that may follow in the
+    same worker need; the module boundary hands it back."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -121,7 +124,8 @@ def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> No
     page.goto(f"{base}/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
 
 
