@@ -32,7 +32,7 @@ from bot.web.pages import render
 from bot.web.roles import Permission
 from bot.web.workspace.approval import Actor
 from bot.web.workspace.checks import Problem, Report, document_file
-from bot.web.workspace.documents import Kind, State, Version, WorkspaceError
+from bot.web.workspace.documents import Kind, Version, WorkspaceError
 from bot.web.workspace.evaluation import Evaluation, persona_sets
 from bot.web.workspace.preview import SAMPLE
 from bot.web.workspace.service import Workspace, accounts
@@ -453,7 +453,8 @@ def page_document(kind: Kind, doc: str, desk: Desk = EDITING) -> Response:
         doc=doc,
         versions=versions,
         names=desk.ws.names(versions),
-        published=next(v for v in versions if v.state == State.PUBLISHED),
+        # looked up, not searched for in the list: that holds only the newest versions
+        published=desk.ws.docs.published(kind, doc),
     )
 
 
