@@ -91,7 +91,14 @@ def db(request: Request) -> Iterator[Session]:
             session.commit()
 
 
-async def optional_viewer(request: Request, session: Session = Depends(db)) -> Viewer | None:
+#: The request's session as routes take it. ``scope="function"``: committed when the
+#: route returns, before the response is sent, so that a client following a redirect
+#: (after a login, a verdict, a publish) sees what the request wrote; FastAPI's default
+#: would commit only after the response had gone out.
+DB = Depends(db, scope="function")
+
+
+async def optional_viewer(request: Request, session: Session = DB) -> Viewer | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from bot.store.models import AuditEventRow
-from bot.web.deps import Viewer, db, engine_of, require, web_settings
+from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.listing import PageOut, audited_csv, csv_lines, offset, page_count, page_links
 from bot.web.pages import render
 from bot.web.roles import Permission
@@ -111,12 +111,12 @@ def _actions(session: Session) -> list[str]:
 
 
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
-async def audit_page(
+def audit_page(
     request: Request,
     page: int = Query(1, ge=1),
     filters: AuditFilters = Depends(audit_filters),
     who: Viewer = Depends(MAY_VIEW_AUDIT),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     size = web_settings(request).page_size
     rows, total = page_of(session, filters, page, size)
@@ -149,11 +149,11 @@ def _csv_rows(engine: Any, f: AuditFilters, batch: int = 1000) -> Iterator[tuple
 
 
 @router.get("/audit.csv", include_in_schema=False)
-async def audit_csv(
+def audit_csv(
     request: Request,
     filters: AuditFilters = Depends(audit_filters),
     who: Viewer = Depends(MAY_VIEW_AUDIT),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     """The filtered log as CSV; the export is itself an event (committed first, so it is
     in the file too). Rows are in insertion order, newest first."""
@@ -184,12 +184,12 @@ class AuditPageOut(PageOut):
 
 
 @router.get("/api/v1/audit", response_model=AuditPageOut, tags=["audit"])
-async def api_audit(
+def api_audit(
     request: Request,
     page: int = Query(1, ge=1),
     filters: AuditFilters = Depends(audit_filters),
     who: Viewer = Depends(MAY_VIEW_AUDIT),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> AuditPageOut:
     """Audit events, newest first, filtered and paginated. Read-only: the log has no
     update or delete."""

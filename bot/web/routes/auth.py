@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.store.models import UserRow
 from bot.web.audit import audit
-from bot.web.deps import SESSION_COOKIE, Viewer, clock, db, viewer, web_settings
+from bot.web.deps import DB, SESSION_COOKIE, Viewer, clock, viewer, web_settings
 from bot.web.pages import render
 from bot.web.security import LoginError, OpenedSession, authenticate, close_session, open_session
 
@@ -62,7 +62,7 @@ def _sign_in(
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-async def login_page(request: Request, next: str = "/") -> Response:
+def login_page(request: Request, next: str = "/") -> Response:
     token = secrets.token_urlsafe(24)
     page = render(request, "login.html", None, next=_safe_next(next), login_csrf=token)
     page.set_cookie(
@@ -77,13 +77,13 @@ async def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", include_in_schema=False)
-async def login_submit(
+def login_submit(
     request: Request,
     username: str = Form(""),
     password: str = Form(""),
     login_csrf: str = Form(""),
     next: str = Form("/"),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not login_csrf or not hmac.compare_digest(cookie, login_csrf):
@@ -105,9 +105,7 @@ async def login_submit(
 
 
 @router.post("/logout", include_in_schema=False)
-async def logout(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(db)
-) -> Response:
+def logout(request: Request, who: Viewer = Depends(viewer), session: Session = DB) -> Response:
     close_session(session, request.cookies.get(SESSION_COOKIE, ""))
     audit(session, who.username, "logout", "user", who.user_id)
     response = RedirectResponse("/login", status_code=303)
@@ -131,9 +129,7 @@ class SessionInfo(BaseModel):
 
 
 @router.post("/api/v1/session", response_model=SessionInfo, tags=["session"])
-async def api_login(
-    request: Request, body: Credentials, session: Session = Depends(db)
-) -> Response:
+def api_login(request: Request, body: Credentials, session: Session = DB) -> Response:
     """Sign in; the session cookie is set on the response."""
     try:
         user, opened = _sign_in(request, session, body.username.strip(), body.password)
@@ -149,14 +145,12 @@ async def api_login(
 
 
 @router.get("/api/v1/session", response_model=SessionInfo, tags=["session"])
-async def api_whoami(who: Viewer = Depends(viewer)) -> SessionInfo:
+def api_whoami(who: Viewer = Depends(viewer)) -> SessionInfo:
     return SessionInfo(username=who.username, role=who.role, csrf_token=who.csrf_token)
 
 
 @router.delete("/api/v1/session", status_code=204, tags=["session"])
-async def api_logout(
-    request: Request, who: Viewer = Depends(viewer), session: Session = Depends(db)
-) -> Response:
+def api_logout(request: Request, who: Viewer = Depends(viewer), session: Session = DB) -> Response:
     close_session(session, request.cookies.get(SESSION_COOKIE, ""))
     audit(session, who.username, "logout", "user", who.user_id)
     response = Response(status_code=204)

@@ -41,7 +41,7 @@ from bot.web.calls_service import (
     reveal_call,
     view_call,
 )
-from bot.web.deps import Viewer, db, engine_of, require, web_settings
+from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.listing import PageOut, audited_csv, csv_lines, page_links
 from bot.web.pages import render
 from bot.web.roles import Permission
@@ -160,12 +160,12 @@ def body_context(detail: CallDetail, reveal: bool = False) -> dict[str, Any]:
 
 
 @router.get("/calls", response_class=HTMLResponse, include_in_schema=False)
-async def calls_page(
+def calls_page(
     request: Request,
     page: int = Query(1, ge=1),
     filters: CallFilters = Depends(call_filters),
     who: Viewer = Depends(MAY_VIEW_CALLS),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     result = list_calls(session, filters, page, web_settings(request).page_size)
     return render(
@@ -200,11 +200,11 @@ def _csv_rows(engine: Any, filters: CallFilters) -> Iterator[tuple[Any, ...]]:
 
 
 @router.get("/calls.csv", include_in_schema=False)
-async def calls_csv(
+def calls_csv(
     request: Request,
     filters: CallFilters = Depends(call_filters),
     who: Viewer = Depends(MAY_VIEW_CALLS),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     """Every matching call, masked, streamed in batches (the audit event counts them).
     With a BOM, so that spreadsheets read the Chinese right."""
@@ -216,23 +216,23 @@ async def calls_csv(
 
 
 @router.get("/calls/{call_id}", response_class=HTMLResponse, include_in_schema=False)
-async def call_page(
+def call_page(
     request: Request,
     call_id: int,
     who: Viewer = Depends(MAY_VIEW_CALLS),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     detail = view_call(session, who, call_id)
     return render(request, "call_detail.html", who, **body_context(detail))
 
 
 @router.post("/calls/{call_id}/reveal", response_class=HTMLResponse, include_in_schema=False)
-async def reveal_page(
+def reveal_page(
     request: Request,
     call_id: int,
     reason: str = Form(""),
     who: Viewer = Depends(MAY_REVEAL_PII),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     """The detail unmasked, for this one response; the reason goes to the audit log. Too
     short a reason shows the call masked again (a plain view) with the message."""
@@ -262,11 +262,11 @@ def _recording_file(request: Request, stored: str | None) -> Path | None:
 
 
 @router.get("/calls/{call_id}/recording", include_in_schema=False)
-async def recording(
+def recording(
     request: Request,
     call_id: int,
     who: Viewer = Depends(MAY_VIEW_CALLS),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     """The recording (Range requests supported); a play is audited once, on the request
     for its first byte, not for every later chunk the player fetches."""
@@ -488,12 +488,12 @@ def _entity_out(e: Any, reveal: bool) -> EntityOut:
 
 
 @router.get("/api/v1/calls", response_model=CallPageOut, tags=["calls"])
-async def api_calls(
+def api_calls(
     request: Request,
     page: int = Query(1, ge=1),
     filters: CallFilters = Depends(call_filters),
     who: Viewer = Depends(MAY_VIEW_CALLS),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> CallPageOut:
     """Calls, newest first, filtered and paginated (`web.page_size` per page); masked."""
     result = list_calls(session, filters, page, web_settings(request).page_size)
@@ -507,11 +507,11 @@ async def api_calls(
 
 
 @router.get("/api/v1/calls/{call_id}", response_model=CallDetailOut, tags=["calls"])
-async def api_call(
+def api_call(
     request: Request,
     call_id: int,
     who: Viewer = Depends(MAY_VIEW_CALLS),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> CallDetailOut:
     """One call with its transcript, score explanation, dispositions and panorama
     (masked); audited as a view."""
@@ -540,12 +540,12 @@ class RevealOut(BaseModel):
 
 
 @router.post("/api/v1/calls/{call_id}/reveal", response_model=RevealOut, tags=["calls"])
-async def api_reveal(
+def api_reveal(
     request: Request,
     call_id: int,
     body: RevealIn,
     who: Viewer = Depends(MAY_REVEAL_PII),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     """The call's personal numbers unmasked; the reason is audited (`pii_revealed`)."""
     detail = reveal_call(session, who, call_id, body.reason, via="api")

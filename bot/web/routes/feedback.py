@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bot.web import charts
 from bot.web.audit import audit
-from bot.web.deps import Viewer, clock, db, engine_of, require
+from bot.web.deps import DB, Viewer, clock, engine_of, require
 from bot.web.feedback_cache import FeedbackCache
 from bot.web.pages import render
 from bot.web.roles import Permission
@@ -55,7 +55,7 @@ def feedback_page(
     request: Request,
     days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_FEEDBACK),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     data = _figures(request, session, days)
     return render(request, "feedback.html", who, data=data, days=days, charts=feedback_charts(data))
@@ -66,7 +66,7 @@ def api_feedback(
     request: Request,
     days: int = DAYS,
     _who: Viewer = Depends(MAY_VIEW_FEEDBACK),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> FeedbackOut:
     """Agreement rates per script, script step, scoring rule, intent and week, worst
     first (from the latest verdict on each review item of the last ``days`` days; the
@@ -77,11 +77,11 @@ def api_feedback(
 
 
 @router.get("/feedback/training.jsonl", tags=["feedback"])
-async def training_export(
+def training_export(
     request: Request,
     days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_FEEDBACK),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> StreamingResponse:
     """Corrected callee turns as intent training data, one JSON object per line in the
     corpus's columns (``topic``, ``text``, ``intent``; see ``nlu/intent/corpus``), the

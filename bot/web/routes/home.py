@@ -12,5 +12,5 @@ router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def home(request: Request, who: Viewer = Depends(viewer)) -> HTMLResponse:
+def home(request: Request, who: Viewer = Depends(viewer)) -> HTMLResponse:
     return render(request, "home.html", who)

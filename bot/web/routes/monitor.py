@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from bot.web import charts
-from bot.web.deps import Viewer, clock, db, require
+from bot.web.deps import DB, Viewer, clock, require
 from bot.web.pages import render
 from bot.web.roles import Permission
 from bot.web.stats import MONITOR_DAYS, MonitorOut, MonitorThresholds, monitor
@@ -117,7 +117,7 @@ def monitor_page(
     campaign: str | None = Query(None, max_length=100),
     days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_MONITOR),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     return _figures_page(request, who, session, campaign, days, "monitor.html")
 
@@ -128,7 +128,7 @@ def monitor_screen(
     campaign: str | None = Query(None, max_length=100),
     days: int = DAYS,
     who: Viewer = Depends(MAY_VIEW_MONITOR),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     return _figures_page(
         request, who, session, campaign, days, "monitor_screen.html", refresh_s=SCREEN_REFRESH_S
@@ -141,7 +141,7 @@ def api_monitor(
     campaign: str | None = Query(None, max_length=100, description="campaign name"),
     days: int = DAYS,
     _who: Viewer = Depends(MAY_VIEW_MONITOR),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> MonitorOut:
     """Queue, outcomes, dispositions, connect rate, call length, turn latency, failures,
     calls per hour (last 24 h) and alerts: overall and per campaign (or one campaign).

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from bot.core.vocab import Disposition, Intent, RiskBand
 from bot.web import present
 from bot.web.calls_service import view_call
-from bot.web.deps import Viewer, clock, db, require, web_settings
+from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.listing import page_count
 from bot.web.pages import render
 from bot.web.review_service import (
@@ -92,11 +92,11 @@ def _form_action(
 
 
 @router.get("/review", response_class=HTMLResponse, include_in_schema=False)
-async def review_page(
+def review_page(
     request: Request,
     page: int = Query(1, ge=1),
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     size = web_settings(request).page_size
     rows, total = open_items(session, clock(request), page, size)
@@ -107,11 +107,11 @@ async def review_page(
 
 
 @router.get("/review/{item_id}", response_class=HTMLResponse, include_in_schema=False)
-async def review_item_page(
+def review_item_page(
     request: Request,
     item_id: int,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> HTMLResponse:
     item = item_or_404(session, item_id)
     detail = view_call(session, who, item.call_id, via="review")
@@ -126,11 +126,11 @@ async def review_item_page(
 
 
 @router.post("/review/{item_id}/claim", include_in_schema=False)
-async def claim_page(
+def claim_page(
     request: Request,
     item_id: int,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     return _form_action(
         request, who, lambda: claim(session, item_id, who, clock(request)), f"/review/{item_id}"
@@ -138,11 +138,11 @@ async def claim_page(
 
 
 @router.post("/review/{item_id}/release", include_in_schema=False)
-async def release_page(
+def release_page(
     request: Request,
     item_id: int,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     return _form_action(request, who, lambda: release(session, item_id, who), "/review")
 
@@ -152,7 +152,7 @@ async def verdict_page(
     request: Request,
     item_id: int,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> Response:
     form = await request.form()
     return _form_action(
@@ -192,11 +192,11 @@ class VerdictOut(BaseModel):
 
 
 @router.get("/api/v1/review", response_model=QueueOut, tags=["review"])
-async def api_queue(
+def api_queue(
     request: Request,
     page: int = Query(1, ge=1),
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> QueueOut:
     """The review queue (claimable items, oldest first) and the items you hold."""
     size = web_settings(request).page_size
@@ -208,11 +208,11 @@ async def api_queue(
 
 
 @router.post("/api/v1/review/{item_id}/claim", response_model=ClaimOut, tags=["review"])
-async def api_claim(
+def api_claim(
     request: Request,
     item_id: int,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> ClaimOut:
     """Claim an item (409 if another reviewer holds it)."""
     item = claim(session, item_id, who, clock(request))
@@ -222,10 +222,10 @@ async def api_claim(
 
 
 @router.post("/api/v1/review/{item_id}/release", response_model=ClaimOut, tags=["review"])
-async def api_release(
+def api_release(
     item_id: int,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> ClaimOut:
     """Give an item you hold back to the queue."""
     release(session, item_id, who)
@@ -233,12 +233,12 @@ async def api_release(
 
 
 @router.post("/api/v1/review/{item_id}/verdict", response_model=VerdictOut, tags=["review"])
-async def api_verdict(
+def api_verdict(
     request: Request,
     item_id: int,
     body: VerdictIn,
     who: Viewer = Depends(MAY_REVIEW),
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> VerdictOut:
     """Agree, or overturn with a corrected band and/or disposition and a reason; an
     overturned disposition is queued to the bank as a correction."""

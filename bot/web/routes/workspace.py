@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from bot.settings import Settings
-from bot.web.deps import Viewer, clock, db, require
+from bot.web.deps import DB, Viewer, clock, require
 from bot.web.pages import render
 from bot.web.roles import Permission
 from bot.web.workspace.approval import Actor
@@ -64,7 +64,7 @@ def _desk(guard: Any) -> Any:
     or ``APPROVE``): the same permission check and transaction as a route that asked for
     the viewer and the session itself."""
 
-    def open_desk(request: Request, who: Viewer = guard, session: Session = Depends(db)) -> Desk:
+    def open_desk(request: Request, who: Viewer = guard, session: Session = DB) -> Desk:
         settings: Settings = request.app.state.settings
         actor = Actor(who.user_id, who.username)
         return Desk(request, who, Workspace(session, settings, clock(request), actor))
