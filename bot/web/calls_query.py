@@ -28,6 +28,7 @@ from bot.store.models import (
     TurnRow,
     VerdictRow,
 )
+from bot.web.listing import offset, page_count
 
 REVIEW_STATES = ("none", "open", "claimed", "done")
 #: Values of the band filter: the bands, and calls that got none (too few answers).
@@ -154,7 +155,7 @@ class Page:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 def _joined(stmt: Any) -> Any:
@@ -236,7 +237,7 @@ def list_calls(session: Session, f: CallFilters, page: int, page_size: int) -> P
         .where(*_where(f))
         .order_by(*_ORDER)
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset(offset(page, page_size))
     ).scalars()
     return Page(_summaries(session, list(ids)), count_calls(session, f), page, page_size)
 

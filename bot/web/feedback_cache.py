@@ -12,8 +12,8 @@ set of verdicts: ``(count, newest id)`` identifies it exactly.
   once while one background thread recomputes them (the page says "as of"); older than
   that: recomputed now. ``max_stale_s = 0`` always recomputes on change.
 
-Periods start at a whole hour (``now - days``, floored), so requests within the same
-hour share an entry.
+Periods start at a whole hour (``now - days``, floored) and are keyed by that start, so
+requests within the same hour share an entry.
 """
 
 from __future__ import annotations
@@ -68,13 +68,12 @@ class FeedbackCache:
         self.size = size
         self._compute: Compute = compute or (lambda s, now, since: feedback(s, now, since=since))
         self._version: Version = version or verdict_version
-        self._items: OrderedDict[tuple[int, dt.datetime], _Entry] = OrderedDict()
-        self._refreshing: set[tuple[int, dt.datetime]] = set()
+        self._items: OrderedDict[dt.datetime, _Entry] = OrderedDict()
+        self._refreshing: set[dt.datetime] = set()
         self._lock = threading.Lock()
 
     def get(self, session: Session, now: dt.datetime, days: int) -> FeedbackOut:
-        since = period_start(now, days)
-        key = (days, since)
+        key = since = period_start(now, days)
         version = self._version(session)
         with self._lock:
             entry = self._items.get(key)
@@ -90,9 +89,7 @@ class FeedbackCache:
                     return entry.data
         return self._store(key, version, self._compute(session, now, since))
 
-    def _store(
-        self, key: tuple[int, dt.datetime], version: tuple[int, int], data: FeedbackOut
-    ) -> FeedbackOut:
+    def _store(self, key: dt.datetime, version: tuple[int, int], data: FeedbackOut) -> FeedbackOut:
         with self._lock:
             self._items[key] = _Entry(data, version, time.monotonic())
             self._items.move_to_end(key)
@@ -100,11 +97,11 @@ class FeedbackCache:
                 self._items.popitem(last=False)
         return data
 
-    def _refresh(self, key: tuple[int, dt.datetime], now: dt.datetime) -> None:
+    def _refresh(self, key: dt.datetime, now: dt.datetime) -> None:
         try:
             with Session(self.engine) as session:
                 version = self._version(session)
-                self._store(key, version, self._compute(session, now, key[1]))
+                self._store(key, version, self._compute(session, now, key))
         finally:
             with self._lock:
                 self._refreshing.discard(key)

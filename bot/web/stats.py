@@ -486,18 +486,16 @@ def hourly_calls(
         bucket = "to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
     else:
         bucket = "strftime('%Y-%m-%d %H', c.started_at)"
-    scope = Scope(campaign_id)
-    join, cond = scope.join(), scope.where
+    scope = Scope(campaign_id, since=start)
     rows = _rows(
         session,
         f"""SELECT {bucket} AS h, count(*) AS n,
                    sum(CASE WHEN c.outcome = 'failed' THEN 1 ELSE 0 END) AS failed
-            FROM call_attempt c {join}
-            WHERE c.started_at >= :start AND c.started_at < :end AND {cond}
+            FROM call_attempt c {scope.join()}
+            WHERE c.started_at < :end AND {scope.where}
             GROUP BY 1""",
-        start=_ts(session, start),
         end=_ts(session, end),
-        cid=campaign_id,
+        **scope.params(session),
     )
     found = {r.h: (r.n, int(r.failed or 0)) for r in rows}
     out = []
@@ -651,11 +649,7 @@ def _reviewed_cte(session: Session) -> str:
 
 
 def _rate_rows(rows: Iterable[sa.Row[Any]]) -> list[RateRow]:
-    out = [
-        RateRow(key=str(r.key), label=str(r.label or ""), total=r.total, agreed=int(r.agreed or 0))
-        for r in rows
-    ]
-    return sorted(out, key=_worst_first)
+    return _roll_up((str(r.key), str(r.label or ""), r.total, r.agreed) for r in rows)
 
 
 def _worst_first(x: RateRow) -> tuple[float, int, str]:
