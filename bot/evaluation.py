@@ -114,12 +114,52 @@ def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
                 "topic": t.topic,
                 "text": t.text,
                 **({"intent": t.nlu.intent.intent.value} if t.nlu else {}),
+                **({"reading": t.nlu.reading.labels()} if t.nlu and t.nlu.reading.slots else {}),
                 **({"decision": t.decision} if t.decision else {}),
             }
             for t in result.record.turns
             if t.text or t.role == "callee"
         ],
     }
+
+
+def failure_reasons(entry: dict[str, Any], *, features: int = 3) -> list[str]:
+    """Why a report entry failed, one line per failed check, in words a person can act
+    on: what was wanted, what came out, and what in the call made it so."""
+    if "error" in entry:
+        return [f"run broke: {entry['error']}"]
+    checks, exp = entry["checks"], entry["expected"]
+    out: list[str] = []
+    if not checks["outcome"]:
+        turns = [t for t in entry["transcript"] if t["role"] == "callee" and t.get("decision")]
+        last = turns[-1] if turns else None
+        said = (
+            f"; last answer [{last['topic']}] “{last['text']}” read as "
+            f"{', '.join(last.get('reading', [])) or '-'} / intent {last.get('intent', '-')}"
+            f" -> {last['decision']}"
+            if last
+            else ""
+        )
+        out.append(f"outcome {entry['outcome']} (want {exp.get('outcome')}){said}")
+    if checks["risk_band"] is False:
+        parts = []
+        for hit in entry["explanation"][:features]:
+            ev = hit["evidence"][0] if hit["evidence"] else {}
+            where = f" [{ev.get('topic')}] {ev.get('match')}" if ev.get("match") else ""
+            parts.append(f"{hit['feature']} {hit['contribution']:+.1f}{where}")
+        reason = f"; {entry['band_reason']}" if entry.get("band_reason") else ""
+        out.append(
+            f"band {entry['risk_band']} (want {exp.get('risk_band')}), score "
+            f"{entry['risk_score']:.2f}{reason}; " + ("; ".join(parts) or "no feature fired")
+        )
+    if checks["entities_missing"]:
+        got = entry["entities"]
+        detail = []
+        for item in checks["entities_missing"]:
+            label = item.split("=", 1)[0]
+            detail.append(f"{item} (extracted {label}: {', '.join(got.get(label, [])) or 'none'})")
+        out.append("missing " + "; ".join(detail))
+    return out
 
 
 def error_entry(case: PersonaCase, exc: Exception) -> dict[str, Any]:
@@ -167,6 +207,11 @@ def summarise(entries: list[dict[str, Any]], load_errors: list[str]) -> dict[str
         if "error" in e
         for v in (e["expected"].get("entities") or {}).values()
     )
+    confusion: dict[str, dict[str, int]] = {}
+    for e in banded:
+        row = confusion.setdefault(e["expected"]["risk_band"], {})
+        got = str(e["risk_band"] if e["outcome"] == e["expected"].get("outcome") else e["outcome"])
+        row[got] = row.get(got, 0) + 1
     return {
         "n": n,
         "passed": sum(1 for e in entries if e["pass"]),
@@ -175,4 +220,14 @@ def summarise(entries: list[dict[str, Any]], load_errors: list[str]) -> dict[str
         "entity_recall": round(found / (found + missing), 4) if found + missing else None,
         "errors": load_errors + [f"{e['id']}: {e['error']}" for e in entries if "error" in e],
         "failed": [e["id"] for e in entries if not e["pass"]],
+        #: Expected band -> what came out (a band, or the outcome when the call did not
+        #: complete as expected).
+        "band_confusion": confusion,
+        #: Holders whose true band is low but whose account the bot would suspend.
+        "low_suspended": sum(
+            1
+            for e in banded
+            if e["expected"]["risk_band"] == "low"
+            and str(e.get("disposition", "")).startswith("suspend")
+        ),
     }

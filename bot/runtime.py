@@ -58,6 +58,7 @@ def build_investigator(settings: Settings, engine: Engine | None = None) -> Inve
     analyzer = Analyzer(
         settings.intent_model_dir if settings.intent_model_enabled else None,
         cache_size=settings.nlu_cache_size,
+        reading_model_dir=settings.reading_model_dir,
     )
     return Investigator(
         library,

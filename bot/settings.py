@@ -43,6 +43,12 @@ def _default_intent_model_dir() -> Path:
     return Path(nlu.__file__).resolve().parent / "intent" / "model"
 
 
+def _default_reading_model_dir() -> Path:
+    import nlu
+
+    return Path(nlu.__file__).resolve().parent / "reading" / "model"
+
+
 class TierThresholds(BaseModel):
     """Prior risk tiers from the bank's model score: ``score >= high`` is tier high,
     ``score >= medium`` tier medium, else low."""
@@ -96,6 +102,12 @@ class Settings(BaseSettings):
     intent_model_dir: Path = Field(default_factory=_default_intent_model_dir)
     #: Use the transformers intent model; False = rules only (fast tests, tiny boxes).
     intent_model_enabled: bool = True
+    #: The answer-reading model (``bot nlu train`` writes it; a reviewed, published
+    #: version can live anywhere): what each answer means under the schema.
+    reading_model_dir: Path = Field(default_factory=_default_reading_model_dir)
+    #: The bank's official service number, told to a callee who doubts the call
+    #: (empty: "the number on the back of your card").
+    bank_hotline: str = ""
     #: Bank name spoken in the opening.
     bank_name: str = "示例银行"
     tiers: TierThresholds = Field(default_factory=TierThresholds)

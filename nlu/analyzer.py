@@ -1,4 +1,5 @@
-"""The NLU facade: normalise an utterance, classify its intent, extract its entities."""
+"""The NLU facade: normalise an utterance, classify its intent, extract its entities,
+read what it means under the answer schema, and settle the dialogue intent from both."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from nlu.entities import EntityExtractor
 from nlu.intent.classifier import IntentClassifier
 from nlu.normalize import normalize
+from nlu.reading.reader import Reader, resolve_intent
 from nlu.types import NluContext, NluResult
 
 
@@ -25,9 +27,13 @@ class Analyzer:
         *,
         extractor: EntityExtractor | None = None,
         cache_size: int = 4096,
+        reading_model_dir: Path | None = None,
     ) -> None:
         self.extractor = extractor or EntityExtractor()
         self.classifier = IntentClassifier(intent_model_dir, cache_size=cache_size)
+        #: ``reading_model_dir=None``: no reading model (every reading is empty, the
+        #: dialogue runs on intents alone, as in the rules-only unit tests).
+        self.reader = Reader.load(reading_model_dir) if reading_model_dir else None
         self._cache: OrderedDict[tuple[str, NluContext], NluResult] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -45,12 +51,15 @@ class Analyzer:
             self._cache.move_to_end(key)
             return hit
         clean = normalize(text)
-        result = NluResult(
-            raw_text=text,
-            text=clean,
-            intent=self.classifier.classify(clean, context.topic),
-            entities=self.extractor.extract(clean, context),
-        )
+        intent = self.classifier.classify(clean, context.topic)
+        entities = self.extractor.extract(clean, context)
+        if self.reader is None:
+            result = NluResult(text, clean, intent, entities)
+        else:
+            reading = self.reader.read(clean, context.topic, entities, context.known_names[:1])
+            result = NluResult(
+                text, clean, resolve_intent(intent, reading, context.topic), entities, reading
+            )
         if self._cache_size:
             self._cache[key] = result
             if len(self._cache) > self._cache_size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.core.vocab import EntityLabel, Intent
+from nlu.reading.schema import Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ class NluResult:
     text: str
     intent: IntentScore
     entities: tuple[Entity, ...] = field(default_factory=tuple)
+    #: What the answer means under the schema (:mod:`nlu.reading.schema`).
+    reading: Reading = field(default_factory=Reading)
 
     def values(self, label: EntityLabel, *, include_negated: bool = False) -> list[str]:
         return [

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.common import console, fail, settings
-from bot.evaluation import PersonaCase, run_cases, summarise
+from bot.evaluation import PersonaCase, failure_reasons, run_cases, summarise
 from bot.runtime import build_investigator
 
 
@@ -68,12 +68,31 @@ def print_summary(summary: dict[str, Any], entries: list[dict[str, Any]]) -> Non
             "[green]✓[/]" if e["pass"] else "[red]✗[/]",
         )
     console.print(table)
+    print_failures(entries)
     console.print(
         f"n={summary['n']}  passed={summary['passed']}  outcome={summary['outcome_accuracy']}  "
-        f"band={summary['risk_band_accuracy']}  entity_recall={summary['entity_recall']}"
+        f"band={summary['risk_band_accuracy']}  entity_recall={summary['entity_recall']}  "
+        f"low suspended={summary.get('low_suspended', 0)}"
     )
+    if summary.get("band_confusion"):
+        rows = "  ".join(
+            f"{want}->" + ",".join(f"{got}:{n}" for got, n in sorted(cells.items()))
+            for want, cells in sorted(summary["band_confusion"].items())
+        )
+        console.print(f"bands (want->got): {rows}", highlight=False)
     for err in summary["errors"]:
         console.print(f"[yellow]skipped[/] {err}", highlight=False)
+
+
+def print_failures(entries: list[dict[str, Any]], limit: int = 40) -> None:
+    """Each failing persona with the check that failed and what in the call caused it."""
+    failing = [e for e in entries if not e["pass"]]
+    for e in failing[:limit]:
+        console.print(f"[red]✗[/] [bold]{e['id']}[/]", highlight=False)
+        for line in failure_reasons(e):
+            console.print(f"    {line}", highlight=False, markup=False)
+    if len(failing) > limit:
+        console.print(f"… and {len(failing) - limit} more failing (see the report)")
 
 
 def eval_command(

@@ -13,7 +13,7 @@ Every bot utterance, callee event, NLU result and routing decision lands in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -24,6 +24,7 @@ from bot.core.script_model import LanguagePack
 from bot.core.scripts import CompiledNode, Script
 from bot.core.templating import render
 from bot.core.vocab import EntityLabel, Intent, Outcome
+from nlu.reading.schema import Act
 from nlu.types import IntentScore, NluContext, NluResult
 
 
@@ -130,6 +131,9 @@ class DialogueError(RuntimeError):
 
 
 _DTMF_TEXT = "<dtmf {}>"
+#: Readings that say the speaker is not the holder: the holder's name in them is never a
+#: confirmation.
+_SOMEONE_ELSE = frozenset({Act.DENY, Act.THIRD_PARTY, Act.WRONG_NUMBER, Act.ANNOUNCEMENT})
 
 
 class DialogueManager:
@@ -163,6 +167,8 @@ class DialogueManager:
         self._retries = 0
         self._repeats = 0
         self._consecutive_refusals = 0
+        #: Answers to questions that were not refusals.
+        self._substantive = 0
         self._callee_turns = 0
         self._now = 0.0
         self._started = False
@@ -247,19 +253,17 @@ class DialogueManager:
         ):
             # "我是张伟，您说" confirms identity whatever the model made of the rest; a
             # rule's verdict (an answering machine that says its owner's name) stands.
-            nlu = NluResult(
-                nlu.raw_text,
-                nlu.text,
-                IntentScore(Intent.AFFIRM, nlu.intent.confidence, "rule"),
-                nlu.entities,
-            )
+            nlu = replace(nlu, intent=IntentScore(Intent.AFFIRM, nlu.intent.confidence, "rule"))
         return nlu
 
     def _names_holder(self, nlu: NluResult) -> bool:
         """The callee names the holder as themselves: the name is said, not negated
-        ("我不是张伟"), and no kinship word makes it about someone else ("我是张伟的老伴")."""
-        return self.account.name in nlu.values(EntityLabel.PERSON) and not nlu.values(
-            EntityLabel.RELATIONSHIP
+        ("我不是张伟"), no kinship word makes it about someone else ("我是张伟的老伴"), and
+        the reading does not hear a stranger repeating the name ("张伟？不认识")."""
+        return (
+            self.account.name in nlu.values(EntityLabel.PERSON)
+            and not nlu.values(EntityLabel.RELATIONSHIP)
+            and not nlu.reading.acts & _SOMEONE_ELSE
         )
 
     def _on_answer(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult) -> BotUtterance:
@@ -285,7 +289,10 @@ class DialogueManager:
         if intent is Intent.REFUSE:
             self.record.refusals += 1
             self._consecutive_refusals += 1
-            if self._consecutive_refusals >= self.refusals_to_end:
+            if self._consecutive_refusals >= self.refusals_to_end and self._substantive < 2:
+                # Refusing (nearly) everything ends the call; a holder who has answered
+                # some questions is asked the rest (a partial refusal is evidence, and
+                # the call completes with a band that reflects it).
                 self._log_callee(node, event, nlu, "repeated refusal: close politely")
                 return self._enter(handlers.refused)
         else:
@@ -305,6 +312,8 @@ class DialogueManager:
             decision = f"{intent.value} -> {target}"
         if spec.gate is None:
             self.record.answers.append(Answer(node.id, spec.topic, nlu))
+            if intent is not Intent.REFUSE:
+                self._substantive += 1
         target, followup = self._followup(node, intent, nlu, target)
         self._log_callee(
             node, event, nlu, decision + (f"; follow-up {followup}" if followup else "")

@@ -20,6 +20,16 @@ from bot.core.dialogue import Answer, DialogueRecord
 from bot.core.vocab import EntityLabel, Intent, Outcome, RiskBand
 from nlu.negation import hearsay_spans, in_spans, negation_spans
 from nlu.phonetic import KeyphraseMatcher
+from nlu.reading.schema import (
+    ALL_LABELS,
+    HANDED_OVER,
+    LEGIT_FUNDS,
+    Act,
+    Counterparty,
+    Funds,
+    Holder,
+    Slot,
+)
 
 Category = Literal["hard", "soft", "legit"]
 Counter = Literal["unclear_answers", "refusals", "no_inputs"]
@@ -43,14 +53,38 @@ class FeatureSpec(BaseModel):
     keywords: list[str] = Field(default_factory=list)
     pinyin_keywords: list[str] = Field(default_factory=list)
     entities: dict[EntityLabel, list[str]] = Field(default_factory=dict)
+    #: Schema values of the answer's reading (``custody=lent``, ``funds=gambling``...).
+    reading: list[str] = Field(default_factory=list)
+    #: ...each of which must hold in the same answer too (``holder=family``).
+    reading_with: list[str] = Field(default_factory=list)
+    #: ...and none of which may hold in it.
+    reading_unless: list[str] = Field(default_factory=list)
     counter: Counter | None = None
     computed: str | None = None
 
     @model_validator(mode="after")
     def _has_condition(self) -> FeatureSpec:
-        if not (self.intents or self.keywords or self.entities or self.counter or self.computed):
+        if not (
+            self.intents
+            or self.keywords
+            or self.entities
+            or self.reading
+            or self.counter
+            or self.computed
+        ):
             raise ValueError(
-                "a feature needs at least one of intents, keywords, entities, counter, computed"
+                "a feature needs at least one of intents, keywords, entities, reading, "
+                "counter, computed"
+            )
+        unknown = [
+            r
+            for r in self.reading + self.reading_with + self.reading_unless
+            if r not in ALL_LABELS
+        ]
+        if unknown:
+            raise ValueError(
+                f"unknown reading value(s) {', '.join(unknown)} (known: field=value from "
+                "nlu/reading/schema.py, e.g. custody=lent, funds=gambling, acts=refuse)"
             )
         return self
 
@@ -142,15 +176,65 @@ ComputedCheck = Callable[[DialogueRecord, Account, dict[str, list[Evidence]]], l
 def _custody_contradiction(
     record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
 ) -> list[Evidence]:
-    selfish = [
-        _ev(a, a.nlu.intent.intent.value)
+    """Says the card is with them, and elsewhere that it was handed over."""
+    kept = [
+        _ev(a, "holder=self")
         for a in record.answers
-        if a.nlu.intent.intent is Intent.CUSTODY_SELF
+        if a.nlu.reading.holder is Holder.SELF or a.nlu.intent.intent is Intent.CUSTODY_SELF
     ]
     handed = [
-        e for f in ("custody_lent", "custody_sold", "credentials_shared") for e in fired.get(f, [])
+        _ev(a, ", ".join(sorted(e.value for e in a.nlu.reading.custody & HANDED_OVER)))
+        for a in record.answers
+        if a.nlu.reading.custody & HANDED_OVER
     ]
-    return selfish[:1] + handed[:1] if selfish and handed else []
+    return kept[:1] + handed[:1] if kept and handed else []
+
+
+def _family_flows_unexplained(
+    record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
+) -> list[Evidence]:
+    """A relative uses the card and the holder cannot say where its money comes from."""
+    family = [a for a in record.answers if a.nlu.reading.holder is Holder.FAMILY]
+    if not family:
+        return []
+    vague = [a for a in record.answers if a.topic in _MONEY_TOPICS and _cannot_explain(a)]
+    return [_ev(family[0], "holder=family"), _ev(vague[0], "cannot explain")] if vague else []
+
+
+def _large_unknown_counterparty(
+    record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
+) -> list[Evidence]:
+    """A large flagged transfer whose other side the holder cannot name."""
+    if account.txn is None or account.txn.amount < LARGE_AMOUNT:
+        return []
+    money = [a for a in record.answers if a.topic in _MONEY_TOPICS]
+    if any(a.nlu.reading.counterparty in _KNOWN for a in money):
+        return []
+    unknown = [
+        a
+        for a in money
+        if a.nlu.reading.counterparty in (Counterparty.UNKNOWN, Counterparty.STRANGER)
+        or (a.topic == "counterparty" and _cannot_explain(a))
+    ]
+    return [_ev(unknown[0], f"{account.txn.amount:g}, counterparty unknown")] if unknown else []
+
+
+#: A flagged transfer at least this large needs a counterparty the holder can name.
+LARGE_AMOUNT = 10_000
+_MONEY_TOPICS = frozenset({"fund_source", "counterparty", "card_purpose"})
+_KNOWN = frozenset({Counterparty.NAMED, Counterparty.KNOWN_UNNAMED})
+
+
+def _cannot_explain(answer: Answer) -> bool:
+    reading = answer.nlu.reading
+    if reading.funds & LEGIT_FUNDS or reading.counterparty in _KNOWN:
+        return False
+    return (
+        Funds.UNEXPLAINED in reading.funds
+        or Act.DONT_KNOW in reading.acts
+        or Act.REFUSE in reading.acts
+        or answer.nlu.intent.intent in (Intent.UNCLEAR, Intent.REFUSE)
+    )
 
 
 def _amount_mismatch(
@@ -179,7 +263,22 @@ def _is_number(v: str) -> bool:
 COMPUTED: dict[str, ComputedCheck] = {
     "custody_contradiction": _custody_contradiction,
     "amount_mismatch": _amount_mismatch,
+    "family_flows_unexplained": _family_flows_unexplained,
+    "large_unknown_counterparty": _large_unknown_counterparty,
 }
+
+
+def _reading_slot(spec: FeatureSpec, answer: Answer) -> Slot | None:
+    """The slot of ``answer``'s reading that fires ``spec``, if any."""
+    reading = answer.nlu.reading
+    slot = next((reading.slot(r) for r in spec.reading if reading.has(r)), None)
+    if slot is None:
+        return None
+    if not all(reading.has(r) for r in spec.reading_with):
+        return None
+    if any(reading.has(r) for r in spec.reading_unless):
+        return None
+    return slot
 
 
 def _applies(spec: FeatureSpec, answer: Answer) -> bool:
@@ -243,6 +342,13 @@ class RiskScorer:
             if a.nlu.intent.intent in spec.intents:
                 out.append(
                     _ev(a, f"intent {a.nlu.intent.intent.value} ({a.nlu.intent.confidence:.2f})")
+                )
+                continue
+            slot = _reading_slot(spec, a)
+            if slot is not None:
+                words = "、".join(slot.words)
+                out.append(
+                    _ev(a, f"{slot.label} ({slot.confidence:.2f})" + (f": {words}" if words else ""))
                 )
                 continue
             for label, values in spec.entities.items():

@@ -1,0 +1,1 @@
+"""Question-aware answer understanding: the answer schema, its model and its reader."""
