@@ -10,7 +10,7 @@ from pathlib import Path
 from nlu.entities import EntityExtractor
 from nlu.intent.classifier import IntentClassifier
 from nlu.normalize import normalize
-from nlu.reading.reader import Reader, resolve_intent
+from nlu.reading.reader import Reader, purpose_entities, resolve_intent
 from nlu.types import NluContext, NluResult
 
 
@@ -57,6 +57,7 @@ class Analyzer:
             result = NluResult(text, clean, intent, entities)
         else:
             reading = self.reader.read(clean, context.topic, entities, context.known_names[:1])
+            entities += purpose_entities(reading, clean, context.topic, entities)
             result = NluResult(
                 text, clean, resolve_intent(intent, reading, context.topic), entities, reading
             )

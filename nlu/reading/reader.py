@@ -25,7 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bot.core.vocab import CUSTODY_INTENTS, EntityLabel, Intent
+from bot.core.vocab import CUSTODY_INTENTS, EntityLabel, Intent, Purpose
 from nlu.data import load_yaml
 from nlu.negation import in_spans, negation_spans
 from nlu.reading.features import mask_names
@@ -68,6 +68,47 @@ def handed_to_someone(text: str) -> bool:
                 return True
             start = text.find(cue, start + 1)
     return False
+
+
+#: The ``purpose`` entity a use of money implies (the persona contract's vocabulary).
+PURPOSE_OF: dict[str, Purpose] = {
+    "salary": Purpose.SALARY,
+    "reimbursement": Purpose.SALARY,
+    "business": Purpose.BUSINESS,
+    "for_others": Purpose.COLLECT_FOR_OTHERS,
+    "task_rebate": Purpose.COLLECT_FOR_OTHERS,
+    "loan": Purpose.LOAN_REPAYMENT,
+    "savings": Purpose.SAVINGS_INVESTMENT,
+    "stranger_investment": Purpose.SAVINGS_INVESTMENT,
+    "spending": Purpose.DAILY_SPENDING,
+    "rent": Purpose.OTHER,
+    "gambling": Purpose.OTHER,
+    "scam_payment": Purpose.OTHER,
+    "crypto_otc": Purpose.OTHER,
+}
+PURPOSE_TOPICS = frozenset({"card_purpose", "fund_source"})
+
+
+def purpose_entities(
+    reading: Reading, text: str, topic: str, entities: tuple[Entity, ...]
+) -> tuple[Entity, ...]:
+    """``purpose`` entities for the uses of money the reading found in an answer about
+    money, placed on the words that carried them; keyword purposes already there stay."""
+    if topic not in PURPOSE_TOPICS:
+        return ()
+    have = {e.value for e in entities if e.label is EntityLabel.PURPOSE}
+    out: list[Entity] = []
+    for slot in reading.slots:
+        field_name, _, value = slot.label.partition("=")
+        purpose = PURPOSE_OF.get(value) if field_name == "funds" else None
+        if purpose is None or purpose.value in have:
+            continue
+        have.add(purpose.value)
+        word = next((w for w in slot.words if w in text), "")
+        start = text.find(word) if word else 0
+        end = start + len(word) if word else len(text)
+        out.append(Entity(EntityLabel.PURPOSE, text[start:end], purpose.value, start, end))
+    return tuple(out)
 
 
 class Reader:
