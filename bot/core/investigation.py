@@ -58,7 +58,7 @@ class CallResult:
 class DialogueLimits:
     max_turns: int = 30
     max_seconds: float = 420.0
-    refusals_to_end: int = 2
+    refusals_to_end: int = 3
 
 
 class Investigator:
@@ -71,6 +71,7 @@ class Investigator:
         analyzer: Analyzer,
         *,
         bank_name: str,
+        bank_hotline: str = "",
         limits: DialogueLimits | None = None,
     ) -> None:
         self.library = library
@@ -79,6 +80,7 @@ class Investigator:
         self.policy = policy
         self.analyzer = analyzer
         self.bank_name = bank_name
+        self.bank_hotline = bank_hotline
         self.limits = limits or DialogueLimits()
 
     def dialogue(self, account: Account, script_id: str | None = None) -> DialogueManager:
@@ -93,6 +95,7 @@ class Investigator:
             max_turns=self.limits.max_turns,
             max_seconds=self.limits.max_seconds,
             refusals_to_end=self.limits.refusals_to_end,
+            bank_hotline=self.bank_hotline,
         )
 
     def conclude(
@@ -114,6 +117,7 @@ class Investigator:
             attempts_left=attempts_left,
             branch=account.branch,
             call_key=call_key or account.account_id,
+            handoff=record.handoff_requested,
         )
         return CallResult(account, record, assessment, decision)
 

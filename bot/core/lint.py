@@ -76,7 +76,7 @@ def pre_identity_nodes(script: Script) -> set[str]:
 
 def _handler_nodes(script: Script) -> list[str]:
     h = script.handlers
-    return [h.callback, h.refused, h.voicemail, h.budget]
+    return [h.callback, h.refused, h.voicemail, h.budget, h.handoff]
 
 
 def _check_references(script: Script) -> list[SourceError]:

@@ -31,6 +31,7 @@ Situation = Literal[
     "high",
     "high_severe",  # high and the card was sold/rented or credentials handed over
     "no_band",  # completed or hung up without enough answers for a band
+    "handoff",  # the holder asked for a person and the call gave no band: a person calls
 ]
 
 
@@ -51,6 +52,7 @@ DEFAULT_TABLE: dict[Situation, Rule] = {
     "high": Rule(disposition=Disposition.SUSPEND_NON_COUNTER, review="always"),
     "high_severe": Rule(disposition=Disposition.SUSPEND_ALL, review="always"),
     "no_band": Rule(disposition=Disposition.RETRY_CALL, review="never"),
+    "handoff": Rule(disposition=Disposition.MANUAL_INVESTIGATION, review="always"),
 }
 
 
@@ -135,9 +137,17 @@ class Policy:
         attempts_left: bool = True,
         branch: str | None = None,
         call_key: str = "",
+        handoff: bool = False,
     ) -> Decision:
+        """``handoff``: the holder asked for a person. A person then calls back: without a
+        band that is the disposition; with one, the band's disposition stands and a
+        reviewer always sees the call."""
         situation = self.situation(outcome, band, severe, attempts_left)
+        if handoff and situation in ("no_band", "unreached_retry", "unreached_exhausted"):
+            situation = "handoff"
         rule = self.rule(situation, branch)
+        if handoff and situation != "handoff":
+            return Decision(rule.disposition, True, situation)
         if rule.review == "sample":
             sampled = self.in_sample(call_key)
             return Decision(rule.disposition, sampled, situation, sampled)

@@ -59,6 +59,11 @@ class FeatureSpec(BaseModel):
     reading_with: list[str] = Field(default_factory=list)
     #: ...and none of which may hold in it.
     reading_unless: list[str] = Field(default_factory=list)
+    #: The reading must be at least this sure (a half-heard admission is doubt, not an
+    #: admission: pair a hard feature with a soft one below this).
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    #: ...and below this (the soft twin of a hard feature).
+    max_confidence: float = Field(1.0, ge=0, le=1)
     counter: Counter | None = None
     computed: str | None = None
 
@@ -271,7 +276,15 @@ COMPUTED: dict[str, ComputedCheck] = {
 def _reading_slot(spec: FeatureSpec, answer: Answer) -> Slot | None:
     """The slot of ``answer``'s reading that fires ``spec``, if any."""
     reading = answer.nlu.reading
-    slot = next((reading.slot(r) for r in spec.reading if reading.has(r)), None)
+    slot = next(
+        (
+            found
+            for r in spec.reading
+            if (found := reading.slot(r)) is not None
+            and spec.min_confidence <= found.confidence < spec.max_confidence + 1e-9
+        ),
+        None,
+    )
     if slot is None:
         return None
     if not all(reading.has(r) for r in spec.reading_with):

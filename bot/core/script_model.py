@@ -97,6 +97,8 @@ class Handlers(_Strict):
     refused: str = "close_refused"
     voicemail: str = "close_voicemail"
     budget: str = "close_budget"
+    #: A confirmed holder who insists on a person: a person calls back.
+    handoff: str = "close_handoff"
     #: Repeat requests honoured per node before the answer counts as no-match.
     repeat_limit: int = Field(2, ge=0)
 
@@ -121,6 +123,15 @@ class BlockFile(_Strict):
     nodes: dict[str, Node] = Field(min_length=1)
 
 
+class Replies(_Strict):
+    """Answers to what a caller asks or says besides answering (see ``LanguagePack``)."""
+
+    ask_who: str = ""
+    doubt_caller: str = ""
+    want_human: str = ""
+    hard_of_hearing: str = ""
+
+
 class LanguagePack(_Strict):
     """Fixed phrases and checks for one language; a new language is one more file."""
 
@@ -131,3 +142,9 @@ class LanguagePack(_Strict):
     repeat_prefix: str = ""
     #: Default keypad meanings.
     dtmf: dict[str, Intent] = Field(default_factory=dict)
+    #: What the bot says back to a caller's side remark before going on (keys: the
+    #: reading's acts ``ask_who``, ``doubt_caller``, ``want_human``, ``hard_of_hearing``).
+    #: Plain text with ``{bank_name}`` and ``{hotline}``; said before the next prompt.
+    replies: Replies = Field(default_factory=lambda: Replies())
+    #: ``{hotline}`` when the bank's number is not configured.
+    hotline_fallback: str = ""

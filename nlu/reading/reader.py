@@ -7,6 +7,8 @@ stays a rule here, stated once:
   the account. When the clause that says it names another object — a car, a flat, goods,
   a sum of money — and nothing of the account, the event is dropped ("车卖给邻居了" is a
   sale of a car, not of a card).
+- **A close relative is family.** When the card or credentials went to someone and the
+  only relationships named are close kin (儿子, 老婆, 我弟…), the holder is ``family``.
 - **Credentials go to someone.** ``credentials_shared`` needs a handing-over cue said
   outside a negation (给, 告诉, 发过去, 他也知道, 共享…): "手机银行是我自己用的" and "验证码
   从来不给人" name credentials and hand nothing over.
@@ -30,7 +32,7 @@ from nlu.data import load_yaml
 from nlu.negation import in_spans, negation_spans
 from nlu.reading.features import mask_names
 from nlu.reading.model import ReadingModel
-from nlu.reading.schema import Act, CustodyEvent, Holder, Reading, Slot, label_key
+from nlu.reading.schema import HANDED_OVER, Act, CustodyEvent, Holder, Reading, Slot, label_key
 from nlu.types import Entity, IntentScore
 
 #: Events whose object must be the card or account.
@@ -56,6 +58,11 @@ def other_object_only(text: str) -> bool:
         return False
     clauses = [c for c in _CLAUSE.findall(text) if any(v in c for v in verbs)]
     return bool(clauses) and all(any(o in c for o in others) for c in clauses)
+
+
+def _close_family_only(entities: tuple[Entity, ...]) -> bool:
+    kin = {e.value for e in entities if e.label is EntityLabel.RELATIONSHIP and not e.negated}
+    return bool(kin) and kin <= set(_checks()["close_family"])
 
 
 def handed_to_someone(text: str) -> bool:
@@ -147,6 +154,12 @@ class Reader:
         shared = label_key("custody", CustodyEvent.CREDENTIALS_SHARED.value)
         if any(s.label == shared for s in slots) and not handed_to_someone(text):
             slots = [s for s in slots if s.label != shared]
+        handed = [label_key("custody", e.value) for e in HANDED_OVER]
+        if any(s.label in handed for s in slots) and _close_family_only(entities):
+            family = label_key("holder", Holder.FAMILY.value)
+            kin = [e.text for e in entities if e.label is EntityLabel.RELATIONSHIP]
+            slots = [s for s in slots if not s.label.startswith("holder=")]
+            slots.append(Slot(family, 1.0, tuple(kin), "rule: close relative"))
         return Reading(tuple(slots), reading.model_version)
 
 

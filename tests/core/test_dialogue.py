@@ -111,9 +111,9 @@ def test_repeated_refusal_ends_politely_as_refused(
     library: TemplateLibrary, analyzer: TableAnalyzer
 ) -> None:
     dm = dm_for(library, analyzer)
-    said = converse(dm, ["是我", "我不想说", "我不想说", "我不想说"])
+    said = converse(dm, ["是我", "我不想说", "我不想说", "我不想说", "我不想说"])
     assert dm.record.outcome is Outcome.REFUSED
-    assert dm.record.refusals == 2
+    assert dm.record.refusals == 3  # settings.budget.refusals_to_end
     assert "官方客服" in said[-1].text
 
 

@@ -205,7 +205,8 @@ def test_negation_flag(
         ("卡给我男朋友了", (), set()),
         ("我朋友说可以", (), set()),
         ("是我邻居李阿姨借的", (), set()),
-        ("王强是个好人", (), set()),  # unknown name, no cue
+        ("王强是个好人", (), {"王强"}),  # no cue, but LAC knows a name
+        ("我觉得这个人挺好", (), set()),
     ],
 )
 def test_person(
@@ -226,12 +227,29 @@ def test_offsets_point_into_the_normalised_text(extractor: EntityExtractor) -> N
         assert text[e.start : e.end] == e.text
 
 
-def test_non_purpose_entities_do_not_overlap(extractor: EntityExtractor) -> None:
+def test_entities_overlap_only_where_a_place_sits_inside_a_name() -> None:
+    """Spans never overlap, except a place inside an employer or a longer place, which
+    is a place said too (洛阳轴承厂 names 洛阳; 中山大学 does not name 中山)."""
+    loc = Candidate(EntityLabel.LOCATION, 0, 2, "洛阳", 3)
+    factory = Candidate(EntityLabel.EMPLOYER, 0, 5, "洛阳轴承厂", 2)
+    assert resolve_overlaps([loc, factory]) == [factory, loc] or resolve_overlaps(
+        [loc, factory]
+    ) == [loc, factory]
+    occ = Candidate(EntityLabel.OCCUPATION, 3, 5, "工人", 3)
+    assert resolve_overlaps([factory, occ]) == [factory]
+
+
+def test_extracted_places_inside_employers(extractor: EntityExtractor) -> None:
+    text = normalize("俺退休了，原先在洛阳轴承厂上班，干了三十多年")
+    found = {(e.label.value, e.value) for e in extractor.extract(text, NluContext())}
+    assert {("location", "洛阳"), ("employer", "洛阳轴承厂")} <= found
     text = normalize("我在广州天河区的一家物流公司做仓库管理员，工资每月五千块")
     spans = sorted(
-        (e.start, e.end) for e in extractor.extract(text, NluContext()) if e.label != "purpose"
+        (e.start, e.end, e.label)
+        for e in extractor.extract(text, NluContext())
+        if e.label not in ("purpose", "location")
     )
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_resolve_overlaps_longest_then_priority() -> None:
