@@ -488,9 +488,7 @@ class OccupationComponent:
             ),
         )
         answering = doc.user_data.get(TOPIC_KEY) == "occupation"
-        known = [
-            (e.start_char, e.end_char) for e in doc.ents if e.label_ == EntityLabel.OCCUPATION
-        ]
+        known = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == EntityLabel.OCCUPATION]
         _add(
             doc,
             (
@@ -632,7 +630,9 @@ class PersonComponent:
 #: package: a changed file is refused rather than trusted).
 LAC_ENCODER_SHA256 = "826085fff327d0c76c0dd55400629ce0ed192a6519ecd9841ed6fdedb4cb5aec"
 _TITLES = ("阿姨", "叔叔", "叔", "大爷", "大妈", "大娘", "师傅", "老师", "总", "经理", "婶", "伯")
-_WORK_VERBS = re.compile("上班|工作|打工|干活|做事|当|上岗|入职|实习|开车|送|跑|在职|干了|干过|员工")
+_WORK_VERBS = re.compile(
+    "上班|工作|打工|干活|做事|当|上岗|入职|实习|开车|送|跑|在职|干了|干过|员工"
+)
 
 
 @lru_cache(maxsize=1)
@@ -699,7 +699,9 @@ class LacComponent:
         """A LAC place and the parts of it a caller would name alone: 黄骅港 -> 黄骅,
         重庆解放碑 -> 重庆 + 解放碑; 湖南人 -> 湖南."""
         if word.endswith("人") and len(word) >= 3:  # 湖南人: from Hunan
-            yield Candidate(EntityLabel.LOCATION, start, start + len(word) - 1, word[:-1], PRIORITY_LAC)
+            yield Candidate(
+                EntityLabel.LOCATION, start, start + len(word) - 1, word[:-1], PRIORITY_LAC
+            )
             return
         yield Candidate(EntityLabel.LOCATION, start, start + len(word), word, PRIORITY_LAC)
         for suffix in self._place_suffixes:
@@ -709,7 +711,9 @@ class LacComponent:
         for cut in range(2, len(word) - 1):
             if word[:cut] in self._places:
                 rest = word[cut:]
-                yield Candidate(EntityLabel.LOCATION, start + cut, start + len(word), rest, PRIORITY_LAC)
+                yield Candidate(
+                    EntityLabel.LOCATION, start + cut, start + len(word), rest, PRIORITY_LAC
+                )
                 break
 
     def _compound_jobs(self, tokens: list[tuple[str, str, int]], text: str) -> Iterator[Candidate]:
@@ -724,7 +728,10 @@ class LacComponent:
             end = start + len(word)
             if first == i or end - begin > 6:
                 continue
-            if word in self._first_person_only and "我" not in text[_clause_start(text, begin) : begin]:
+            if (
+                word in self._first_person_only
+                and "我" not in text[_clause_start(text, begin) : begin]
+            ):
                 continue  # 他说他是银行客服
             value = self._job_value.get(word, text[begin:end])
             yield Candidate(EntityLabel.OCCUPATION, begin, end, value, PRIORITY_LAC)

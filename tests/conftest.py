@@ -13,6 +13,7 @@ from bot.core.account import Account
 from bot.core.scripts import TemplateLibrary, load_library
 from bot.core.vocab import EntityLabel, Intent
 from bot.settings import REPO_ROOT
+from nlu.reading.schema import Reading, Slot
 from nlu.types import Entity, IntentScore, NluContext, NluResult
 
 TEMPLATES = REPO_ROOT / "scripts_templates"
@@ -53,12 +54,28 @@ def make_account(**over: object) -> Account:
     return Account.model_validate(data)
 
 
-class TableAnalyzer:
-    """Intent by the first table phrase found in the text (test double for the NLU)."""
+#: Side remarks the test analyzer reads as acts (phrase -> reading value).
+STANDARD_ACTS = {
+    "你哪位": "acts=ask_who",
+    "骗子": "acts=doubt_caller",
+    "人工": "acts=want_human",
+    "听不清": "acts=hard_of_hearing",
+}
 
-    def __init__(self, table: dict[str, Intent], default: Intent = Intent.INFORM):
+
+class TableAnalyzer:
+    """Intent by the first table phrase found in the text, and a reading with the acts of
+    every ``acts`` phrase found (test double for the NLU)."""
+
+    def __init__(
+        self,
+        table: dict[str, Intent],
+        default: Intent = Intent.INFORM,
+        acts: dict[str, str] | None = None,
+    ):
         self.table = table
         self.default = default
+        self.acts = STANDARD_ACTS if acts is None else acts
         self.calls: list[tuple[str, str]] = []
         self.entities = {
             "父亲": EntityLabel.RELATIONSHIP,
@@ -74,7 +91,8 @@ class TableAnalyzer:
             for word, label in self.entities.items()
             if word in text
         )
-        return NluResult(text, text, IntentScore(intent, 0.99, "rule"), entities)
+        reading = Reading(tuple(Slot(r, 0.9) for k, r in self.acts.items() if k in text))
+        return NluResult(text, text, IntentScore(intent, 0.99, "rule"), entities, reading)
 
 
 STANDARD_TABLE = {

@@ -82,9 +82,7 @@ class FeatureSpec(BaseModel):
                 "counter, computed"
             )
         unknown = [
-            r
-            for r in self.reading + self.reading_with + self.reading_unless
-            if r not in ALL_LABELS
+            r for r in self.reading + self.reading_with + self.reading_unless if r not in ALL_LABELS
         ]
         if unknown:
             raise ValueError(
@@ -361,7 +359,9 @@ class RiskScorer:
             if slot is not None:
                 words = "、".join(slot.words)
                 out.append(
-                    _ev(a, f"{slot.label} ({slot.confidence:.2f})" + (f": {words}" if words else ""))
+                    _ev(
+                        a, f"{slot.label} ({slot.confidence:.2f})" + (f": {words}" if words else "")
+                    )
                 )
                 continue
             for label, values in spec.entities.items():

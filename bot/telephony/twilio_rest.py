@@ -194,8 +194,9 @@ class TwilioDialer:
                 log.warning("twilio: request failed: %s", error)
                 raise error
             attempt += 1
-            log.info("twilio: %s; retry %d/%d in %.2fs", error, attempt, s.max_retries, delay)
-            await asyncio.sleep(min(delay, s.retry_cap_s))
+            pause = min(delay, s.retry_cap_s)
+            log.info("twilio: %s; retry %d/%d in %.2fs", error, attempt, s.max_retries, pause)
+            await asyncio.sleep(pause)
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.retry_base_s * 2**attempt, self.settings.retry_cap_s))

@@ -128,13 +128,6 @@ class ReadingModel:
 
     # -- prediction -----------------------------------------------------------------
 
-    def probabilities(self, items: list[tuple[str, str]]) -> NDArray[np.float32]:
-        """``(topic, text)`` pairs -> label probabilities (rows x labels)."""
-        x = self.vectorizer.transform([document(t, s) for t, s in items])
-        logits = np.asarray(x @ self._weights) + self._intercept
-        probs: NDArray[np.float32] = 1.0 / (1.0 + np.exp(-logits))
-        return probs
-
     def read(self, text: str, topic: str) -> Reading:
         key = (topic, text)
         with self._lock:

@@ -214,7 +214,11 @@ def resolve_intent(intent: IntentScore, reading: Reading, topic: str) -> IntentS
 
 
 def _identity_intent(intent: IntentScore, reading: Reading, acts: frozenset[Act]) -> IntentScore:
-    if Act.ANNOUNCEMENT in acts and Act.CONFIRM not in acts and _has(reading, Act.ANNOUNCEMENT, 0.7):
+    if (
+        Act.ANNOUNCEMENT in acts
+        and Act.CONFIRM not in acts
+        and _has(reading, Act.ANNOUNCEMENT, 0.7)
+    ):
         return _score(Intent.VOICEMAIL, reading, Act.ANNOUNCEMENT)
     someone_else = acts & {Act.THIRD_PARTY, Act.WRONG_NUMBER, Act.DENY}
     if someone_else and Act.CONFIRM in acts:

@@ -100,7 +100,7 @@ def evaluate(model: ReadingModel, rows: Sequence[Row], *, keep_errors: int = 200
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
     exact = 0
-    errors = []
+    errors: list[tuple[str, str, list[str], list[str]]] = []
     for r in rows:
         got = set(model.read(r.text, r.topic).labels())
         want = set(r.labels)
@@ -195,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(json.dumps({k: v for k, v in summary.items() if k != "heldout"}, ensure_ascii=False))
     if summary["heldout"]:
         h = summary["heldout"]
-        print(f"held-out: n={h['n']} micro-F1 {h['micro_f1']} macro-F1 {h['macro_f1']} exact {h['exact']}")
+        print(
+            f"held-out: n={h['n']} micro-F1 {h['micro_f1']} macro-F1 {h['macro_f1']} exact {h['exact']}"
+        )
 
 
 if __name__ == "__main__":

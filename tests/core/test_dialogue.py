@@ -323,3 +323,59 @@ def test_without_barge_in_an_unclear_answer_gets_the_clarifying_reprompt(
     dm.handle(CalleeEvent.speech("是我"))
     r = dm.handle(CalleeEvent.speech("不知道"))
     assert r is not None and r.kind is UtteranceKind.REPROMPT
+
+
+# -- the dialogue follows the caller ------------------------------------------------------
+
+
+def test_a_confirmation_with_a_question_is_answered_and_goes_on(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    dm = dm_for(library, analyzer)
+    said = converse(dm, ["是我，你哪位？"])
+    assert dm.record.identity_confirmed and not dm.done
+    assert said[-1].text.startswith("我这边是示例银行的智能语音助手")
+    assert said[-1].topic != "identity"  # the next question follows the reply
+
+
+def test_a_doubting_caller_is_told_how_to_check_the_call(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    dm = dm_for(library, analyzer, bank_hotline="95000")
+    said = converse(dm, ["是我，你们不会是骗子吧"])
+    reply = said[-1].text
+    assert "95000" in reply and "不会向您索要密码或验证码" in reply
+    assert dm.record.identity_confirmed
+    # Without a configured number the caller is sent to the one on their card.
+    said = converse(dm_for(library, analyzer), ["是我，骗子吧"])
+    assert "银行卡背面" in said[-1].text
+
+
+def test_the_reply_is_said_once_per_call(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
+    dm = dm_for(library, analyzer)
+    said = converse(dm, ["是我，你哪位", "你哪位啊，这钱是工资"])
+    assert sum("智能语音助手，来电" in s.text for s in said) == 1
+
+
+def test_a_hard_of_hearing_caller_gets_a_slower_prompt(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    dm = dm_for(library, analyzer)
+    said = converse(dm, ["啊？听不清"])
+    assert said[-1].slow and said[-1].text.startswith("好的，我说慢一点。")
+    assert not dm.done  # re-asked, not ended as unverified
+    nxt = dm.handle(CalleeEvent.speech("是我"))
+    assert dm.record.identity_confirmed and nxt is not None and nxt.slow
+
+
+def test_a_request_for_a_person_is_honoured_and_never_a_refusal(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    analyzer.table = {"我不想说": Intent.REFUSE, **analyzer.table}
+    dm = dm_for(library, analyzer)
+    said = converse(dm, ["是我", "我不想说，你让人工跟我说"])
+    assert dm.record.handoff_requested and dm.record.refusals == 0
+    assert "已经为您登记人工回电" in said[-1].text and not dm.done
+    last = dm.handle(CalleeEvent.speech("我要人工"))
+    assert dm.done and dm.record.outcome is Outcome.COMPLETED
+    assert last is not None and last.node_id == "close_handoff" and "工作人员给您回电" in last.text

@@ -80,3 +80,15 @@ def test_policy_file_is_validated(tmp_path) -> None:  # type: ignore[no-untyped-
     with pytest.raises(SourceFileError) as exc:
         Policy.from_file(f, sample_rate=0.05, sample_seed="s")
     assert exc.value.errors[0].line == 3 and "default.low.disposition" in exc.value.errors[0].field
+
+
+def test_a_request_for_a_person_is_a_person_calling_back() -> None:
+    policy = Policy()
+    no_band = policy.decide(O.COMPLETED, None, handoff=True)
+    assert no_band.disposition is D.MANUAL_INVESTIGATION and no_band.needs_review
+    unverified = policy.decide(O.BUSY, None, handoff=True)
+    assert unverified.disposition is D.MANUAL_INVESTIGATION
+    # With a band the band's disposition stands, and a person always looks at the call.
+    low = policy.decide(O.COMPLETED, B.LOW, handoff=True, call_key="k")
+    assert low.disposition is D.CLEAR and low.needs_review
+    assert policy.decide(O.COMPLETED, None).disposition is D.RETRY_CALL

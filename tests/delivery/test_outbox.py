@@ -33,8 +33,8 @@ from tests.delivery.receiver import Receiver
 STEADY = Backoff(base_s=10, cap_s=1000, jitter=0)
 
 
-def webhook(receiver: Receiver) -> WebhookDeliverer:
-    return WebhookDeliverer(receiver.url, SECRET, timeout_s=0.2)
+def webhook(receiver: Receiver, timeout_s: float = 0.2) -> WebhookDeliverer:
+    return WebhookDeliverer(receiver.url, SECRET, timeout_s=timeout_s)
 
 
 def only(engine: Engine) -> OutboxRow:
@@ -163,7 +163,9 @@ def test_concurrent_deliverers_never_send_an_item_twice(
 
     def work(receiver: Receiver) -> None:
         try:
-            deliverer = webhook(receiver)
+            # A generous timeout: this is about claims, and a loaded machine can take
+            # longer than 0.2 s to answer (a timed-out delivery is retried later).
+            deliverer = webhook(receiver, timeout_s=10)
             barrier.wait()
             while deliver_due(engine, deliverer, now=T0, batch=3).claimed:
                 pass

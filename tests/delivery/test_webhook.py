@@ -107,11 +107,11 @@ def test_redirects_are_not_followed() -> None:
     assert classify_status(302) == (False, False)
 
 
-def test_timeout_is_retryable_and_quick(receiver: Receiver) -> None:
-    started = time.monotonic()
+def test_timeout_is_retryable(receiver: Receiver) -> None:
+    # The receiver hangs 0.5 s and then answers 200: a result that says "timeout" shows
+    # the client gave up first (how fast is for the benchmarks, not for a test).
     result = webhook(receiver.then("hang")).deliver(item())
     assert not result.ok and result.retryable and "timeout" in result.detail
-    assert time.monotonic() - started < 0.45  # the receiver hangs 0.5 s
 
 
 def test_connection_refused_is_retryable() -> None:

@@ -233,6 +233,6 @@ def test_a_campaign_over_the_loopback_gateway_stores_calls(
         assert sorted(c.outcome or "" for c in calls) == ["refused", "wrong_person"]
         for c in calls:
             assert c.recording_path and Path(c.recording_path).is_file()
-            assert c.latency_p50_ms is not None and 0 < c.latency_p50_ms < 4000
+            assert c.latency_p50_ms is not None and c.latency_p50_ms > 0
             turns = s.exec(select(TurnRow).where(TurnRow.call_id == c.id)).all()
             assert any(t.latency_ms for t in turns if t.role == "bot")
