@@ -850,7 +850,9 @@ _SCHOOL_ENDINGS = ("大学", "学院", "中学", "小学", "学校")
 def _nests(c: Candidate, outer: Candidate) -> bool:
     """A place named inside an employer (洛阳轴承厂) or a longer place (黄骅港, 重庆解放碑)
     is a place said too."""
-    if c.label is not EntityLabel.LOCATION or not (outer.start <= c.start and c.end <= outer.end):
+    inside = outer.start <= c.start and c.end <= outer.end
+    same = (c.start, c.end) == (outer.start, outer.end)
+    if c.label is not EntityLabel.LOCATION or not inside or same:
         return False
     if outer.label is EntityLabel.LOCATION:
         return True

@@ -303,6 +303,8 @@ class DialogueManager:
         handlers = self.script.handlers
         ending = self._side_remarks(node, event, nlu)
         if ending:
+            if spec.gate is None:
+                self.record.answers.append(Answer(node.id, spec.topic, nlu))
             self._log_callee(node, event, nlu, "asked for a person again: a person calls back")
             return self._enter(ending)
         if intent is Intent.VOICEMAIL:
@@ -356,6 +358,16 @@ class DialogueManager:
         if spec.gate == "identity" and intent is Intent.AFFIRM:
             self._confirm_identity()
         return self._route(node, target)
+
+    def _refused_nearly_everything(self) -> bool:
+        """Refusals not in a row ("不说" / a rude non-answer / "不说") still make a refused
+        call when at most one topic got a real answer."""
+        refused: set[str] = set()
+        answered: set[str] = set()
+        for a in self.record.answers:
+            refusal = a.nlu.intent.intent is Intent.REFUSE or Act.REFUSE in a.nlu.reading.acts
+            (refused if refusal else answered).add(a.topic)
+        return len(refused) >= 2 and len(answered - refused) <= 1
 
     def _no_match(self, node: CompiledNode, intent: Intent) -> bool:
         """Unclear answers, and at the identity gate anything it does not route."""
@@ -449,6 +461,8 @@ class DialogueManager:
         return utterance
 
     def _finish(self, outcome: Outcome, ended_by: str) -> None:
+        if outcome is Outcome.COMPLETED and self._refused_nearly_everything():
+            outcome = Outcome.REFUSED
         self.record.outcome = outcome
         self.record.ended_by = ended_by
 

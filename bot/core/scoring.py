@@ -222,6 +222,27 @@ def _large_unknown_counterparty(
     return [_ev(unknown[0], f"{account.txn.amount:g}, counterparty unknown")] if unknown else []
 
 
+def _earnings_without_work(
+    record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
+) -> list[Evidence]:
+    """Says the money is wages or takings, and that they have no job."""
+    earned = [
+        a
+        for a in record.answers
+        if a.topic in _MONEY_TOPICS
+        and (a.nlu.reading.funds & _EARNINGS or set(a.nlu.values(EntityLabel.PURPOSE)) & {"salary"})
+    ]
+    jobless = [
+        a
+        for a in record.answers
+        if a.topic == "occupation" and _JOBLESS in a.nlu.values(EntityLabel.OCCUPATION)
+    ]
+    return [_ev(earned[0], "earnings"), _ev(jobless[0], _JOBLESS)] if earned and jobless else []
+
+
+_EARNINGS = frozenset({Funds.SALARY, Funds.BUSINESS, Funds.REIMBURSEMENT})
+#: The occupation value of "没工作", "待业"... (``nlu/data/occupations.yaml``).
+_JOBLESS = "无业"
 #: A flagged transfer at least this large needs a counterparty the holder can name.
 LARGE_AMOUNT = 10_000
 _MONEY_TOPICS = frozenset({"fund_source", "counterparty", "card_purpose"})
@@ -268,6 +289,7 @@ COMPUTED: dict[str, ComputedCheck] = {
     "amount_mismatch": _amount_mismatch,
     "family_flows_unexplained": _family_flows_unexplained,
     "large_unknown_counterparty": _large_unknown_counterparty,
+    "earnings_without_work": _earnings_without_work,
 }
 
 

@@ -90,7 +90,7 @@ class ReadingModel:
     # -- persistence --------------------------------------------------------------
 
     @classmethod
-    def load(cls, model_dir: Path) -> ReadingModel:
+    def load(cls, model_dir: Path, *, cache_size: int = 4096) -> ReadingModel:
         model_dir = Path(model_dir)
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         vocab = json.loads((model_dir / "vocab.json").read_text(encoding="utf-8"))
@@ -99,7 +99,14 @@ class ReadingModel:
         vectorizer.idf_ = tensors["idf"].astype(np.float64)
         labels = [LabelInfo(item["label"], item["threshold"]) for item in config["labels"]]
         coef = tensors["coef"].astype(np.float32)
-        return cls(vectorizer, coef, tensors["intercept"], labels, config["version"])
+        return cls(
+            vectorizer,
+            coef,
+            tensors["intercept"],
+            labels,
+            config["version"],
+            cache_size=cache_size,
+        )
 
     def save(self, model_dir: Path, extra: dict[str, Any] | None = None) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +143,8 @@ class ReadingModel:
                 self._cache.move_to_end(key)
                 return hit
         reading = self._read(text, topic)
+        if not self._cache_size:
+            return reading
         with self._lock:
             self._cache[key] = reading
             while len(self._cache) > self._cache_size:

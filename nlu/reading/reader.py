@@ -32,7 +32,16 @@ from nlu.data import load_yaml
 from nlu.negation import in_spans, negation_spans
 from nlu.reading.features import mask_names
 from nlu.reading.model import ReadingModel
-from nlu.reading.schema import HANDED_OVER, Act, CustodyEvent, Holder, Reading, Slot, label_key
+from nlu.reading.schema import (
+    HANDED_OVER,
+    Act,
+    CustodyEvent,
+    Funds,
+    Holder,
+    Reading,
+    Slot,
+    label_key,
+)
 from nlu.types import Entity, IntentScore
 
 #: Events whose object must be the card or account.
@@ -125,8 +134,8 @@ class Reader:
         self.model = model
 
     @classmethod
-    def load(cls, model_dir: Path) -> Reader:
-        return cls(ReadingModel.load(model_dir))
+    def load(cls, model_dir: Path, *, cache_size: int = 4096) -> Reader:
+        return cls(ReadingModel.load(model_dir, cache_size=cache_size))
 
     @property
     def version(self) -> str:
@@ -199,7 +208,8 @@ def resolve_intent(intent: IntentScore, reading: Reading, topic: str) -> IntentS
             # A custody word the reading does not take as a custody fact ("车借给他了",
             # "没人知道我密码"): the answer informs, it admits nothing.
             return _score(Intent.INFORM, reading, Act.ANSWER)
-    substantive = Act.ANSWER in acts or reading.custody or reading.funds
+    # "不讲" reads as refuse + funds=unexplained: money left unexplained is not an answer.
+    substantive = Act.ANSWER in acts or reading.custody or reading.funds - {Funds.UNEXPLAINED}
     if Act.REFUSE in acts and not substantive:
         return _score(Intent.REFUSE, reading, Act.REFUSE)
     if intent.intent is Intent.BUSY_CALLBACK and substantive and Act.BUSY not in acts:
@@ -230,7 +240,9 @@ def _identity_intent(intent: IntentScore, reading: Reading, acts: frozenset[Act]
             acts = acts - {Act.CONFIRM}
     if Act.CONFIRM in acts and not someone_else:
         if intent.intent is Intent.BUSY_CALLBACK and Act.BUSY in acts:
-            return intent
+            # "是我，我开着车呢，你说吧" goes on; "是我，在开会，晚点打" is a callback.
+            if _confidence(reading, Act.BUSY) > _confidence(reading, Act.CONFIRM):
+                return intent
         return _score(Intent.AFFIRM, reading, Act.CONFIRM)
     if Act.THIRD_PARTY in acts:
         return _score(Intent.THIRD_PARTY, reading, Act.THIRD_PARTY)

@@ -221,7 +221,9 @@ def test_training_is_deterministic_and_round_trips(tmp_path: Path) -> None:
     for text in ("借给邻居了", "卡在我手上呢"):
         a, b = model.read(text, "card_custody"), loaded.read(text, "card_custody")
         assert a.labels() == b.labels()
-        assert all(abs(x.confidence - y.confidence) < 0.01 for x, y in zip(a.slots, b.slots, strict=True))
+        assert all(
+            abs(x.confidence - y.confidence) < 0.01 for x, y in zip(a.slots, b.slots, strict=True)
+        )
     report = evaluate(loaded, rows)
     assert report.n == 10 and report.per_label["custody=lent"].support == 5
 
