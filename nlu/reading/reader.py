@@ -239,10 +239,10 @@ def _identity_intent(intent: IntentScore, reading: Reading, acts: frozenset[Act]
         else:
             acts = acts - {Act.CONFIRM}
     if Act.CONFIRM in acts and not someone_else:
-        if intent.intent is Intent.BUSY_CALLBACK and Act.BUSY in acts:
-            # "是我，我开着车呢，你说吧" goes on; "是我，在开会，晚点打" is a callback.
-            if _confidence(reading, Act.BUSY) > _confidence(reading, Act.CONFIRM):
-                return intent
+        # "是我，我开着车呢，你说吧" goes on; "是我，在开会，晚点打" is a callback.
+        busier = _confidence(reading, Act.BUSY) > _confidence(reading, Act.CONFIRM)
+        if intent.intent is Intent.BUSY_CALLBACK and busier:
+            return intent
         return _score(Intent.AFFIRM, reading, Act.CONFIRM)
     if Act.THIRD_PARTY in acts:
         return _score(Intent.THIRD_PARTY, reading, Act.THIRD_PARTY)
