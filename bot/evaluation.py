@@ -106,6 +106,7 @@ def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
         },
         "script": result.record.script_ref,
         "ruleset": result.assessment.ruleset_version,
+        "nlu_model": result.nlu_version,
         "band_reason": result.assessment.band_reason,
         "explanation": explanation(result),
         "transcript": [

@@ -36,6 +36,24 @@ def template_paths(settings: Settings, engine: Engine | None = None) -> tuple[Pa
     return found.root, found.ruleset
 
 
+def reading_model_path(settings: Settings, engine: Engine | None = None) -> Path:
+    """The reading model the bot runs: ``reading_model_dir``, or with
+    ``reading_model_source = "database"`` the published version (see
+    :mod:`bot.nlu_registry`), falling back to ``reading_model_dir`` while none is."""
+    if settings.reading_model_source == "files":
+        return settings.reading_model_dir
+    from bot.nlu_registry import published_model_dir
+    from bot.store.db import make_engine
+
+    eng = engine or make_engine(settings.db_url)
+    try:
+        found = published_model_dir(eng, settings.data_dir / "models" / "reading")
+    finally:
+        if engine is None:
+            eng.dispose()
+    return found or settings.reading_model_dir
+
+
 def build_investigator(settings: Settings, engine: Engine | None = None) -> Investigator:
     """Load scripts, routing, rule set, policy and NLU. Refuses broken templates: a
     script that fails lint never reaches a caller. ``engine`` (optional) is the database
@@ -58,7 +76,7 @@ def build_investigator(settings: Settings, engine: Engine | None = None) -> Inve
     analyzer = Analyzer(
         settings.intent_model_dir if settings.intent_model_enabled else None,
         cache_size=settings.nlu_cache_size,
-        reading_model_dir=settings.reading_model_dir,
+        reading_model_dir=reading_model_path(settings, engine),
     )
     return Investigator(
         library,

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     #: The answer-reading model (``bot nlu train`` writes it; a reviewed, published
     #: version can live anywhere): what each answer means under the schema.
     reading_model_dir: Path = Field(default_factory=_default_reading_model_dir)
+    #: Where the reading model comes from: "files" (``reading_model_dir`` as it is) or
+    #: "database" (the version published with ``bot nlu models approve``; the packaged
+    #: model while none is).
+    reading_model_source: Literal["files", "database"] = "files"
     #: The bank's official service number, told to a callee who doubts the call
     #: (empty: "the number on the back of your card").
     bank_hotline: str = ""

@@ -114,6 +114,7 @@ def _turn_rows(
                 intent_source=nlu.intent.source if nlu else None,
                 decision=t.decision,
                 latency_ms=latency_ms.get(idx),
+                reading=nlu.reading.labels() if nlu else [],
             )
         )
         for e in nlu.entities if nlu else ():
@@ -198,6 +199,7 @@ def record_result(
             record.script_digest,
         )
         call.ruleset_version = assessment.ruleset_version
+        call.nlu_version = result.nlu_version or None
         call.risk_score = assessment.score
         call.risk_band = assessment.band.value if assessment.band else None
         call.disposition = decision.disposition.value

@@ -44,6 +44,18 @@ class CallResult:
                     values.append(ent.value)
         return out
 
+    @property
+    def nlu_version(self) -> str:
+        """The version of the reading model that read this call's answers ("" if none)."""
+        return next(
+            (
+                t.nlu.reading.model_version
+                for t in self.record.turns
+                if t.nlu is not None and t.nlu.reading.model_version
+            ),
+            "",
+        )
+
     def entity_texts(self, label: EntityLabel) -> set[str]:
         return {
             e.text

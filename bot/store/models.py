@@ -144,6 +144,8 @@ class CallRow(SQLModel, table=True):
     script_version: int | None = None
     script_digest: str | None = Field(default=None, max_length=64)
     ruleset_version: str | None = Field(default=None, max_length=40)
+    #: The answer-reading model that judged the call (``nlu_model_version.version``).
+    nlu_version: str | None = Field(default=None, max_length=60)
     risk_score: float | None = None
     risk_band: str | None = Field(default=None, index=True, max_length=8)
     disposition: str | None = Field(default=None, index=True, max_length=30)
@@ -175,6 +177,8 @@ class TurnRow(SQLModel, table=True):
     decision: str = ""
     #: For a bot turn that answered the callee: its turn latency on the phone line.
     latency_ms: float | None = None
+    #: What the callee's answer meant: the reading's schema values (``custody=lent``...).
+    reading: list[str] = _json_list()
 
 
 class EntityRow(SQLModel, table=True):
@@ -314,6 +318,29 @@ class RulesetVersionRow(_PublishedDocument, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     version: str = Field(max_length=40, unique=True)
+
+
+class NluModelVersionRow(SQLModel, table=True):
+    """A trained answer-reading model awaiting or past a second person's approval.
+
+    The model's files travel as one zip (``archive``, a few MB) so that every worker,
+    wherever it runs, loads exactly what was approved (``digest`` = sha256 of the zip).
+    """
+
+    __tablename__ = "nlu_model_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=60, unique=True)
+    digest: str = Field(max_length=64)
+    archive: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    #: pending | published | retired | rejected
+    state: str = Field(default="pending", max_length=10, index=True)
+    author: str = Field(max_length=80)
+    approved_by: str | None = Field(default=None, max_length=80)
+    #: The training summary: rows, held-out figures (utterances and personas).
+    report: dict[str, Any] = _json()
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    published_at: dt.datetime | None = None
 
 
 class UserRow(SQLModel, table=True):

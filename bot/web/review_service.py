@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, col
 
 from bot.core.masking import mask_phone
@@ -26,6 +26,7 @@ from bot.web.audit import audit
 from bot.web.corrections import enqueue_correction
 from bot.web.deps import Viewer
 from bot.web.listing import offset
+from nlu.reading.schema import ALL_LABELS
 
 #: A claim older than this lapses: another reviewer may take the item.
 CLAIM_TTL = dt.timedelta(minutes=30)
@@ -205,6 +206,24 @@ class TurnCorrection(BaseModel):
     turn_idx: int = Field(ge=0)
     text: str | None = Field(None, max_length=MAX_TEXT, description="corrected transcript")
     intent: Intent | None = Field(None, description="corrected intent")
+    reading: list[str] | None = Field(
+        None,
+        max_length=30,
+        description="corrected reading: schema values such as acts=confirm, custody=lent "
+        "(docs/nlu-schema.md); at least one act",
+    )
+
+    @field_validator("reading")
+    @classmethod
+    def _known_values(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = [v for v in value if v not in ALL_LABELS]
+        if unknown:
+            raise ValueError(f"unknown reading value(s): {', '.join(unknown)}")
+        if not any(v.startswith("acts=") for v in value):
+            raise ValueError("a reading needs at least one act (acts=...)")
+        return sorted(set(value))
 
 
 class VerdictIn(BaseModel):
@@ -233,9 +252,12 @@ def _clean_corrections(
         if text == turn.text:
             text = None
         intent = c.intent.value if c.intent and c.intent.value != turn.intent else None
-        if text is None and intent is None:
+        reading = c.reading if c.reading and c.reading != sorted(turn.reading or []) else None
+        if text is None and intent is None and reading is None:
             continue  # nothing changed
         out[c.turn_idx] = {"turn_idx": c.turn_idx, "text": text, "intent": intent}
+        if reading is not None:
+            out[c.turn_idx]["reading"] = reading
     return [out[k] for k in sorted(out)]
 
 

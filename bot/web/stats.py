@@ -11,6 +11,7 @@ by ``ROW_NUMBER()`` on SQLite, interpolated the same way), unnesting JSON arrays
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -626,14 +627,16 @@ def _reviewed_cte(session: Session) -> str:
     call and the call's script) and ``corr`` (that verdict's per-turn corrections, one row each)."""
     if _is_pg(session):
         unnest = """SELECT r.call_id, r.verdict_id, (e ->> 'turn_idx')::int AS turn_idx,
-                           e ->> 'text' AS text, e ->> 'intent' AS intent
+                           e ->> 'text' AS text, e ->> 'intent' AS intent,
+                           e -> 'reading' AS reading
                     FROM reviewed r JOIN verdict v ON v.id = r.verdict_id
                     CROSS JOIN LATERAL jsonb_array_elements(v.turn_corrections) e"""
     else:
         unnest = """SELECT r.call_id, r.verdict_id,
                            CAST(json_extract(e.value, '$.turn_idx') AS INTEGER) AS turn_idx,
                            json_extract(e.value, '$.text') AS text,
-                           json_extract(e.value, '$.intent') AS intent
+                           json_extract(e.value, '$.intent') AS intent,
+                           json_extract(e.value, '$.reading') AS reading
                     FROM reviewed r JOIN verdict v ON v.id = r.verdict_id,
                          json_each(v.turn_corrections) e"""
     return f"""WITH latest AS (
@@ -828,6 +831,55 @@ def training_examples(
         for r in rows:
             text = " ".join(mask_text(r.text).split())
             yield TrainingExample(topic=r.topic, text=text, intent=r.intent)
+        if len(rows) < batch:
+            return
+        after = (rows[-1].verdict_id, rows[-1].turn_idx)
+
+
+def _labels(value: Any) -> list[str]:
+    """A JSON list column as read by raw SQL: a list on PostgreSQL, text on SQLite."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def reading_examples(
+    session: Session, now: dt.datetime, days: int, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Corrected callee turns as reading-corpus rows (``nlu/reading/corpus`` format): the
+    reviewer's text and reading where given, else the stored ones; text masked. A turn
+    whose reading is not a valid corpus row (no act) is left out. ``bot nlu train
+    --feedback FILE`` trains on them."""
+    from nlu.reading.corpus import row_from_labels
+
+    cte = _reviewed_cte(session)
+    since = _ts(session, now - dt.timedelta(days=days))
+    after = (-1, -1)
+    while True:
+        rows = _rows(
+            session,
+            f"""{cte} SELECT co.verdict_id, co.turn_idx, t.topic,
+                             coalesce(co.text, t.text) AS text,
+                             co.reading AS corrected, t.reading AS stored
+                      FROM corr co
+                      JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
+                      WHERE t.role = 'callee'
+                        AND (co.verdict_id > :v OR (co.verdict_id = :v AND co.turn_idx > :i))
+                      ORDER BY co.verdict_id, co.turn_idx LIMIT :batch""",
+            since=since,
+            v=after[0],
+            i=after[1],
+            batch=batch,
+        )
+        for r in rows:
+            labels = _labels(r.corrected) or _labels(r.stored)
+            text = " ".join(mask_text(r.text).split())
+            try:
+                yield row_from_labels(r.topic, text, labels)
+            except ValueError:
+                continue
         if len(rows) < batch:
             return
         after = (rows[-1].verdict_id, rows[-1].turn_idx)

@@ -106,6 +106,25 @@ def load_dir(
     return [row for f in chosen for row in load_file(f, errors)]
 
 
+def row_from_labels(topic: str, text: str, labels: Iterable[str]) -> dict[str, Any]:
+    """A corpus row (the JSON form) from flat labels: what a reviewer's correction or a
+    stored reading becomes in the training data. Invalid labels raise ``ValueError``."""
+    row: dict[str, Any] = {"topic": topic, "text": text}
+    for name, (_, multi) in FIELDS.items():
+        row[name] = [] if multi else None
+    for label in labels:
+        name, _, value = label.partition("=")
+        if name not in FIELDS:
+            raise ValueError(f"{label!r} is not a reading value (field=value)")
+        if FIELDS[name][1]:
+            row[name].append(value)
+        else:
+            row[name] = value
+    row["entities"] = {}
+    parse_row(row, "correction")  # same checks as a corpus file
+    return row
+
+
 def dedupe(rows: Iterable[Row]) -> list[Row]:
     """First row of each (topic, text): writers sometimes repeat a short answer."""
     seen: set[tuple[str, str]] = set()

@@ -104,5 +104,7 @@ def analyze_document(doc: str) -> list[str]:
 def surface(feature: str) -> str:
     """The words a feature stands for, for explanations: topic prefix, markers and
     frame symbols removed (``card_custody#~借`` -> ``借``)."""
+    if feature.startswith("@"):
+        return ""  # the topic itself, not words
     gram = feature.partition("#")[2] or feature
     return gram.lstrip(NEGATED + HEARSAY).strip("<>|").replace("|", " ")

@@ -174,11 +174,12 @@ class ReadingModel:
             contrib = vals * self._weights[cols, j]
             order = np.argsort(-contrib)
             words: list[str] = []
-            for k in order:
+            for k in order[: 4 * EVIDENCE_WORDS]:
                 if contrib[k] <= 0 or len(words) >= EVIDENCE_WORDS:
                     break
                 word = surface(str(self._features[cols[k]]))
-                if word and not any(word in w for w in words):
+                # Words of two or more characters explain; a lone 了 or 是 does not.
+                if len(word) >= 2 and not any(word in w for w in words):
                     words = [w for w in words if w not in word] + [word]
             slots.append(Slot(self.labels[j].label, round(float(probs[j]), 3), tuple(words)))
         return Reading(tuple(slots), self.version)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from nlu.reading.corpus import CORPUS_DIR, CorpusErrors, Row, dedupe, load_dir
+from nlu.reading.corpus import CORPUS_DIR, CorpusErrors, Row, dedupe, load_dir, load_file
 from nlu.reading.features import document
 from nlu.reading.model import DEFAULT_MODEL_DIR, LabelInfo, ReadingModel, make_vectorizer
 from nlu.reading.schema import ALL_LABELS
@@ -151,11 +151,21 @@ def cross_validate(rows: Sequence[Row], *, c: float, folds: int = 5) -> float:
 
 
 def train_and_save(
-    corpus_dir: Path = CORPUS_DIR, out_dir: Path = DEFAULT_MODEL_DIR, *, c: float = DEFAULT_C
+    corpus_dir: Path = CORPUS_DIR,
+    out_dir: Path = DEFAULT_MODEL_DIR,
+    *,
+    c: float = DEFAULT_C,
+    feedback: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Train on the training files, evaluate on the held-out ones, save model + report."""
+    """Train on the training files (and reviewers' corrections in ``feedback``: the
+    dashboard's ``/feedback/reading.jsonl``), evaluate on the held-out files, save the
+    model and its report. A correction of a text the corpus has replaces its row."""
     errors = CorpusErrors()
-    rows = load_dir(corpus_dir, errors=errors)
+    corrections = [row for path in feedback for row in load_file(path, errors)]
+    corrected = {(r.topic, r.text) for r in corrections}
+    rows = corrections + [
+        r for r in load_dir(corpus_dir, errors=errors) if (r.topic, r.text) not in corrected
+    ]
     heldout = load_dir(corpus_dir, heldout=True, errors=errors)
     started = time.perf_counter()
     model = train(rows, c=c)
@@ -164,6 +174,7 @@ def train_and_save(
     summary: dict[str, Any] = {
         "version": model.version,
         "n_train": len(dedupe(rows)),
+        "n_feedback": len(corrections),
         "n_heldout": len(heldout),
         "c": c,
         "seconds": round(seconds, 2),

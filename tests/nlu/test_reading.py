@@ -267,3 +267,28 @@ def test_a_mixed_confirmation_confirms_through_the_analyzer(analyzer: Analyzer) 
     assert "acts=ask_who" in result.reading.labels()
     stranger = analyzer.analyze("赵桂兰？没这个人，你打错了吧", context)
     assert stranger.intent.intent is not Intent.AFFIRM
+
+
+@pytest.mark.slow
+def test_bot_nlu_train_takes_reviewers_corrections(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli.app import app
+    from tests.conftest import SHARED
+
+    feedback = tmp_path / "reading-corrections.jsonl"
+    _write(feedback, [{**ROW, "text": "卡一直锁在我单位柜子里", "acts": ["answer"]}, "{broken"])
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        app,
+        [
+            "nlu", "train", "--no-intent", "--reading-out", str(out),
+            "--feedback", str(feedback), "--eval-personas", str(SHARED / "personas"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "training_report.json").read_text(encoding="utf-8"))
+    assert report["n_feedback"] == 1 and report["heldout"]["n"] > 0
+    assert report["corpus_errors"] and "reading-corrections.jsonl:2" in report["corpus_errors"][0]
+    assert report["personas"]["n"] == 10 and report["personas"]["outcome_accuracy"] is not None
+    assert ReadingModel.load(out).version == report["version"]

@@ -25,6 +25,7 @@ from bot.store.models import (
     TurnRow,
     VerdictRow,
 )
+from nlu.reading.corpus import parse_row
 from tests.web.conftest import login
 from tests.web.factories import populate
 
@@ -62,7 +63,14 @@ def give_verdicts(engine: Engine, reviewer_id: int) -> dict[str, Any]:
                     {"turn_idx": 0, "text": "bot line fixed", "intent": None},  # a bot turn
                 ]
             elif n == 1:
-                corrections = [{"turn_idx": turns[-1].idx, "text": None, "intent": "refuse"}]
+                corrections = [
+                    {
+                        "turn_idx": turns[-1].idx,
+                        "text": None,
+                        "intent": "refuse",
+                        "reading": ["acts=refuse"],
+                    }
+                ]
             created = NOW - dt.timedelta(days=n * 8)  # different weeks
             if n == len(items) - 1:
                 created = NOW - dt.timedelta(days=120)  # outside the default window
@@ -213,3 +221,25 @@ def test_training_export_is_masked_jsonl_and_audited(
     # Compliance may export too; the reviewer may not.
     login(app_client, "compliance")
     assert len(app_client.get("/feedback/training.jsonl").text.splitlines()) == 3
+
+
+def test_reading_export_is_a_training_corpus_of_corrected_turns(
+    app_client: TestClient, engine: Engine, users: dict[str, int]
+) -> None:
+    populate(engine)
+    made = give_verdicts(engine, users["reviewer"])
+    login(app_client, "supervisor")
+    r = app_client.get("/feedback/reading.jsonl")
+    assert r.status_code == 200 and "reading-corrections-" in r.headers["content-disposition"]
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    parsed = [parse_row(row, "export") for row in rows]  # loads as corpus rows
+    assert CARD not in r.text and PHONE not in r.text
+    with Session(engine) as s:
+        second_call = made["verdicts"][1][0]
+        refused = callee_turns(s, second_call)[-1]
+        first = callee_turns(s, made["verdicts"][0][0])
+    # The reviewer's reading replaces the stored one; uncorrected readings are kept.
+    corrected = [p for p in parsed if p.topic == refused.topic and p.labels == {"acts=refuse"}]
+    assert corrected
+    assert any(p.labels == frozenset(first[1].reading) for p in parsed if first[1].reading)
+    assert all(any(label.startswith("acts=") for label in p.labels) for p in parsed)

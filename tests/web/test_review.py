@@ -248,20 +248,26 @@ def test_verdicts_and_the_correction_sent_to_the_bank(
     ]:
         r = app_client.post(f"/api/v1/review/{overturn_item}/verdict", json=bad, headers=headers)
         assert r.status_code == 400 and why in r.json()["detail"], (bad, r.text)
-    bad_vocab = {"agree": False, "corrected_band": "purple", "reason": "x"}
-    assert (
-        app_client.post(
+    for bad_vocab in (
+        {"agree": False, "corrected_band": "purple", "reason": "x"},
+        {
+            "agree": True,
+            "turn_corrections": [{"turn_idx": first_turn, "reading": ["custody=given"]}],
+        },
+        {"agree": True, "turn_corrections": [{"turn_idx": first_turn, "reading": ["holder=self"]}]},
+    ):
+        r = app_client.post(
             f"/api/v1/review/{overturn_item}/verdict", json=bad_vocab, headers=headers
-        ).status_code
-        == 422
-    )
+        )
+        assert r.status_code == 422, bad_vocab
     overturn = {
         "agree": False,
         "corrected_band": "low",
         "corrected_disposition": new,
         "reason": "callee's father confirmed; call 13800000002",
         "turn_corrections": [{"turn_idx": first_turn, "text": "是我本人", "intent": "affirm"},
-                             {"turn_idx": second_turn, "intent": "deny"}],
+                             {"turn_idx": second_turn, "intent": "deny",
+                              "reading": ["acts=deny", "holder=self", "acts=deny"]}],
     }  # fmt: skip
     r = app_client.post(f"/api/v1/review/{overturn_item}/verdict", json=overturn, headers=headers)
     assert r.status_code == 200, r.text
@@ -277,6 +283,7 @@ def test_verdicts_and_the_correction_sent_to_the_bank(
             "turn_idx": second_turn,
             "text": None,
             "intent": "deny",
+            "reading": ["acts=deny", "holder=self"],  # validated, sorted, de-duplicated
         }
         assert s.get(ReviewItemRow, overturn_item).state == "done"  # type: ignore[union-attr]
         outbox = s.exec(select(OutboxRow).order_by(col(OutboxRow.id))).all()

@@ -326,6 +326,9 @@ class TurnOut(BaseModel):
     text: str
     intent: str | None
     intent_confidence: float | None
+    reading: list[str] = Field(
+        description="what the answer meant: schema values, e.g. custody=lent"
+    )
     entities: list[EntityOut]
 
 
@@ -405,6 +408,7 @@ class CallDetailOut(BaseModel):
     outcome: str | None
     ended_by: str | None
     script: str | None
+    nlu_model: str | None = Field(description="the reading model version that judged the call")
     risk_score: float | None
     risk_band: str | None
     disposition: str | None
@@ -431,6 +435,7 @@ def detail_out(request: Request, detail: CallDetail, reveal: bool = False) -> Ca
         started_at=c.started_at, ended_at=c.ended_at, duration_s=c.duration_s,
         outcome=c.outcome, ended_by=c.ended_by,
         script=f"{c.script_id}@v{c.script_version}" if c.script_id else None,
+        nlu_model=c.nlu_version,
         risk_score=c.risk_score, risk_band=c.risk_band, disposition=c.disposition,
         latency_p50_ms=c.latency_p50_ms, latency_p95_ms=c.latency_p95_ms,
         has_recording=_recording_file(request, c.recording_path) is not None,
@@ -446,7 +451,7 @@ def detail_out(request: Request, detail: CallDetail, reveal: bool = False) -> Ca
                 idx=t.idx, role=t.role, at_s=t.at_s, latency_ms=t.latency_ms,
                 node_id=t.node_id, topic=t.topic, event=t.event,
                 text=present.shown(t.text, reveal), intent=t.intent,
-                intent_confidence=t.intent_confidence,
+                intent_confidence=t.intent_confidence, reading=list(t.reading or []),
                 entities=[_entity_out(e, reveal) for e in detail.entities.get(t.idx, [])],
             )
             for t in detail.turns

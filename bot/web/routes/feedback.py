@@ -1,5 +1,6 @@
 """Feedback: how often reviewers agree with the bot, per script, script step, scoring
-rule and intent, and week by week; corrected turns exported as intent training data.
+rule and intent, and week by week; corrected turns exported as training data for the
+intent model and the answer-reading model.
 
 Reads the latest verdict per review item (:mod:`bot.web.stats`); the export is the only
 thing here that writes, and only its audit event.
@@ -7,8 +8,9 @@ thing here that writes, and only its audit event.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,7 +23,7 @@ from bot.web.deps import DB, Viewer, clock, engine_of, require
 from bot.web.feedback_cache import FeedbackCache
 from bot.web.pages import render
 from bot.web.roles import Permission
-from bot.web.stats import FeedbackOut, corrected_turn_count, training_examples
+from bot.web.stats import FeedbackOut, corrected_turn_count, reading_examples, training_examples
 
 router = APIRouter()
 MAY_VIEW_FEEDBACK = require(Permission.VIEW_FEEDBACK)
@@ -76,6 +78,42 @@ def api_feedback(
     return _figures(request, session, days)
 
 
+def _export(
+    request: Request,
+    who: Viewer,
+    session: Session,
+    days: int,
+    name: str,
+    rows: Callable[[Session, dt.datetime, int], Iterable[dict[str, Any]]],
+) -> StreamingResponse:
+    """Stream ``rows`` as JSON lines (a download named ``name-YYYYMMDD.jsonl``), audited
+    as ``training_data_exported``."""
+    now = clock(request)
+    count = corrected_turn_count(session, now, days)
+    audit(
+        session, who.username, "training_data_exported", "feedback", "", days=days, rows=count,
+        kind=name,
+    )  # fmt: skip
+    engine = engine_of(request)
+
+    def lines() -> Iterator[str]:
+        with Session(engine) as s:
+            for row in rows(s, now, days):
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    stamp = now.strftime("%Y%m%d")
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.jsonl"'},
+    )
+
+
+def _intent_rows(s: Session, now: dt.datetime, days: int) -> Iterator[dict[str, Any]]:
+    for ex in training_examples(s, now, days):
+        yield {"topic": ex.topic, "text": ex.text, "intent": ex.intent}
+
+
 @router.get("/feedback/training.jsonl", tags=["feedback"])
 def training_export(
     request: Request,
@@ -86,20 +124,17 @@ def training_export(
     """Corrected callee turns as intent training data, one JSON object per line in the
     corpus's columns (``topic``, ``text``, ``intent``; see ``nlu/intent/corpus``), the
     text PII-masked. Audited as ``training_data_exported``."""
-    now = clock(request)
-    count = corrected_turn_count(session, now, days)
-    audit(session, who.username, "training_data_exported", "feedback", "", days=days, rows=count)
-    engine = engine_of(request)
+    return _export(request, who, session, days, "intent-corrections", _intent_rows)
 
-    def lines() -> Iterator[str]:
-        with Session(engine) as s:
-            for ex in training_examples(s, now, days):
-                row = {"topic": ex.topic, "text": ex.text, "intent": ex.intent}
-                yield json.dumps(row, ensure_ascii=False) + "\n"
 
-    stamp = now.strftime("%Y%m%d")
-    return StreamingResponse(
-        lines(),
-        media_type="application/x-ndjson; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="intent-corrections-{stamp}.jsonl"'},
-    )
+@router.get("/feedback/reading.jsonl", tags=["feedback"])
+def reading_export(
+    request: Request,
+    days: int = DAYS,
+    who: Viewer = Depends(MAY_VIEW_FEEDBACK),
+    session: Session = DB,
+) -> StreamingResponse:
+    """Corrected callee turns as answer-reading training data in the corpus format of
+    ``nlu/reading/corpus`` (the reviewer's reading where given, else the stored one; text
+    PII-masked): ``bot nlu train --feedback FILE`` trains on it. Audited."""
+    return _export(request, who, session, days, "reading-corrections", reading_examples)
