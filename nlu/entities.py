@@ -316,6 +316,16 @@ _OCCUPATION_META = frozenset(
 )
 
 
+def occupation_values(occupations: Mapping[str, Any]) -> dict[str, str]:
+    """Every occupation surface of the gazetteer -> its canonical value."""
+    return {
+        surface: canonical
+        for canonical, surfaces in occupations.items()
+        if isinstance(surfaces, list) and canonical not in _OCCUPATION_META
+        for surface in surfaces
+    }
+
+
 def gazetteer_patterns(data_dir: str = "") -> list[dict[str, str]]:
     """EntityRuler patterns for every gazetteer, blockers labelled ``BLOCK``."""
     locations = _yaml("locations.yaml", data_dir)
@@ -434,12 +444,7 @@ class OccupationComponent:
         self.name = name
         occupations: dict[str, Any] = _yaml("occupations.yaml", data_dir)
         patterns: dict[str, Any] = _yaml("patterns.yaml", data_dir)
-        self._canonical = {
-            surface: canonical
-            for canonical, surfaces in occupations.items()
-            if isinstance(surfaces, list) and canonical not in _OCCUPATION_META
-            for surface in surfaces
-        }
+        self._canonical = occupation_values(occupations)
         self._first_person_only = frozenset(occupations.get("first_person_only", ()))
         stop = re.escape(patterns["employer"]["modifier_stop"])
         boundary = re.escape(patterns["person"]["boundary_chars"])
@@ -474,33 +479,21 @@ class OccupationComponent:
             or e.ent_id_ not in self._first_person_only
             or self._attributed_to_self(text, e.start_char)
         ]
-        _add(
-            doc,
-            (
-                Candidate(
-                    EntityLabel.OCCUPATION,
-                    m.start("occ"),
-                    m.end("occ"),
-                    self._value(m.group("occ")),
-                    PRIORITY_PATTERN,
-                )
-                for m in self._regex.finditer(text)
-            ),
-        )
+        cued = [(m, self._value(m.group("occ"))) for m in self._regex.finditer(text)]
         answering = doc.user_data.get(TOPIC_KEY) == "occupation"
         known = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == EntityLabel.OCCUPATION]
+        trades = [
+            (m, m.group("occ"))
+            for m in self._doing.finditer(text)
+            if (answering or m.group("cue")) and not _overlaps(known, m.span("occ"))
+        ]
         _add(
             doc,
             (
                 Candidate(
-                    EntityLabel.OCCUPATION,
-                    m.start("occ"),
-                    m.end("occ"),
-                    m.group("occ"),
-                    PRIORITY_PATTERN,
+                    EntityLabel.OCCUPATION, m.start("occ"), m.end("occ"), value, PRIORITY_PATTERN
                 )
-                for m in self._doing.finditer(text)
-                if (answering or m.group("cue")) and not _overlaps(known, m.span("occ"))
+                for m, value in cued + trades
             ),
         )
         return doc
@@ -678,21 +671,8 @@ class LacComponent:
         self._place_suffixes = tuple(cfg["place_suffixes"])
         self._company_talk = re.compile(_alternation(cfg["company_talk"]))
         occupations: dict[str, Any] = _yaml("occupations.yaml", data_dir)
-        self._job_heads = frozenset(
-            [
-                surface
-                for key, surfaces in occupations.items()
-                if isinstance(surfaces, list) and key not in _OCCUPATION_META
-                for surface in surfaces
-            ]
-            + list(occupations["cue_suffixes"])
-        )
-        self._job_value = {
-            surface: canonical
-            for canonical, surfaces in occupations.items()
-            if isinstance(surfaces, list) and canonical not in _OCCUPATION_META
-            for surface in surfaces
-        }
+        self._job_value = occupation_values(occupations)
+        self._job_heads = frozenset([*self._job_value, *occupations["cue_suffixes"]])
         self._first_person_only = frozenset(occupations.get("first_person_only", ()))
 
     def _places_in(self, word: str, start: int) -> Iterator[Candidate]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +14,7 @@ from bot.cli.common import console, fail, settings
 from nlu.types import NluContext
 
 app = typer.Typer(help="Train and inspect the NLU models.", no_args_is_help=True)
+T = TypeVar("T")
 
 
 @app.command("train")
@@ -128,6 +130,16 @@ def _engine() -> Any:
     return make_engine(settings().db_url)
 
 
+def _registry(step: Callable[..., T], *args: Any) -> T:
+    """One registry step on the configured database; a refusal is a clear error (exit 2)."""
+    from bot.nlu_registry import RegistryError
+
+    try:
+        return step(_engine(), *args)
+    except RegistryError as exc:
+        fail(str(exc))
+
+
 @models.command("list")
 def models_list() -> None:
     """Every registered version, newest first, with its state and held-out figures."""
@@ -154,12 +166,9 @@ def models_submit(
     by: str = typer.Option(..., "--by", help="The submitting user (a dashboard user)"),
 ) -> None:
     """Store a trained reading model as a pending version."""
-    from bot.nlu_registry import RegistryError, submit
+    from bot.nlu_registry import submit
 
-    try:
-        row = submit(_engine(), model_dir, by)
-    except RegistryError as exc:
-        fail(str(exc))
+    row = _registry(submit, model_dir, by)
     console.print(f"{row.version} pending (sha256 {row.digest[:12]}…): a second person approves")
 
 
@@ -170,12 +179,9 @@ def models_approve(
 ) -> None:
     """Publish a pending version (workers with reading_model_source=database load it at
     their next start)."""
-    from bot.nlu_registry import RegistryError, approve
+    from bot.nlu_registry import approve
 
-    try:
-        row = approve(_engine(), version, by)
-    except RegistryError as exc:
-        fail(str(exc))
+    row = _registry(approve, version, by)
     console.print(f"{row.version} published by {row.approved_by}")
 
 
@@ -186,12 +192,9 @@ def models_reject(
     reason: str = typer.Option(..., "--reason"),
 ) -> None:
     """Turn a pending version down."""
-    from bot.nlu_registry import RegistryError, reject
+    from bot.nlu_registry import reject
 
-    try:
-        row = reject(_engine(), version, by, reason)
-    except RegistryError as exc:
-        fail(str(exc))
+    row = _registry(reject, version, by, reason)
     console.print(f"{row.version} rejected")
 
 

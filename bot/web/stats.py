@@ -803,24 +803,22 @@ def corrected_turn_count(session: Session, now: dt.datetime, days: int) -> int:
     )
 
 
-def training_examples(
-    session: Session, now: dt.datetime, days: int, batch: int = 1000
-) -> Iterator[TrainingExample]:
-    """Corrected callee turns as intent-corpus rows (``topic``, ``text``, ``intent``):
-    the reviewer's text and intent where given, else the stored ones. Text is masked
-    and kept on one line (the corpus is TSV). Streamed in id order, ``batch`` at a time."""
+def _corrected_turns(
+    session: Session, now: dt.datetime, days: int, columns: str, where: str, batch: int
+) -> Iterator[sa.Row[Any]]:
+    """Corrected callee turns of the last ``days`` days (``co``: the correction, ``t``: the
+    stored turn), ``columns`` selected besides the keys, in (verdict, turn) order, read
+    ``batch`` at a time (keyset pagination)."""
     cte = _reviewed_cte(session)
     since = _ts(session, now - dt.timedelta(days=days))
     after = (-1, -1)
     while True:
         rows = _rows(
             session,
-            f"""{cte} SELECT co.verdict_id, co.turn_idx, t.topic,
-                             coalesce(co.text, t.text) AS text,
-                             coalesce(co.intent, t.intent) AS intent
+            f"""{cte} SELECT co.verdict_id, co.turn_idx, t.topic, {columns}
                       FROM corr co
                       JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
-                      WHERE t.role = 'callee' AND coalesce(co.intent, t.intent) IS NOT NULL
+                      WHERE t.role = 'callee' {where}
                         AND (co.verdict_id > :v OR (co.verdict_id = :v AND co.turn_idx > :i))
                       ORDER BY co.verdict_id, co.turn_idx LIMIT :batch""",
             since=since,
@@ -828,12 +826,31 @@ def training_examples(
             i=after[1],
             batch=batch,
         )
-        for r in rows:
-            text = " ".join(mask_text(r.text).split())
-            yield TrainingExample(topic=r.topic, text=text, intent=r.intent)
+        yield from rows
         if len(rows) < batch:
             return
         after = (rows[-1].verdict_id, rows[-1].turn_idx)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(mask_text(text).split())
+
+
+def training_examples(
+    session: Session, now: dt.datetime, days: int, batch: int = 1000
+) -> Iterator[TrainingExample]:
+    """Corrected callee turns as intent-corpus rows (``topic``, ``text``, ``intent``):
+    the reviewer's text and intent where given, else the stored ones. Text is masked
+    and kept on one line (the corpus is TSV). Streamed in id order, ``batch`` at a time."""
+    for r in _corrected_turns(
+        session,
+        now,
+        days,
+        "coalesce(co.text, t.text) AS text, coalesce(co.intent, t.intent) AS intent",
+        "AND coalesce(co.intent, t.intent) IS NOT NULL",
+        batch,
+    ):
+        yield TrainingExample(topic=r.topic, text=_one_line(r.text), intent=r.intent)
 
 
 def _labels(value: Any) -> list[str]:
@@ -854,32 +871,17 @@ def reading_examples(
     --feedback FILE`` trains on them."""
     from nlu.reading.corpus import row_from_labels
 
-    cte = _reviewed_cte(session)
-    since = _ts(session, now - dt.timedelta(days=days))
-    after = (-1, -1)
-    while True:
-        rows = _rows(
-            session,
-            f"""{cte} SELECT co.verdict_id, co.turn_idx, t.topic,
-                             coalesce(co.text, t.text) AS text,
-                             co.reading AS corrected, t.reading AS stored
-                      FROM corr co
-                      JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
-                      WHERE t.role = 'callee'
-                        AND (co.verdict_id > :v OR (co.verdict_id = :v AND co.turn_idx > :i))
-                      ORDER BY co.verdict_id, co.turn_idx LIMIT :batch""",
-            since=since,
-            v=after[0],
-            i=after[1],
-            batch=batch,
-        )
-        for r in rows:
-            labels = _labels(r.corrected) or _labels(r.stored)
-            text = " ".join(mask_text(r.text).split())
-            try:
-                yield row_from_labels(r.topic, text, labels)
-            except ValueError:
-                continue
-        if len(rows) < batch:
-            return
-        after = (rows[-1].verdict_id, rows[-1].turn_idx)
+    for r in _corrected_turns(
+        session,
+        now,
+        days,
+        "coalesce(co.text, t.text) AS text, co.reading AS corrected, t.reading AS stored",
+        "",
+        batch,
+    ):
+        try:
+            yield row_from_labels(
+                r.topic, _one_line(r.text), _labels(r.corrected) or _labels(r.stored)
+            )
+        except ValueError:
+            continue
