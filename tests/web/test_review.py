@@ -314,19 +314,31 @@ def test_verdicts_and_the_correction_sent_to_the_bank(
     )
     assert 'src="/static/review.js"' in page.text or "review.js" in page.text
     assert_masked(page.text)
+    assert f'name="turn_{page_turn}_reading"' in page.text and "custody=lent" in page.text
     form = {
         "decision": "agree",
         f"turn_{page_turn}_text": "对，是我",
         f"turn_{page_turn}_intent": "",
+        f"turn_{page_turn}_reading": "acts=confirm, acts=ask_who",
     }
     assert app_client.post(f"/review/{page_item}/verdict", data=form).status_code == 403  # no CSRF
     r = app_client.post(f"/review/{page_item}/verdict", data={**form, "csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == f"/review?done={page_item}"
     with Session(engine) as s:
         v = s.exec(select(VerdictRow).where(VerdictRow.review_item_id == page_item)).one()
-        assert v.agree and v.turn_corrections == [
-            {"turn_idx": page_turn, "text": "对，是我", "intent": None}
-        ]
+        stored = s.exec(
+            select(TurnRow).where(TurnRow.call_id == v_call(s, page_item), TurnRow.idx == page_turn)
+        ).one()
+        want: dict[str, object] = {"turn_idx": page_turn, "text": "对，是我", "intent": None}
+        if sorted(stored.reading) != ["acts=ask_who", "acts=confirm"]:
+            want["reading"] = ["acts=ask_who", "acts=confirm"]
+        assert v.agree and v.turn_corrections == [want]
     done = app_client.get(f"/review/{page_item}")
     assert 'id="verdict-form"' not in done.text and "Verdict: agreed" in done.text
     assert app_client.get("/api/v1/calls?review=done").json()["total"] == 3
+
+
+def v_call(session: Session, item_id: int) -> int:
+    item = session.get(ReviewItemRow, item_id)
+    assert item is not None
+    return item.call_id

@@ -42,6 +42,7 @@ from bot.web.review_service import (
 )
 from bot.web.roles import Permission
 from bot.web.routes.calls import body_context
+from nlu.reading.schema import ALL_LABELS
 
 router = APIRouter()
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
@@ -52,7 +53,8 @@ MAY_REVIEW = require(Permission.REVIEW)
 
 
 def _verdict_from_form(form: Any) -> VerdictIn:
-    """The page's form: decision, band, disposition, reason, turn_<idx>_text/_intent."""
+    """The page's form: decision, band, disposition, reason, turn_<idx>_text/_intent/
+    _reading (reading values separated by spaces or commas)."""
     corrections: dict[int, dict[str, Any]] = {}
     for key, value in form.multi_items():
         parts = key.split("_")
@@ -69,7 +71,8 @@ def _verdict_from_form(form: Any) -> VerdictIn:
             reason=form.get("reason", ""),
             turn_corrections=[
                 TurnCorrection(
-                    **{k: v for k, v in c.items() if k in ("turn_idx", "text", "intent")}
+                    **{k: v for k, v in c.items() if k in ("turn_idx", "text", "intent")},
+                    reading=c["reading"].replace(",", " ").split() if "reading" in c else None,
                 )
                 for c in corrections.values()
             ],
@@ -121,7 +124,8 @@ def review_item_page(
         mine=holds(item, who), claimable=is_claimable(item, now),
         next_id=next_open(session, now, item_id),
         band_choices=[b.value for b in RiskBand], disposition_choices=[d.value for d in Disposition],
-        intent_choices=[i.value for i in Intent], error=request.query_params.get("error"),
+        intent_choices=[i.value for i in Intent], reading_choices=ALL_LABELS,
+        error=request.query_params.get("error"),
     )  # fmt: skip
 
 
