@@ -222,6 +222,24 @@ def _large_unknown_counterparty(
     return [_ev(unknown[0], f"{account.txn.amount:g}, counterparty unknown")] if unknown else []
 
 
+def _counterparty_disowned(
+    record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
+) -> list[Evidence]:
+    """The holder hears the name the bank has for the other side and does not know it
+    ("温晓燕？不是啊，这人我不认识")."""
+    name = account.txn.counterparty if account.txn else None
+    if not name:
+        return []
+    for a in record.answers:
+        if a.topic not in _MONEY_TOPICS or name not in a.nlu.values(EntityLabel.PERSON):
+            continue
+        reading = a.nlu.reading
+        # A stranger is not enough: a seller rarely knows a buyer's name.
+        if reading.acts & {Act.DENY, Act.DONT_KNOW} or reading.counterparty is Counterparty.UNKNOWN:
+            return [_ev(a, f"{name}: not known")]
+    return []
+
+
 def _earnings_without_work(
     record: DialogueRecord, account: Account, fired: dict[str, list[Evidence]]
 ) -> list[Evidence]:
@@ -290,6 +308,7 @@ COMPUTED: dict[str, ComputedCheck] = {
     "family_flows_unexplained": _family_flows_unexplained,
     "large_unknown_counterparty": _large_unknown_counterparty,
     "earnings_without_work": _earnings_without_work,
+    "counterparty_disowned": _counterparty_disowned,
 }
 
 
@@ -482,4 +501,9 @@ class RiskScorer:
                 RiskBand.MEDIUM,
                 "high score without an admitted risk behaviour: capped at medium",
             )
+        doubt = [h.feature for h in hits if rs.features[h.feature].min_band is RiskBand.MEDIUM]
+        if doubt and band is RiskBand.LOW:
+            # A doubt the rest of the story does not explain (a salary card does not say
+            # who sent a large transfer) keeps the account for a person to look at.
+            return RiskBand.MEDIUM, f"{', '.join(doubt)} keeps band at least medium"
         return band, ""

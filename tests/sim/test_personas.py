@@ -18,9 +18,9 @@ from tests.conftest import SHARED
 
 EVAL = REPO_ROOT / "eval_personas"
 #: Id letters per split: tuning has our first personas (t), the retired first held-out
-#: set (h) and two blind-written sets (u, v); heldout is blind-written by two other
+#: set (h) and three blind-written sets (u, v, w); heldout is blind-written by two other
 #: writers (b, c).
-SPLITS = {"tuning": "[thuv]", "heldout": "[bc]"}
+SPLITS = {"tuning": "[thuvw]", "heldout": "[bc]"}
 GOOD = (SHARED / "personas" / "p02_lent_to_friend.yaml").read_text(encoding="utf-8")
 #: Labels whose expected value is the words said (others are normalised: 父亲, "800").
 SURFACE_LABELS = {"person", "occupation", "employer", "location"}
