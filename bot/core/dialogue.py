@@ -435,8 +435,10 @@ class DialogueManager:
             return utterance
 
     def _reprompt(self, node: CompiledNode, template: Template | None) -> BotUtterance:
-        """Say the node's re-prompt, or its prompt again when it has none."""
-        text = self._take_preface() + render(template or node.say, self._context)
+        """Say the node's re-prompt, or its prompt again when it has none. To a caller
+        who hears badly, the question alone: shorter than any re-prompt."""
+        chosen = node.say if self._slow else template or node.say
+        text = self._take_preface() + render(chosen, self._context)
         utterance = BotUtterance(
             text, node.spec.topic, node.id, UtteranceKind.REPROMPT, slow=self._slow
         )
@@ -447,8 +449,11 @@ class DialogueManager:
         assert self._last is not None
         last = self._last
         prefix = self._take_preface() or self.language.repeat_prefix
+        text = last.text
+        if self._slow and self._node is not None and self._node.id == last.node_id:
+            text = render(self._node.say, self._context)  # the question, without the preamble
         utterance = BotUtterance(
-            prefix + last.text, last.topic, last.node_id, UtteranceKind.REPEAT, slow=self._slow
+            prefix + text, last.topic, last.node_id, UtteranceKind.REPEAT, slow=self._slow
         )
         self._say(utterance, "repeat")
         return utterance

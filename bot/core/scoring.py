@@ -213,6 +213,8 @@ def _large_unknown_counterparty(
     money = [a for a in record.answers if a.topic in _MONEY_TOPICS]
     if any(a.nlu.reading.counterparty in _KNOWN for a in money):
         return []
+    if any(a.nlu.reading.funds & _SALES for a in money):
+        return []  # a buyer or a customer: a seller rarely knows their name
     unknown = [
         a
         for a in money
@@ -264,6 +266,7 @@ _JOBLESS = "无业"
 #: A flagged transfer at least this large needs a counterparty the holder can name.
 LARGE_AMOUNT = 10_000
 _MONEY_TOPICS = frozenset({"fund_source", "counterparty", "card_purpose"})
+_SALES = frozenset({Funds.ASSET_SALE, Funds.BUSINESS})
 _KNOWN = frozenset({Counterparty.NAMED, Counterparty.KNOWN_UNNAMED})
 
 

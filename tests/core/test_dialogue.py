@@ -363,6 +363,8 @@ def test_a_hard_of_hearing_caller_gets_a_slower_prompt(
     dm = dm_for(library, analyzer)
     said = converse(dm, ["啊？听不清"])
     assert said[-1].slow and said[-1].text.startswith("好的，我说慢一点。")
+    # Shorter, not longer: the question alone, without the opening or the keypad help.
+    assert len(said[-1].text) < len(said[0].text) and "按1" not in said[-1].text
     assert not dm.done  # re-asked, not ended as unverified
     nxt = dm.handle(CalleeEvent.speech("是我"))
     assert dm.record.identity_confirmed and nxt is not None and nxt.slow

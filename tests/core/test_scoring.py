@@ -250,3 +250,39 @@ def test_broken_ruleset_is_refused_with_line(tmp_path: Path) -> None:
         err.field == "features.custody_lent.weight"
         and "weight: lots" in bad.read_text(encoding="utf-8").splitlines()[err.line - 1]
     )
+
+
+def test_an_unexplained_doubt_keeps_a_legitimate_story_at_medium(scorer: RiskScorer) -> None:
+    """Wages claimed by someone without a job: the rest of the story does not explain it."""
+    rec = record(
+        *LEGIT[:2],
+        ans(
+            "occupation",
+            "我没工作，在家待着",
+            I.INFORM,
+            "acts=answer",
+            ents=((L.OCCUPATION, "无业"),),
+        ),
+    )
+    a = scorer.score(rec, make_account(model_score=0.3))
+    assert "earnings_without_work" in a.fired() and a.band is RiskBand.MEDIUM
+    assert "keeps band at least medium" in a.band_reason
+    assert scorer.score(record(*LEGIT), make_account(model_score=0.3)).band is RiskBand.LOW
+
+
+def test_the_banks_counterparty_not_known(scorer: RiskScorer) -> None:
+    said = "王强？不认识，没听过这个人"
+    disowned = ans("counterparty", said, I.INFORM, "acts=dont_know", ents=((L.PERSON, "王强"),))
+    a = scorer.score(record(*LEGIT, disowned), make_account())
+    assert "counterparty_disowned" in a.fired() and a.band is not RiskBand.LOW
+    # A buyer met online is a stranger, and that is no doubt for a seller.
+    buyer = ans(
+        "counterparty",
+        "王强是闲鱼上买我车的，不认识",
+        I.INFORM,
+        "counterparty=stranger",
+        "funds=asset_sale",
+        ents=((L.PERSON, "王强"),),
+    )
+    fired = scorer.score(record(*LEGIT, buyer), make_account()).fired()
+    assert not {"counterparty_disowned", "counterparty_unknown"} & fired
