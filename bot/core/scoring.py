@@ -188,9 +188,22 @@ def _custody_contradiction(
     handed = [
         _ev(a, ", ".join(sorted(e.value for e in a.nlu.reading.custody & HANDED_OVER)))
         for a in record.answers
-        if a.nlu.reading.custody & HANDED_OVER
+        if _surely_handed(a)
     ]
     return kept[:1] + handed[:1] if kept and handed else []
+
+
+def _surely_handed(answer: Answer) -> bool:
+    """A handing-over the reading is sure of (as sure as the hard features need)."""
+    return any(
+        s.confidence >= SURE
+        for e in answer.nlu.reading.custody & HANDED_OVER
+        if (s := answer.nlu.reading.slot(f"custody={e.value}")) is not None
+    )
+
+
+#: How sure a reading must be for a computed check to take it as said.
+SURE = 0.65
 
 
 def _family_flows_unexplained(
@@ -435,7 +448,9 @@ class RiskScorer:
             evidence = self._condition_hits(fid, spec, answers) + keyword.get(fid, [])
             if evidence:
                 fired[fid] = evidence
-                counts[fid] = len({(e.node_id, e.answer) for e in evidence})
+                # The same words on one topic count once (a follow-up that gets the same
+                # answer again is not a second doubt).
+                counts[fid] = len({(e.topic, e.answer) for e in evidence})
         for fid, spec in rs.features.items():
             if spec.counter:
                 n = self._counter(record, spec.counter)
