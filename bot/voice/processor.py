@@ -33,7 +33,6 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     StartFrame,
     TranscriptionFrame,
-    TTSSpeakFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
@@ -44,6 +43,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from bot.core.dialogue import BotUtterance, CalleeEvent, DialogueManager
 from bot.voice.stt import SegmentTranscribed
 from bot.voice.timeline import CallTimeline
+from bot.voice.tts.service import PacedSpeakFrame
 
 #: Builds the gateway's mark message for a topic (None: the gateway has none).
 MarkFactory = Callable[[str], dict[str, Any] | None]
@@ -91,7 +91,7 @@ class DialogueProcessor(FrameProcessor):
             return
         self.said.append(utterance)
         self._tell("bot", utterance.topic, utterance.text)
-        await self.push_frame(TTSSpeakFrame(utterance.text))
+        await self.push_frame(PacedSpeakFrame(utterance.text, slow=utterance.slow))
         message = self._mark(utterance.topic)
         if message is not None:
             mark = OutputTransportMessageFrame(message=message)

@@ -28,6 +28,7 @@ from bot.voice.gateways import StreamStart, mark_message
 from bot.voice.processor import DialogueProcessor
 from bot.voice.stt import SegmentTranscribed
 from bot.voice.timeline import CallTimeline
+from bot.voice.tts.service import PacedSpeakFrame
 from tests.conftest import TableAnalyzer, make_account
 
 pytestmark = pytest.mark.anyio
@@ -93,7 +94,7 @@ async def test_the_greeting_is_spoken_then_marked_with_its_topic(
     down, _ = await run_test(proc, frames_to_send=[])
     assert said(down) and "李娜" in said(down)[0]
     kinds = [type(f) for f in down if isinstance(f, (TTSSpeakFrame, OutputTransportMessageFrame))]
-    assert kinds == [TTSSpeakFrame, OutputTransportMessageFrame]  # the mark follows the prompt
+    assert kinds == [PacedSpeakFrame, OutputTransportMessageFrame]  # the mark follows the prompt
     mark = marks(down)[0]
     assert mark == {"event": "mark", "streamSid": "MZ1", "mark": {"name": "identity"}}
     first = next(f for f in down if isinstance(f, OutputTransportMessageFrame))
@@ -167,7 +168,7 @@ async def test_the_closing_prompt_ends_the_worker_after_it_is_spoken(
     down, _ = await run_test(proc, frames_to_send=answer(segments, "你打错了"))
     assert proc.dialogue.done and proc.dialogue.record.outcome is Outcome.WRONG_PERSON
     tail = [type(f) for f in down][-3:]
-    assert tail == [TTSSpeakFrame, OutputTransportMessageFrame, EndWorkerFrame]
+    assert tail == [PacedSpeakFrame, OutputTransportMessageFrame, EndWorkerFrame]
 
 
 async def test_talking_over_a_prompt_is_flagged_as_barge_in(

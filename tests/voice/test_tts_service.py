@@ -15,7 +15,12 @@ from pipecat.tests.utils import run_test
 
 from bot.voice.tts.cache import PromptCache
 from bot.voice.tts.config import TtsSettings
-from bot.voice.tts.service import CachedTTSService, load_tts_service
+from bot.voice.tts.service import (
+    SLOW_PAUSE_SCALE,
+    CachedTTSService,
+    PacedSpeakFrame,
+    load_tts_service,
+)
 
 PROMPT = "这笔交易的对方是李四，请问对方和您是什么关系？"
 
@@ -134,3 +139,22 @@ def test_settings_resolve_default_paths(tmp_path: Path) -> None:
     custom = TtsSettings(tts_python=Path("/opt/v/bin/python"), cache_dir=Path("/c"))
     assert custom.python_path(tmp_path) == Path("/opt/v/bin/python")
     assert custom.cache_path(tmp_path) == Path("/c")
+
+
+def test_a_slow_utterance_is_spoken_with_longer_pauses(cache: PromptCache) -> None:
+    def audio_of(frame: TTSSpeakFrame) -> bytes:
+        async def go() -> list[Any]:
+            down, _ = await run_test(
+                CachedTTSService(cache), frames_to_send=[frame], expected_down_frames=None
+            )
+            return list(down)
+
+        return b"".join(f.audio for f in asyncio.run(go()) if isinstance(f, TTSAudioRawFrame))
+
+    plain = audio_of(TTSSpeakFrame(PROMPT))
+    slow = audio_of(PacedSpeakFrame(PROMPT, slow=True))
+    assert audio_of(PacedSpeakFrame(PROMPT)) == plain  # not slow: spoken as before
+    pauses = [c.pause_s for c in cache.clauses(PROMPT)][:-1]
+    extra = round(sum(pauses) * (SLOW_PAUSE_SCALE - 1) * 8000) * 2
+    assert pauses and abs(len(slow) - len(plain) - extra) <= 2 * len(pauses) * 2
+    assert slow.replace(b"\x00", b"") == plain.replace(b"\x00", b"")  # the same speech

@@ -172,14 +172,15 @@ class PromptCache:
         return pcm
 
     # -- prompts -----------------------------------------------------------------------
-    def iter_audio(self, text: str) -> Iterator[bytes]:
+    def iter_audio(self, text: str, *, pause_scale: float = 1.0) -> Iterator[bytes]:
         """PCM16 at ``out_rate`` clause by clause, each followed by its pause (except
-        the last): the first clause can be played while the next is synthesised."""
+        the last; ``pause_scale`` lengthens them for a slow delivery): the first clause
+        can be played while the next is synthesised."""
         clauses = self.clauses(text)
         for i, clause in enumerate(clauses):
             pcm = self.clause_audio(clause)
             if i < len(clauses) - 1:
-                pcm += audio.silence(clause.pause_s, self.out_rate)
+                pcm += audio.silence(clause.pause_s * pause_scale, self.out_rate)
             yield pcm
 
     def audio(self, text: str) -> bytes:

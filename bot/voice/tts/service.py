@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import ErrorFrame, Frame
+from pipecat.frames.frames import ErrorFrame, Frame, TTSSpeakFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 
@@ -17,6 +20,17 @@ from bot.voice.tts.audio import silence
 from bot.voice.tts.cache import PromptCache
 
 _DONE = object()
+#: A slow utterance (the caller hears badly) is spoken with pauses this much longer
+#: between its clauses and sentences.
+SLOW_PAUSE_SCALE = 2.5
+
+
+@dataclass
+class PacedSpeakFrame(TTSSpeakFrame):
+    """A ``TTSSpeakFrame`` that may ask to be spoken slowly (other TTS services treat it
+    as a plain ``TTSSpeakFrame``)."""
+
+    slow: bool = False
 
 
 def _next(it: Iterator[bytes]) -> Any:
@@ -36,12 +50,28 @@ class CachedTTSService(TTSService):
         kwargs.setdefault("settings", TTSSettings(model=None, voice=None, language=None))
         super().__init__(push_start_frame=True, push_stop_frames=True, **kwargs)
         self.cache = cache
+        self._next_slow = False
+        #: Speak contexts to be spoken slowly (the last few; a context may be spoken in
+        #: several sentences).
+        self._slow: OrderedDict[str, bool] = OrderedDict()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, TTSSpeakFrame):
+            self._next_slow = isinstance(frame, PacedSpeakFrame) and frame.slow
+        await super().process_frame(frame, direction)
+
+    async def on_turn_context_created(self, context_id: str) -> None:
+        self._slow[context_id] = self._next_slow
+        self._next_slow = False
+        while len(self._slow) > 16:
+            self._slow.popitem(last=False)
+        await super().on_turn_context_created(context_id)
 
     def can_generate_metrics(self) -> bool:
         return True
 
-    async def _clauses(self, text: str) -> AsyncIterator[bytes]:
-        it = self.cache.iter_audio(text)
+    async def _clauses(self, text: str, pause_scale: float = 1.0) -> AsyncIterator[bytes]:
+        it = self.cache.iter_audio(text, pause_scale=pause_scale)
         step = max(2, self.chunk_size - self.chunk_size % 2)
         while True:
             pcm = await asyncio.to_thread(_next, it)
@@ -56,8 +86,11 @@ class CachedTTSService(TTSService):
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         try:
             await self.start_tts_usage_metrics(text)
+            scale = SLOW_PAUSE_SCALE if self._slow.get(context_id) else 1.0
             async for frame in self._stream_audio_frames_from_iterator(
-                self._clauses(text), in_sample_rate=self.cache.out_rate, context_id=context_id
+                self._clauses(text, scale),
+                in_sample_rate=self.cache.out_rate,
+                context_id=context_id,
             ):
                 await self.stop_ttfb_metrics()
                 yield frame
