@@ -43,14 +43,10 @@ def reading_model_path(settings: Settings, engine: Engine | None = None) -> Path
     if settings.reading_model_source == "files":
         return settings.reading_model_dir
     from bot.nlu_registry import published_model_dir
-    from bot.store.db import make_engine
+    from bot.store.db import engine_for
 
-    eng = engine or make_engine(settings.db_url)
-    try:
+    with engine_for(settings.db_url, engine) as eng:
         found = published_model_dir(eng, settings.data_dir / "models" / "reading")
-    finally:
-        if engine is None:
-            eng.dispose()
     return found or settings.reading_model_dir
 
 

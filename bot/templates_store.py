@@ -150,17 +150,12 @@ def materialise(
 
 def materialise_published(settings: Settings, engine: Engine | None = None) -> Materialised:
     """The published set of ``settings``' database under ``<data_dir>/templates``."""
-    from bot.store.db import make_engine
+    from bot.store.db import engine_for
 
-    own = engine is None
-    eng = engine or make_engine(settings.db_url)
-    try:
+    with engine_for(settings.db_url, engine) as eng:
         return materialise(
             eng,
             settings.templates_dir,
             base_ruleset_path(settings),
             settings.data_dir / "templates",
         )
-    finally:
-        if own:
-            eng.dispose()

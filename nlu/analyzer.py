@@ -33,9 +33,7 @@ class Analyzer:
         self.classifier = IntentClassifier(intent_model_dir, cache_size=cache_size)
         #: ``reading_model_dir=None``: no reading model (every reading is empty, the
         #: dialogue runs on intents alone, as in the rules-only unit tests).
-        self.reader = (
-            Reader.load(reading_model_dir, cache_size=cache_size) if reading_model_dir else None
-        )
+        self.reader = Reader.load(reading_model_dir) if reading_model_dir else None
         self._cache: OrderedDict[tuple[str, NluContext], NluResult] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()

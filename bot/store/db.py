@@ -40,6 +40,20 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
 
 @contextmanager
+def engine_for(url: str, engine: Engine | None = None) -> Iterator[Engine]:
+    """``engine`` when the caller has one, else a fresh engine for ``url`` that is disposed
+    when the block ends."""
+    if engine is not None:
+        yield engine
+        return
+    own = make_engine(url)
+    try:
+        yield own
+    finally:
+        own.dispose()
+
+
+@contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error."""
     with Session(engine, expire_on_commit=False) as session:

@@ -15,8 +15,6 @@ nothing is pickled, so a model file cannot run code when it is loaded.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlu.reading.features import analyze_document, document, surface
-from nlu.reading.schema import FIELDS, Reading, Slot, label_key
+from nlu.reading.schema import FIELDS, Reading, Slot
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
 #: Words kept per slot as its explanation.
@@ -61,7 +59,8 @@ def _single_valued() -> dict[str, bool]:
 
 
 class ReadingModel:
-    """Loaded once per process and shared; thread-safe (results memoised)."""
+    """Loaded once per process and shared; thread-safe (it holds no per-call state; the
+    :class:`~nlu.analyzer.Analyzer` memoises whole results)."""
 
     def __init__(
         self,
@@ -70,8 +69,6 @@ class ReadingModel:
         intercept: NDArray[np.float32],
         labels: list[LabelInfo],
         version: str,
-        *,
-        cache_size: int = 4096,
     ) -> None:
         self.vectorizer = vectorizer
         # Features x labels, so that a sparse row times it gives every label's logit.
@@ -83,14 +80,11 @@ class ReadingModel:
             sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__), dtype=object
         )
         self._single = _single_valued()
-        self._cache: OrderedDict[tuple[str, str], Reading] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
 
     # -- persistence --------------------------------------------------------------
 
     @classmethod
-    def load(cls, model_dir: Path, *, cache_size: int = 4096) -> ReadingModel:
+    def load(cls, model_dir: Path) -> ReadingModel:
         model_dir = Path(model_dir)
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         vocab = json.loads((model_dir / "vocab.json").read_text(encoding="utf-8"))
@@ -99,14 +93,7 @@ class ReadingModel:
         vectorizer.idf_ = tensors["idf"].astype(np.float64)
         labels = [LabelInfo(item["label"], item["threshold"]) for item in config["labels"]]
         coef = tensors["coef"].astype(np.float32)
-        return cls(
-            vectorizer,
-            coef,
-            tensors["intercept"],
-            labels,
-            config["version"],
-            cache_size=cache_size,
-        )
+        return cls(vectorizer, coef, tensors["intercept"], labels, config["version"])
 
     def save(self, model_dir: Path, extra: dict[str, Any] | None = None) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -136,22 +123,6 @@ class ReadingModel:
     # -- prediction -----------------------------------------------------------------
 
     def read(self, text: str, topic: str) -> Reading:
-        key = (topic, text)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        reading = self._read(text, topic)
-        if not self._cache_size:
-            return reading
-        with self._lock:
-            self._cache[key] = reading
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return reading
-
-    def _read(self, text: str, topic: str) -> Reading:
         x = self.vectorizer.transform([document(topic, text)])
         logits = np.asarray(x @ self._weights).ravel() + self._intercept
         probs = 1.0 / (1.0 + np.exp(-logits))
@@ -183,15 +154,3 @@ class ReadingModel:
                     words = [w for w in words if w not in word] + [word]
             slots.append(Slot(self.labels[j].label, round(float(probs[j]), 3), tuple(words)))
         return Reading(tuple(slots), self.version)
-
-
-def flat_labels(row: dict[str, Any]) -> set[str]:
-    """The flat label set of one corpus row (see :func:`nlu.reading.schema.label_key`)."""
-    out: set[str] = set()
-    for name, (_, multi) in FIELDS.items():
-        value = row.get(name)
-        if value is None:
-            continue
-        for v in value if multi else [value]:
-            out.add(label_key(name, v))
-    return out

@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bot.core.vocab import CUSTODY_INTENTS, EntityLabel, Intent, Purpose
+from bot.core.vocab import CUSTODY_INTENTS, EntityLabel, Intent, Purpose, Topic
 from nlu.data import load_yaml
 from nlu.negation import in_spans, negation_spans
 from nlu.reading.features import mask_names
@@ -45,7 +45,13 @@ from nlu.reading.schema import (
 from nlu.types import Entity, IntentScore
 
 #: Events whose object must be the card or account.
-_OBJECT_EVENTS = (CustodyEvent.LENT, CustodyEvent.RENTED, CustodyEvent.SOLD)
+_OBJECT_LABELS = frozenset(
+    label_key("custody", e.value)
+    for e in (CustodyEvent.LENT, CustodyEvent.RENTED, CustodyEvent.SOLD)
+)
+_SHARED_LABEL = label_key("custody", CustodyEvent.CREDENTIALS_SHARED.value)
+_HANDED_LABELS = frozenset(label_key("custody", e.value) for e in HANDED_OVER)
+_FAMILY_LABEL = label_key("holder", Holder.FAMILY.value)
 _CLAUSE = re.compile(r"[^，。！？；,.!?;]+")
 
 
@@ -102,7 +108,7 @@ PURPOSE_OF: dict[str, Purpose] = {
     "scam_payment": Purpose.OTHER,
     "crypto_otc": Purpose.OTHER,
 }
-PURPOSE_TOPICS = frozenset({"card_purpose", "fund_source"})
+PURPOSE_TOPICS = frozenset({Topic.CARD_PURPOSE, Topic.FUND_SOURCE})
 
 
 def purpose_entities(
@@ -134,8 +140,8 @@ class Reader:
         self.model = model
 
     @classmethod
-    def load(cls, model_dir: Path, *, cache_size: int = 4096) -> Reader:
-        return cls(ReadingModel.load(model_dir, cache_size=cache_size))
+    def load(cls, model_dir: Path) -> Reader:
+        return cls(ReadingModel.load(model_dir))
 
     @property
     def version(self) -> str:
@@ -157,18 +163,14 @@ class Reader:
         others = [e.text for e in people if e.value not in holder_names]
         reading = self.model.read(mask_names(text, holder, others), topic)
         slots = list(reading.slots)
-        objects = [label_key("custody", e.value) for e in _OBJECT_EVENTS]
-        if any(s.label in objects for s in slots) and other_object_only(text):
-            slots = [s for s in slots if s.label not in objects]
-        shared = label_key("custody", CustodyEvent.CREDENTIALS_SHARED.value)
-        if any(s.label == shared for s in slots) and not handed_to_someone(text):
-            slots = [s for s in slots if s.label != shared]
-        handed = [label_key("custody", e.value) for e in HANDED_OVER]
-        if any(s.label in handed for s in slots) and _close_family_only(entities):
-            family = label_key("holder", Holder.FAMILY.value)
+        if any(s.label in _OBJECT_LABELS for s in slots) and other_object_only(text):
+            slots = [s for s in slots if s.label not in _OBJECT_LABELS]
+        if any(s.label == _SHARED_LABEL for s in slots) and not handed_to_someone(text):
+            slots = [s for s in slots if s.label != _SHARED_LABEL]
+        if any(s.label in _HANDED_LABELS for s in slots) and _close_family_only(entities):
             kin = [e.text for e in entities if e.label is EntityLabel.RELATIONSHIP]
             slots = [s for s in slots if not s.label.startswith("holder=")]
-            slots.append(Slot(family, 1.0, tuple(kin), "rule: close relative"))
+            slots.append(Slot(_FAMILY_LABEL, 1.0, tuple(kin), "rule: close relative"))
         return Reading(tuple(slots), reading.model_version)
 
 
@@ -183,8 +185,6 @@ def _has(reading: Reading, act: Act, minimum: float = 0.5) -> bool:
 
 #: Identity-gate decisions a rule makes that the reading never overturns.
 _FINAL_RULES = frozenset({Intent.VOICEMAIL})
-IDENTITY_TOPICS = frozenset({"identity"})
-CUSTODY_TOPIC = "card_custody"
 
 
 def _score(intent: Intent, reading: Reading, act: Act | str) -> IntentScore:
@@ -198,9 +198,9 @@ def resolve_intent(intent: IntentScore, reading: Reading, topic: str) -> IntentS
     if not reading.slots or (intent.source == "rule" and intent.intent in _FINAL_RULES):
         return intent
     acts = reading.acts
-    if topic in IDENTITY_TOPICS:
+    if topic == Topic.IDENTITY:
         return _identity_intent(intent, reading, acts)
-    if topic == CUSTODY_TOPIC:
+    if topic == Topic.CARD_CUSTODY:
         custody = _custody_intent(reading)
         if custody is not None:
             return custody

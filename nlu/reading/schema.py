@@ -98,17 +98,6 @@ FIELDS: dict[str, tuple[type[StrEnum], bool]] = {
 HANDED_OVER = frozenset(
     {CustodyEvent.LENT, CustodyEvent.RENTED, CustodyEvent.SOLD, CustodyEvent.CREDENTIALS_SHARED}
 )
-#: Uses of money that are a risk behaviour or show the holder is being defrauded.
-RISKY_FUNDS = frozenset(
-    {
-        Funds.GAMBLING,
-        Funds.FOR_OTHERS,
-        Funds.TASK_REBATE,
-        Funds.STRANGER_INVESTMENT,
-        Funds.SCAM_PAYMENT,
-        Funds.CRYPTO_OTC,
-    }
-)
 #: Uses of money that make a coherent legitimate story.
 LEGIT_FUNDS = frozenset(
     {
