@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL; empty = SQLite in ``data_dir``. PostgreSQL:
     #: ``postgresql+psycopg://user@host:5432/db``.
     database_url: str = ""
+    #: Workers ride out database outages: first retry after this long, doubling per
+    #: failed try up to the cap (``docs/worker.md``).
+    db_retry_base_s: float = Field(0.5, gt=0)
+    db_retry_cap_s: float = Field(15.0, gt=0)
     #: Call recordings (WAV) live under this directory; empty = ``data_dir/recordings``.
     recordings_dir: Path | None = None
     #: A CTranslate2 Whisper model directory (``bot models install`` provisions base).
