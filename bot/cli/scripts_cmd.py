@@ -14,22 +14,39 @@ from bot.core.account import Account, template_variables
 from bot.core.lint import lint_library, pre_identity_nodes
 from bot.core.routing import load_router
 from bot.core.scripts import load_library
+from bot.core.template_screen import screen
 from bot.core.templating import PromptError, render
-from bot.core.yamlsource import SourceFileError
+from bot.core.yamlsource import SourceError, SourceFileError
 
 app = typer.Typer(help="Lint, list and render script templates.", no_args_is_help=True)
 
 TemplatesOpt = typer.Option(None, "--templates", help="Templates directory (default: settings)")
 
 
+def _screen_files(root: Path) -> list[SourceError]:
+    """The sandbox screen over every template source file, as the workspace runs it."""
+    found = []
+    for folder in ("scripts", "blocks", "languages"):
+        for path in sorted((root / folder).glob("*.yaml")):
+            found += screen(path.read_text(encoding="utf-8"), str(path))
+    return found
+
+
 @app.command("lint")
 def lint(templates: Path | None = TemplatesOpt) -> None:
     """Check every script, block, language pack and the routing table.
 
-    Prints one line per problem (file:line: field: reason); exits 1 if there is any.
+    Runs the sandbox screen first, then lints the library and renders every prompt for a
+    sample account under the render limits. Prints one line per problem
+    (file:line: field: reason); exits 1 if there is any.
     """
     s = settings()
     root = templates or s.templates_dir
+    refused = _screen_files(root)
+    if refused:  # never compile or render what tries to escape the sandbox
+        print_source_errors(refused)
+        console.print(f"[red]{len(refused)} template construct(s) refused[/] in {root}")
+        raise typer.Exit(1)
     lib = load_library(root)
     errors = lint_library(lib, s.bank_name)
     try:

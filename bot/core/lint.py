@@ -1,16 +1,28 @@
 """Static checks of compiled scripts, each problem with file, line and reason.
 
 Checks: unknown variables, intents and nodes; unreachable nodes; nodes from which the
-call can never end; a missing opening disclosure; and any account detail that could be
-spoken before the identity gate has succeeded.
+call can never end; a missing opening disclosure; any account detail that could be
+spoken before the identity gate has succeeded; and every prompt rendered for a sample
+account under the render limits (a prompt that cannot be rendered, or that the sandbox or
+the limits refuse, is reported at its line).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from bot.core.account import ALL_VARIABLES, PROTECTED_VARIABLES, sample_account, template_variables
+from jinja2 import Template
+
+from bot.core import render_budget
+from bot.core.account import (
+    ALL_VARIABLES,
+    PROTECTED_VARIABLES,
+    Account,
+    sample_account,
+    template_variables,
+)
 from bot.core.script_model import ROUTABLE_INTENTS, LanguagePack
 from bot.core.scripts import CompiledNode, Script, TemplateLibrary
 from bot.core.templating import PromptError, render, variables_of
@@ -247,6 +259,70 @@ def _check_disclosure(
     ]
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt of a script: where it is and whether it is spoken after identity."""
+
+    node: str
+    label: str  # say / no_input / no_match
+    template: Template
+    after_identity: bool
+    line: int | None  # the file line its text starts on
+    file: str
+    sub: tuple[str, ...]
+
+    @property
+    def field(self) -> str:
+        return f"nodes.{self.node}.{self.label}"
+
+
+def prompts(script: Script) -> Iterator[Prompt]:
+    """Every prompt of ``script``, in node order."""
+    before = pre_identity_nodes(script)
+    for nid, node in script.nodes.items():
+        for label, template, sub in (
+            ("say", node.say, ("say",)),
+            ("no_input", node.no_input, ("reprompt", "no_input")),
+            ("no_match", node.no_match, ("reprompt", "no_match")),
+        ):
+            if template is not None:
+                line = node.origin.text_line(sub, None)
+                yield Prompt(nid, label, template, nid not in before, line, node.origin.file, sub)
+
+
+def render_prompt(prompt: Prompt, account: Account, bank_name: str) -> str:
+    """``prompt`` as ``account`` would hear it (raises :class:`PromptError`)."""
+    ctx = template_variables(account, bank_name, identity_confirmed=prompt.after_identity)
+    return render(prompt.template, ctx)
+
+
+@dataclass(frozen=True)
+class RenderProblem:
+    error: SourceError
+    #: Stopped by the sandbox or the render limits, not merely wrong.
+    refused: bool
+
+
+def render_problems(
+    script: Script, bank_name: str, account: Account | None = None
+) -> list[RenderProblem]:
+    """Every prompt rendered for ``account`` (the sample one by default), all within one
+    document budget; one problem per prompt that fails, at the line that failed."""
+    account = account or sample_account()
+    found = []
+    with render_budget.session():
+        for p in prompts(script):
+            try:
+                render_prompt(p, account, bank_name)
+            except PromptError as exc:
+                node = script.nodes[p.node]
+                line = node.origin.text_line(p.sub, exc.line) if exc.line else p.line
+                what = "refused" if exc.refused else "cannot be rendered"
+                error = _err(script, node, p.sub, f"{what}: {exc.message}", line)
+                found.append(RenderProblem(error, exc.refused))
+    return found
+
+
 def lint_script(
     script: Script, pack: LanguagePack | None, bank_name: str = "示例银行"
 ) -> list[SourceError]:
@@ -258,9 +334,16 @@ def lint_script(
     )
 
 
-def lint_library(lib: TemplateLibrary, bank_name: str = "示例银行") -> list[SourceError]:
-    """Load errors plus every script's lint errors, sorted by file and line."""
+def lint_library(
+    lib: TemplateLibrary, bank_name: str = "示例银行", *, renders: bool = True
+) -> list[SourceError]:
+    """Load errors plus every script's lint errors, sorted by file and line; with
+    ``renders``, also every prompt that fails to render (:func:`render_problems`)."""
     errors = list(lib.errors)
     for script in lib.scripts.values():
-        errors += lint_script(script, lib.languages.get(script.language), bank_name)
+        with render_budget.session():  # one script's budget, not shared with the others
+            found = lint_script(script, lib.languages.get(script.language), bank_name)
+            if renders and not found:
+                found = [p.error for p in render_problems(script, bank_name)]
+        errors += found
     return sorted(set(errors), key=lambda e: (e.file, e.line or 0, e.field))

@@ -1,19 +1,28 @@
 """Jinja2 for compliance-authored prompts: sandboxed, strict, with speech-friendly filters.
 
 Templates come from people editing them in a web page, so they run in Jinja2's
-``SandboxedEnvironment`` (no attribute access to Python internals, no file system) with
-``StrictUndefined`` (a misspelt or withheld variable is an error, never an empty string).
+``ImmutableSandboxedEnvironment`` (no attribute access to Python internals, no file system,
+no mutation) with ``StrictUndefined`` (a misspelt or withheld variable is an error, never
+an empty string), a short list of filters and methods, and every render under hard limits
+(:mod:`bot.core.render_budget`): a template cannot hang or exhaust the process.
 """
 
 from __future__ import annotations
 
 import re
+import traceback
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.runtime import Context, LoopContext, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
+
+from bot.core import render_budget
+from bot.core.render_budget import budgeted_filter
 
 
 def money_cn(value: float | int | None) -> str:
@@ -46,23 +55,129 @@ def tidy_spaces(text: str) -> str:
 
 
 class PromptError(Exception):
-    """A template that cannot be compiled or rendered; ``line`` is within the template."""
+    """A template that cannot be compiled or rendered; ``line`` is within the template.
 
-    def __init__(self, message: str, line: int | None = None):
+    ``refused`` marks what the sandbox or the render limits stopped (an escape attempt,
+    resource exhaustion): such a template is refused, not merely wrong."""
+
+    def __init__(self, message: str, line: int | None = None, *, refused: bool = False):
         super().__init__(message)
         self.message = message
         self.line = line
+        self.refused = refused
+
+
+#: What a prompt may use: speech-friendly and cheap. Filters that pad, wrap, format or
+#: serialise (center, indent, format, wordwrap, tojson, urlize, pprint, batch, slice...)
+#: have no use on the phone and are the easy way to build huge strings; ``random`` would
+#: make a prompt untestable.
+_FILTERS = frozenset(
+    {
+        *("abs", "capitalize", "count", "d", "default", "first", "float", "int", "join"),
+        *("last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr"),
+        *("replace", "reverse", "round", "select", "selectattr", "sort", "string", "sum"),
+        *("title", "trim", "truncate", "unique", "upper", "wordcount"),
+    }
+)
+#: Methods a prompt may call; every other method of a value is refused by the sandbox.
+_METHODS: dict[type, frozenset[str]] = {
+    str: frozenset(
+        {
+            *("upper", "lower", "strip", "lstrip", "rstrip", "startswith", "endswith"),
+            *("replace", "split", "join", "count", "find", "isdigit", "title", "capitalize"),
+        }
+    ),
+    dict: frozenset({"get", "items", "keys", "values"}),
+    list: frozenset({"index", "count"}),
+    tuple: frozenset({"index", "count"}),
+    LoopContext: frozenset({"cycle", "changed"}),
+}
+
+
+class _Budgeted(NodeTransformer):
+    """Routes loop items and ``~`` through the render budget (applied as a template is
+    compiled, after the static screen has seen the author's own syntax tree)."""
+
+    @staticmethod
+    def _wrap(node: nodes.Expr, name: str) -> nodes.Filter:
+        return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = self._wrap(node.iter, "_budget_iter")  # type: ignore[arg-type]
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [self._wrap(n, "_budget_value") for n in node.nodes]
+        return self._wrap(node, "_budget_value")
+
+
+class PromptEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox with every render under :mod:`bot.core.render_budget`."""
+
+    intercepted_binops = frozenset({"*", "**", "/", "//", "%", "+"})
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+        builtin = self.filters
+        self.filters = {name: budgeted_filter(name, builtin[name]) for name in _FILTERS}
+        self.filters["money"] = budgeted_filter("money", money_cn)
+        self.filters["date_cn"] = budgeted_filter("date_cn", date_cn)
+        self.filters["_budget_iter"] = render_budget.budgeted_iter
+        self.filters["_budget_value"] = _finalize
+        tests: dict[str, Any] = dict(self.tests)
+        self.tests = {name: budgeted_filter(name, test) for name, test in tests.items()}
+        self.globals = {"range": render_budget.bounded_range}
+
+    def _generate(self, source: nodes.Template, *args: Any, **kwargs: Any) -> str:
+        return super()._generate(_Budgeted().visit(source), *args, **kwargs)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if not super().is_safe_attribute(obj, attr, value):
+            return False
+        if not callable(value) or isinstance(value, Macro):
+            return True
+        allowed = next((m for t, m in _METHODS.items() if isinstance(obj, t)), frozenset())
+        return attr in allowed
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        b = render_budget.current()
+        render_budget.check_binop(b, operator, left, right)
+        return b.sized(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        b = render_budget.current()
+        b.enter()
+        try:
+            owner = getattr(__obj, "__self__", None)
+            if isinstance(owner, str):  # a str method: the string is what it works on
+                name = f"str.{__obj.__name__}" if __obj.__name__ == "join" else __obj.__name__
+                args = tuple(render_budget.check_call(b, name, [owner, *args], kwargs)[1:])
+            elif not isinstance(__obj, Macro):  # a macro's arguments are checked where used
+                render_budget.check_call(b, "", list(args), kwargs)
+            return b.sized(super().call(__context, __obj, *args, **kwargs))
+        finally:
+            b.leave()
+
+
+def _finalize(value: Any) -> Any:
+    """Every printed value, and every operand of ``~``, before it becomes text."""
+    return render_budget.current().sized(value)
 
 
 @lru_cache(maxsize=1)
-def environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    env.filters["money"] = money_cn
-    env.filters["date_cn"] = date_cn
-    return env
+def environment() -> PromptEnvironment:
+    return PromptEnvironment()
+
+
+#: Longest prompt source compiled (a prompt is a sentence or two; a block a few more).
+MAX_SOURCE = 20_000
 
 
 def compile_prompt(source: str) -> Template:
+    if len(source) > MAX_SOURCE:
+        raise PromptError(f"a prompt of {len(source):,} characters (at most {MAX_SOURCE:,})")
     try:
         return environment().from_string(source)
     except TemplateSyntaxError as exc:
@@ -78,10 +193,44 @@ def variables_of(source: str) -> set[str]:
     return set(meta.find_undeclared_variables(ast))
 
 
-def render(template: Template, context: dict[str, object]) -> str:
-    try:
-        return tidy_spaces(template.render(context))
-    except UndefinedError as exc:
-        raise PromptError(f"undefined variable: {exc.message}") from exc
-    except SecurityError as exc:
-        raise PromptError(f"refused by the sandbox: {exc}") from exc
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised at (Jinja2 maps its frames to them)."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>":
+            line = frame.lineno
+    return line
+
+
+def render(
+    template: Template,
+    context: dict[str, object],
+    limits: render_budget.RenderLimits = render_budget.PROMPT_LIMITS,
+) -> str:
+    """``template`` rendered under ``limits``; any failure is a :class:`PromptError`
+    naming the line, never another exception (a prompt must not take a call down)."""
+    with render_budget.budget(limits) as b:
+        try:
+            return tidy_spaces(render_budget.collect(template.generate(context), b))
+        except UndefinedError as exc:
+            raise PromptError(f"undefined variable: {exc.message}", _template_line(exc)) from exc
+        except SecurityError as exc:
+            raise PromptError(
+                f"refused by the sandbox: {exc}", _template_line(exc), refused=True
+            ) from exc
+        except render_budget.LimitExceeded as exc:
+            raise PromptError(
+                f"over the render limits: {exc.reason}", _template_line(exc), refused=True
+            ) from exc
+        except RecursionError as exc:
+            raise PromptError(
+                "over the render limits: recursion too deep", _template_line(exc), refused=True
+            ) from exc
+        except MemoryError as exc:
+            raise PromptError(
+                "over the render limits: out of memory", _template_line(exc), refused=True
+            ) from exc
+        except Exception as exc:  # ZeroDivisionError in a test, TypeError, ValueError...
+            raise PromptError(
+                f"cannot be rendered: {type(exc).__name__}: {exc}", _template_line(exc)
+            ) from exc

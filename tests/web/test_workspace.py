@@ -226,6 +226,41 @@ def test_sandbox_escapes_are_refused_audited_and_never_stored(
         assert event.detail["problems"][0]["reason"] and len(event.detail["digest"]) == 64
 
 
+#: Pass the static screen, then spend the render budget (the probe's denial of service).
+EXHAUSTING = [
+    "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(20) }}",
+    "{% set s = 'ab' %}" + "{% set s = s ~ s %}" * 30 + "{{ s|length }}",
+    "{% set big = holder_name * 900 %}{{ big|replace('', big) }}",
+]
+
+
+def test_exhausting_templates_are_refused_within_their_budget_while_login_answers(
+    app_client: TestClient, engine: Engine
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = login(app_client, "compliance")
+    sources = [with_greeting(f"您好{payload}") for payload in EXHAUSTING] * 3
+
+    def lint(source: str) -> Any:
+        return app_client.post(f"{API}/lint", json={"source": source}, headers=h(token))
+
+    with ThreadPoolExecutor(len(sources) + 1) as pool:
+        linted = [pool.submit(lint, source) for source in sources]
+        login_page = pool.submit(app_client.get, "/login")
+        assert login_page.result().status_code == 200
+        for future, source in zip(linted, sources, strict=True):
+            body = future.result().json()
+            [problem] = body["refused"]
+            assert "render limits" in problem["message"] and not body["ok"]
+            assert problem["line"] == line_of(source, "hello:") + 1
+    for payload in EXHAUSTING:
+        r = save(app_client, token, with_greeting(f"您好{payload}"))
+        assert r.status_code == 422 and "render limits" in r.json()["problems"][0]["message"]
+    assert states(engine) == {}
+    assert len(actions(engine, "template_rejected")) == 3 * len(EXHAUSTING) + len(EXHAUSTING)
+
+
 def test_a_draft_may_be_saved_with_errors_but_not_submitted(
     app_client: TestClient, engine: Engine
 ) -> None:

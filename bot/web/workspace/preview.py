@@ -11,14 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2.exceptions import SecurityError
-
+from bot.core import render_budget
 from bot.core.account import Account, sample_account
+from bot.core.lint import prompts, render_prompt
 from bot.core.masking import mask_phone, mask_text
 from bot.core.templating import PromptError
 from bot.settings import REPO_ROOT, Settings
 from bot.templates_store import PublishedSet
-from bot.web.workspace.checks import library_with, prompts, render_prompt
+from bot.web.workspace.checks import library_with
 
 SAMPLE = "sample"
 
@@ -101,15 +101,17 @@ def preview(
         return Preview(doc, view, [], "the script does not compile: fix its errors first")
     out = []
     root = settings.templates_dir
-    for nid, label, template, confirmed, line, file in prompts(script):
-        text, error = "", ""
-        try:
-            text = mask_text(render_prompt(template, account, settings.bank_name, confirmed))
-        except SecurityError as exc:
-            error = f"refused by the sandbox: {exc}"
-        except PromptError as exc:
-            error = exc.message
-        rel = str(Path(file).relative_to(root)) if Path(file).is_relative_to(root) else file
-        topic = script.nodes[nid].spec.topic
-        out.append(RenderedPrompt(nid, topic, label, confirmed, line, rel, text, error))
+    with render_budget.session():
+        for p in prompts(script):
+            text, error = "", ""
+            try:
+                text = mask_text(render_prompt(p, account, settings.bank_name))
+            except PromptError as exc:
+                error = exc.message
+            file = p.file
+            rel = str(Path(file).relative_to(root)) if Path(file).is_relative_to(root) else file
+            topic = script.nodes[p.node].spec.topic
+            out.append(
+                RenderedPrompt(p.node, topic, p.label, p.after_identity, p.line, rel, text, error)
+            )
     return Preview(doc, view, out, "")
