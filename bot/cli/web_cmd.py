@@ -106,6 +106,11 @@ def unlock(name: str = typer.Argument(...)) -> None:
     _update(name, "user_unlocked", locked_until=None, failed_logins=0)
 
 
+#: Seconds ``bot web`` waits for requests in flight after SIGTERM (renders are bounded by
+#: the render limits, so a check in progress ends well within this).
+GRACEFUL_SHUTDOWN_S = 10
+
+
 def web_command(
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
@@ -124,4 +129,6 @@ def web_command(
         port=port or s.web.port,
         log_level="warning",
         proxy_headers=True,
+        # SIGTERM: stop taking requests, give those in flight this long, then exit
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
