@@ -2,10 +2,13 @@
 
 Three stages, each usable on its own:
 
-1. **read** (:func:`open_source`): decode the file (UTF-8 with or without BOM, else
-   GB18030, the usual export encoding of Chinese office software) and yield raw records
-   with the physical line on which each starts (the CSV header is line 1; a quoted field
-   spanning lines reports the line where its record starts);
+1. **read** (:func:`open_source`): decode the file strictly, line by line, in one
+   encoding decided for the whole file (UTF-8, or GB18030, the usual export encoding of
+   Chinese office software; see :mod:`bot.campaign.decoding`) and yield raw records with
+   the physical line on which each starts (the CSV header is line 1; a quoted field
+   spanning lines reports the line where its record starts). A line that does not
+   decode, or a CSV record the ``csv`` module cannot parse (a cell over its field size
+   limit), is a rejected record, not an unreadable file;
 2. **validate** (:func:`validate_record`): turn one raw record into the columns of the
    ``account`` table, or into :class:`RowError` s. Pure; no reason ever holds an unmasked
    phone, ID or card number, so reports and logs can be shown to anyone;
@@ -22,7 +25,9 @@ Decisions (see ``docs/campaigns.md``):
 * ``card_number`` is reduced to ``card_last4``: a full card number is never stored;
 * a number on the do-not-call list still loads, but its work item is ``cancelled`` with
   ``last_outcome='dnc'`` (the same marking the dial queue uses), so it is never dialled;
-* work items that are ``in_progress`` or ``done`` are never touched by a re-import.
+* work items that are ``in_progress`` or ``done`` are never touched by a re-import;
+* text the bot speaks (name, branch, counterparty) holds no control, invisible or
+  bidirectional-control character (:mod:`bot.campaign.textcheck`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.campaign.decoding import Decoded, DecodeRefused, decode
+from bot.campaign.textcheck import refused_character
 from bot.core.masking import mask_card, mask_id, mask_phone, mask_text
 from bot.core.vocab import Scenario
 from bot.store.db import session_scope
@@ -155,6 +162,8 @@ class ImportReport:
     dnc_skipped: int = 0
     rejected_records: list[RejectedRecord] = dataclass_field(default_factory=list)
     seconds: float = 0.0
+    #: How the file was decoded, e.g. ``"UTF-8 (detected)"``.
+    encoding: str = ""
 
     @property
     def loaded(self) -> int:
@@ -187,43 +196,41 @@ def detect_format(path: Path, fmt: str | None = None) -> FileFormat:
     return found
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 (a BOM is dropped), else GB18030. The fallback applies only when the whole
-    file is not valid UTF-8, so a UTF-8 file is never misread."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFile("the file is neither UTF-8 nor GB18030 text")
-
-
 @dataclass(frozen=True)
 class Source:
     """A decoded import file; :meth:`records` may be iterated more than once."""
 
     path: Path
     format: FileFormat
-    text: str
+    decoded: Decoded
+
+    @property
+    def text(self) -> str:
+        return self.decoded.text
 
     def records(self) -> Iterator[RawRecord]:
         if self.format is FileFormat.CSV:
-            return _csv_records(self.text)
-        return _jsonl_records(self.text)
+            return _csv_records(self.decoded)
+        return _jsonl_records(self.decoded)
 
     def count(self) -> int:
         return sum(1 for _ in self.records())
 
 
-def open_source(path: Path, fmt: str | None = None) -> Source:
-    """Read and decode ``path``; raises :class:`UnreadableFile` when it cannot be used
-    (also for a CSV header that lacks a required column: every row would fail)."""
+def open_source(path: Path, fmt: str | None = None, encoding: str | None = None) -> Source:
+    """Read and decode ``path`` (in ``encoding`` if given, else detected); raises
+    :class:`UnreadableFile` when it cannot be used (also for a CSV header that lacks a
+    required column, or does not decode: every row would fail)."""
     file_format = detect_format(path, fmt)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFile(f"{path}: {exc.strerror or exc}") from None
-    source = Source(path, file_format, decode(data))
+    try:
+        decoded = decode(data, encoding)
+    except DecodeRefused as exc:
+        raise UnreadableFile(f"{path.name}: {exc}") from None
+    source = Source(path, file_format, decoded)
     if file_format is FileFormat.CSV:
         next(source.records(), None)  # checks the header now, before anything is written
     return source
@@ -246,21 +253,100 @@ def _csv_header(cells: list[str]) -> list[str]:
     return header
 
 
-def _csv_records(text: str) -> Iterator[RawRecord]:
-    reader = csv.reader(_physical_lines(text))
+#: Characters of a broken record kept for the rejects file (a cell over the ``csv``
+#: field size limit is over 131,072 characters).
+BROKEN_RECORD_KEPT = 1_000
+
+
+class _LineFeed:
+    """The physical lines given to ``csv.reader``: counted, and those of the record
+    being read kept, to step past a record the reader gave up on."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = _physical_lines(text)
+        self.number = 0
+        self._record: list[str] = []
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        self._record.append(line)
+        return line
+
+    def take(self) -> list[str]:
+        """The lines of the record just read; the next record starts afresh."""
+        lines, self._record = self._record, []
+        return lines
+
+    def skip_open_quote(self) -> bool:
+        """After a ``csv.Error``, the reader drops the rest of the line and starts the
+        next record on the next line. If the broken record is inside a quoted field
+        (an odd number of quotes so far; ``""`` inside quotes counts two), read on to
+        the line that closes it, so that no line of that field is taken for a record.
+        False if no line closes it (the quote runs to the end of the file)."""
+        quotes = sum(line.count('"') for line in self._record)
+        while quotes % 2:
+            line = next(self, None)
+            if line is None:
+                return False
+            quotes += line.count('"')
+        return True
+
+
+def _broken(start: int, end: int, lines: list[str], exc: csv.Error, closed: bool) -> RawRecord:
+    """A record ``csv`` gave up on (lines ``start`` to ``end``), for the rejects file."""
+    text = "".join(lines).rstrip("\r\n")
+    if len(text) > BROKEN_RECORD_KEPT:
+        text = text[: BROKEN_RECORD_KEPT - 1] + "…"
+    span = f" (lines {start}-{end})" if end > start else ""
+    if not closed:
+        span = f" (lines {start}-{end}: a quote opened here is never closed)"
+    if "field larger than field limit" in str(exc):
+        problem = f"a cell is longer than {csv.field_size_limit():,} characters{span}"
+    else:
+        problem = f"not readable as CSV ({exc}){span}"
+    return RawRecord(start, {"_text": text}, problem)
+
+
+def _undecoded(decoded: Decoded, start: int, end: int) -> str | None:
+    """Why lines ``start`` to ``end`` did not decode, or None if they did."""
+    reasons = [decoded.bad_lines[n] for n in range(start, end + 1) if n in decoded.bad_lines]
+    if not reasons:
+        return None
+    more = f" (and {len(reasons) - 1} more of its lines)" if len(reasons) > 1 else ""
+    return reasons[0] + more
+
+
+def _csv_records(decoded: Decoded) -> Iterator[RawRecord]:
+    feed = _LineFeed(decoded.text)
+    reader = csv.reader(feed)
     header: list[str] | None = None
-    end = 0
-    try:
-        for cells in reader:
-            start, end = end + 1, reader.line_num
-            if not any(c.strip() for c in cells):
-                continue  # blank line
+    while True:
+        start = feed.number + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
             if header is None:
-                header = _csv_header(cells)
-                continue
-            yield _csv_record(start, header, cells)
-    except csv.Error as exc:
-        raise UnreadableFile(f"CSV error after line {end}: {exc}") from None
+                raise UnreadableFile(f"CSV error in the header: {exc}") from None
+            closed = feed.skip_open_quote()
+            yield _broken(start, feed.number, feed.take(), exc, closed)
+            continue
+        feed.take()
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        undecoded = _undecoded(decoded, start, feed.number)
+        if header is None:
+            if undecoded:
+                raise UnreadableFile(f"the header does not decode: {undecoded}")
+            header = _csv_header(cells)
+            continue
+        record = _csv_record(start, header, cells)
+        yield RawRecord(start, record.data, undecoded) if undecoded else record
 
 
 def _csv_record(line: int, header: list[str], cells: list[str]) -> RawRecord:
@@ -274,15 +360,21 @@ def _csv_record(line: int, header: list[str], cells: list[str]) -> RawRecord:
     )
 
 
-def _jsonl_records(text: str) -> Iterator[RawRecord]:
-    for number, line in enumerate(_physical_lines(text), start=1):
+def _jsonl_records(decoded: Decoded) -> Iterator[RawRecord]:
+    for number, line in enumerate(_physical_lines(decoded.text), start=1):
         stripped = line.strip()
         if not stripped:
+            continue
+        if number in decoded.bad_lines:
+            yield RawRecord(number, {"_text": stripped}, decoded.bad_lines[number])
             continue
         try:
             obj = json.loads(stripped)
         except json.JSONDecodeError as exc:
             yield RawRecord(number, {"_text": stripped}, f"not valid JSON ({exc.msg})")
+            continue
+        except RecursionError:
+            yield RawRecord(number, {"_text": stripped[:BROKEN_RECORD_KEPT]}, "nested too deeply")
             continue
         if not isinstance(obj, dict):
             yield RawRecord(number, {"_text": stripped}, "not a JSON object")
@@ -320,10 +412,13 @@ def _text_of(value: Any) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldProblem(f"must be text or a number, not {type(value).__name__}")
-    text = value.strip() if isinstance(value, str) else repr(value)
-    if "\x00" in text:
-        raise FieldProblem("contains a NUL character")
-    return text
+    return value.strip() if isinstance(value, str) else repr(value)
+
+
+def _check_characters(text: str, spoken: bool) -> None:
+    refused = refused_character(text, spoken=spoken)
+    if refused:
+        raise FieldProblem(f"{refused}: not allowed in text the bot speaks" if spoken else refused)
 
 
 def _bounded(name: str, limit: int) -> Callable[[str], Columns]:
@@ -441,37 +536,41 @@ def _txn_date(value: str) -> Columns:
 @dataclass(frozen=True)
 class FieldSpec:
     """How one input field becomes ``account`` columns; ``when_empty`` is what an empty
-    value sets (columns cleared, or a default)."""
+    value sets (columns cleared, or a default); ``spoken``: the bot says it aloud, so
+    it holds printable characters only (:mod:`bot.campaign.textcheck`)."""
 
     parse: Callable[[str], Columns]
     when_empty: Columns
     required: bool = False
+    spoken: bool = False
 
 
-def _required(parse: Callable[[str], Columns]) -> FieldSpec:
-    return FieldSpec(parse, {}, required=True)
+def _required(parse: Callable[[str], Columns], *, spoken: bool = False) -> FieldSpec:
+    return FieldSpec(parse, {}, required=True, spoken=spoken)
 
 
-def _optional(parse: Callable[[str], Columns], *columns: str) -> FieldSpec:
-    return FieldSpec(parse, dict.fromkeys(columns))
+def _optional(parse: Callable[[str], Columns], *columns: str, spoken: bool = False) -> FieldSpec:
+    return FieldSpec(parse, dict.fromkeys(columns), spoken=spoken)
 
 
 #: The input fields, in the order their problems are reported.
 FIELDS: dict[str, FieldSpec] = {
     "account_id": _required(_account_id),
-    "name": _required(_bounded("name", 100)),
+    "name": _required(_bounded("name", 100), spoken=True),
     "phone": _required(_phone),
     "scenario": _required(_scenario),
     "model_score": _required(_number("model_score", 0.0, 1.0)),
     "card_last4": _optional(_card_last4, "card_last4"),
     "card_number": _optional(_card_number, "card_last4"),
     "id_number": _optional(_id_number, "id_number"),
-    "branch": _optional(_bounded("branch", 60), "branch"),
+    "branch": _optional(_bounded("branch", 60), "branch", spoken=True),
     "gender": _optional(_gender, "gender"),
     "timezone": FieldSpec(_timezone, {"timezone": DEFAULT_TIMEZONE}),
     "txn_amount": _optional(_number("txn_amount", 0.0, None), "txn_amount"),
     "txn_date": _optional(_txn_date, "txn_date"),
-    "txn_counterparty": _optional(_bounded("txn_counterparty", 100), "txn_counterparty"),
+    "txn_counterparty": _optional(
+        _bounded("txn_counterparty", 100), "txn_counterparty", spoken=True
+    ),
 }
 REQUIRED = tuple(name for name, spec in FIELDS.items() if spec.required)
 
@@ -495,9 +594,27 @@ class _Collector:
                 raise FieldProblem(f"disagrees with {self.origin[column]}")
 
 
+#: Deepest nesting of lists and objects a JSON ``extra`` value may have.
+EXTRA_DEPTH = 20
+
+
+def _check_extra(value: Any) -> None:
+    """Every string in a free-text value, JSON keys and nested values included; without
+    recursion, and with the nesting bounded (storing it serialises it again)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_characters(item, spoken=False)
+        elif isinstance(item, dict | list):
+            if depth == EXTRA_DEPTH:
+                raise FieldProblem(f"nested deeper than {EXTRA_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
 def _extra_value(value: Any) -> Any:
-    if "\\u0000" in json.dumps(value, ensure_ascii=True):
-        raise FieldProblem("contains a NUL character")
+    _check_extra(value)
     return value.strip() if isinstance(value, str) else value
 
 
@@ -520,6 +637,7 @@ def validate_record(raw: RawRecord) -> AccountRecord | RejectedRecord:
                     extra[key] = _extra_value(value)
                 continue
             text = _text_of(value)
+            _check_characters(text, spec.spoken)
             if not text and spec.required:
                 raise FieldProblem("is required")
             found.merge(key, spec.parse(text) if text else spec.when_empty)
@@ -756,21 +874,23 @@ def import_file(
     campaign: str,
     *,
     fmt: str | None = None,
+    encoding: str | None = None,
     rejects: Path | None = None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
     """Validate ``path`` and load its good rows into ``campaign`` (created if missing).
+    ``encoding`` overrides the detected one (:func:`bot.campaign.decoding.decode`).
 
     Batches commit one by one: if the import stops half way, running it again finishes
     the job (it is idempotent). ``progress(done, total)`` is called after each batch.
     Raises :class:`ImportFailed` when nothing could be imported at all.
     """
     started = time.perf_counter()
-    source = open_source(path, fmt)
+    source = open_source(path, fmt, encoding)
     total = source.count()
     campaign_id = ensure_campaign(engine, campaign)
-    report = ImportReport(campaign)
+    report = ImportReport(campaign, encoding=source.decoded.label)
     batch: list[AccountRecord] = []
 
     def flush() -> None:
@@ -792,8 +912,9 @@ def import_file(
         write_rejects(rejects, report.rejected_records)
     report.seconds = time.perf_counter() - started
     log.info(
-        "import into %s: %d read, %d loaded, %d rejected in %.2f s",
+        "import into %s (%s): %d read, %d loaded, %d rejected in %.2f s",
         campaign,
+        report.encoding,
         report.read,
         report.loaded,
         report.rejected,

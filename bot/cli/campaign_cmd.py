@@ -28,6 +28,7 @@ def _summary(report: ImportReport) -> Table:
     table.add_column("", justify="right")
     rate = report.read / report.seconds if report.seconds else 0.0
     rows = [
+        ("encoding", report.encoding),
         ("records read", report.read),
         ("loaded", report.loaded),
         ("  new accounts", report.inserted),
@@ -73,6 +74,12 @@ def import_command(
     fmt: FileFormat | None = typer.Option(
         None, "--format", case_sensitive=False, help="File format (default: by extension)"
     ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="File encoding, e.g. utf-8, gb18030 (default: detected for the whole file;"
+        " lines that do not decode are rejected)",
+    ),
 ) -> None:
     """Validate FILE and load its good rows into campaign NAME; re-importing is safe
     (accounts are upserted by account_id, work items are not duplicated).
@@ -108,6 +115,7 @@ def import_command(
                 file,
                 campaign,
                 fmt=fmt.value if fmt else None,
+                encoding=encoding,
                 rejects=rejects,
                 progress=advance,
             )

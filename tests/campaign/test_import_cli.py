@@ -108,3 +108,27 @@ def test_unreachable_database_exits_2(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result.exit_code == 2
     assert "cannot open the database" in result.output
     assert "s3cr3tpw" not in result.output
+
+
+def test_encoding_option(db_url: str, tmp_path: Path) -> None:
+    """Big5 reads as GB18030 without an error, into the wrong characters: the operator
+    names the encoding, and the summary says which one was used."""
+    path = write_csv(tmp_path / "a.csv", [good(0, name="陳大文")], encoding="big5")
+    detected = run(path, "--campaign", "demo")
+    assert detected.exit_code == 0 and "GB18030 (detected)" in detected.output
+    given = run(path, "--campaign", "demo", "--encoding", "big5")
+    assert given.exit_code == 0, given.output
+    assert "BIG5 (given)" in given.output
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT name FROM account")).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == "陳大文"
+
+
+def test_unknown_encoding_exits_2(db_url: str, tmp_path: Path) -> None:
+    result = run(write_csv(tmp_path / "a.csv", [good(0)]), "-c", "demo", "--encoding", "x-1")
+    assert result.exit_code == 2
+    assert "unknown encoding 'x-1'" in result.output

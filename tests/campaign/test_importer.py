@@ -208,15 +208,16 @@ def test_reasons_never_show_unmasked_numbers(tmp_path: Path) -> None:
 
 
 def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
-    """Blank lines and quoted fields over several lines: the error names the line where
-    the record starts."""
+    """Blank lines and quoted fields over several lines (a free-text column may hold
+    line breaks): the error names the line where the record starts."""
     text = csv_text(
         [
-            good(0, branch="第一行\n第二行"),  # lines 2-3
+            good(0, note="第一行\n第二行"),  # lines 2-3
             good(1),  # line 4
-            good(2, branch="a\r\nb\nc", phone="1"),  # lines 5-7, bad
+            good(2, note="a\r\nb\nc", phone="1"),  # lines 5-7, bad
             good(3, gender="?"),  # line 9 after a blank line
-        ]
+        ],
+        [*HEADER, "note"],
     )
     lines = text.split("\n")
     text = "\n".join([*lines[:7], "", *lines[7:]])
@@ -226,7 +227,7 @@ def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
     assert [o.line for o in outcomes] == [2, 4, 5, 9]
     assert [o.line for o in outcomes if isinstance(o, RejectedRecord)] == [5, 9]
     first = outcomes[0]
-    assert isinstance(first, AccountRecord) and first.values["branch"] == "第一行\n第二行"
+    assert isinstance(first, AccountRecord) and first.values["extra"] == {"note": "第一行\n第二行"}
 
 
 def test_bom_and_crlf_are_understood(tmp_path: Path) -> None:
