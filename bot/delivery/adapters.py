@@ -101,15 +101,57 @@ def verify_signature(
 
 
 def classify_status(status: int) -> tuple[bool, bool]:
-    """(ok, retryable) for an HTTP status.
+    """(ok, retryable) for an HTTP status alone.
 
     2xx and 409 (the bank already has this key) are delivered. 408 and 429 are transient
     by definition and 5xx may be; every other status (other 4xx, unfollowed 3xx) is a
-    rejection that repeating the same request will not fix.
+    rejection that repeating the same request will not fix. A 409 is then checked
+    against what the answer says (:func:`conflict_result`).
     """
     if 200 <= status < 300 or status == 409:
         return True, False
     return False, status >= 500 or status in (408, 429)
+
+
+def conflict_result(response: httpx.Response, key: str) -> DeliveryResult:
+    """What a ``409 Conflict`` means for the item sent with idempotency key ``key``.
+
+    The receiver contract (``docs/delivery.md``) gives 409 one meaning on this endpoint:
+    "I already have this key", so it is **delivered**. Two 409s say they mean something
+    else, and are read as they say:
+
+    * with ``Retry-After``: a request with this key is still being processed (the IETF
+      Idempotency-Key draft's 409). The first request may yet fail at the bank, so it is
+      retried later, not taken as delivered;
+    * naming another idempotency key (an ``Idempotency-Key`` response header, or an
+      ``idempotency_key`` field in a JSON body): a conflict about something else, a
+      rejection (dead).
+    """
+    if "retry-after" in response.headers:
+        return DeliveryResult(
+            False, True, "HTTP 409 with Retry-After: the bank is still processing this key"
+        )
+    named = _named_key(response)
+    if named is not None and named != key:
+        return DeliveryResult(
+            False, False, f"HTTP 409 about another idempotency key: {response.text[:_BODY_EXCERPT]}"
+        )
+    return DeliveryResult(True, False, "HTTP 409: the bank already has this key")
+
+
+def _named_key(response: httpx.Response) -> str | None:
+    """The idempotency key a response says it is about, if it names one."""
+    header: str | None = response.headers.get(IDEMPOTENCY_HEADER)
+    if header is not None:
+        return header.strip()
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    key = body.get("idempotency_key") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
 
 
 class WebhookDeliverer:
@@ -157,6 +199,8 @@ class WebhookDeliverer:
             return DeliveryResult(False, True, f"timeout after {self.timeout_s:g}s ({exc!r})")
         except httpx.TransportError as exc:
             return DeliveryResult(False, True, f"transport error: {exc!r}")
+        if response.status_code == 409:
+            return conflict_result(response, item.idempotency_key)
         ok, retryable = classify_status(response.status_code)
         detail = f"HTTP {response.status_code}"
         if not ok:

@@ -14,8 +14,17 @@ Safe with several deliverers at once (threads, processes or machines on one data
 
 A deliverer that dies mid-batch leaves leased items behind; they become due again when
 the lease expires, and are sent again with the same idempotency key (at-least-once).
-Counting the attempt at claim time means an item that crashes its deliverer every
-time still reaches ``dead`` instead of looping forever.
+
+**At most ``max_attempts`` attempts.** The attempt is counted when the item is claimed,
+and only an item with attempts left can be claimed: one whose last allowed attempt never
+reported (its deliverer died, or outlived its lease) is dead-lettered when the lease
+expires instead of being sent once more. So an item that crashes its deliverer every
+time still reaches ``dead`` instead of looping forever, and two deliverers that find the
+same expired lease cannot both add an attempt beyond the budget.
+
+**A success is a fact.** A failure is recorded only while the claim holds; a success is
+recorded even after the lease was taken over or the item dead-lettered meanwhile (the
+bank has the item: it must not stay a dead letter, nor be sent again).
 """
 
 from __future__ import annotations
@@ -93,22 +102,71 @@ class DeliveryStats:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
-def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+def _unleased(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """Pending and held by no live claim (never claimed, handed back, or lease expired)."""
     return sa.and_(
         col(OutboxRow.state) == "pending",
-        col(OutboxRow.next_attempt_at) <= now,
         sa.or_(col(OutboxRow.lease_expires_at).is_(None), col(OutboxRow.lease_expires_at) <= now),
     )
 
 
+def _due(now: dt.datetime, max_attempts: int | None = None) -> sa.ColumnElement[bool]:
+    condition = sa.and_(_unleased(now), col(OutboxRow.next_attempt_at) <= now)
+    if max_attempts is not None:
+        condition = sa.and_(condition, col(OutboxRow.attempts) < max_attempts)
+    return condition
+
+
+#: ``last_error`` of an item whose last allowed attempt never reported back.
+NO_RESULT: Final = "attempt {n} of {n}: no result recorded before its lease expired"
+
+
+def expire_exhausted(engine: Engine, *, now: dt.datetime, max_attempts: int) -> int:
+    """Dead-letter unleased pending items that have no attempt left: the deliverer of
+    their last attempt died or outlived its lease (or ``max_attempts`` was lowered).
+    Sending them again would exceed the budget; a late success from that deliverer
+    still marks them delivered. Returns how many."""
+    exhausted = sa.and_(_unleased(now), col(OutboxRow.attempts) >= max_attempts)
+    # SKIP LOCKED (PostgreSQL) as in the claim: concurrent deliverers never wait on, or
+    # deadlock over, each other's rows; SQLite has one writer at a time.
+    targets = select(OutboxRow.id).where(exhausted).with_for_update(skip_locked=True)
+    with session_scope(engine) as session:
+        result = session.execute(
+            sa.update(OutboxRow)
+            .where(col(OutboxRow.id).in_(targets.scalar_subquery()), exhausted)
+            .values(
+                state="dead",
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=sa.case(
+                    (
+                        col(OutboxRow.lease_expires_at).is_not(None),
+                        NO_RESULT.format(n=max_attempts),
+                    ),
+                    else_=col(OutboxRow.last_error),
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def claim_due(
-    engine: Engine, owner: str, *, now: dt.datetime, batch: int = 50, lease_s: float = 300.0
+    engine: Engine,
+    owner: str,
+    *,
+    now: dt.datetime,
+    batch: int = 50,
+    lease_s: float = 300.0,
+    max_attempts: int | None = None,
 ) -> list[OutboxRow]:
     """Lease up to ``batch`` due items to ``owner`` (a token unique to this claim) and
-    return them, oldest due first."""
+    return them, oldest due first. With ``max_attempts``, only items with an attempt
+    left are claimed (see :func:`expire_exhausted` for the others)."""
+    due = _due(now, max_attempts)
     candidates = (
         select(OutboxRow.id)
-        .where(_due(now))
+        .where(due)
         .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
         .limit(batch)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing
@@ -118,7 +176,7 @@ def claim_due(
             sa.update(OutboxRow)
             # The due condition again: on PostgreSQL a row updated by a concurrent claim
             # is re-checked against it after the lock wait.
-            .where(col(OutboxRow.id).in_(candidates.scalar_subquery()), _due(now))
+            .where(col(OutboxRow.id).in_(candidates.scalar_subquery()), due)
             .values(
                 lease_owner=owner,
                 lease_expires_at=now + dt.timedelta(seconds=lease_s),
@@ -156,15 +214,19 @@ def _outcome(
 
 
 def _record(engine: Engine, item: OutboxRow, owner: str, values: dict[str, Any]) -> bool:
-    """Apply ``values`` and end the lease, if ``owner`` still holds it."""
+    """Apply ``values`` and end the lease, if ``owner`` still holds it; a success is
+    applied whoever holds the item now, unless it is already delivered (the bank has it:
+    a dead letter it accepted is not dead, and another deliverer's claim on it only
+    produces a duplicate, whose own result is then dropped)."""
+    guard: sa.ColumnElement[bool]
+    if values.get("state") == "delivered":
+        guard = col(OutboxRow.state).in_(("pending", "dead"))
+    else:
+        guard = sa.and_(col(OutboxRow.lease_owner) == owner, col(OutboxRow.state) == "pending")
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(OutboxRow)
-            .where(
-                col(OutboxRow.id) == item.id,
-                col(OutboxRow.lease_owner) == owner,
-                col(OutboxRow.state) == "pending",
-            )
+            .where(col(OutboxRow.id) == item.id, guard)
             .values(lease_owner=None, lease_expires_at=None, **values)
             .execution_options(synchronize_session=False)
         )
@@ -207,13 +269,22 @@ def deliver_due(
 
     ``now`` pins the clock (tests); by default each step reads the current time.
     ``backoff(attempt)`` gives the delay after failed attempt number ``attempt``.
+    Items without an attempt left are dead-lettered first (``stats.dead``).
     """
     clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else utcnow
     delay = backoff or Backoff()
     owner = uuid.uuid4().hex
-    items = claim_due(engine, owner, now=clock(), batch=batch, lease_s=lease_s)
-    stats = DeliveryStats(claimed=len(items))
+    # The lease runs from the clock reading the claim stamps, not from when the claim
+    # returned (it may have waited for the database's write lock).
     deadline = time.monotonic() + lease_s * LEASE_SAFETY
+    claimed_at = clock()
+    expired = expire_exhausted(engine, now=claimed_at, max_attempts=max_attempts)
+    items = claim_due(
+        engine, owner, now=claimed_at, batch=batch, lease_s=lease_s, max_attempts=max_attempts
+    )
+    stats = DeliveryStats(claimed=len(items), dead=expired)
+    if expired:
+        log.warning("outbox: %d item(s) dead: their last attempt never reported back", expired)
     for i, item in enumerate(items):
         if time.monotonic() > deadline:
             stats.released = release(engine, owner, [x.id for x in items[i:] if x.id is not None])

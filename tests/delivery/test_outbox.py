@@ -16,10 +16,12 @@ from sqlalchemy.engine import Engine
 from bot.delivery.adapters import DeliveryResult, FileDeliverer, WebhookDeliverer
 from bot.delivery.config import DeliverySettings
 from bot.delivery.outbox import (
+    NO_RESULT,
     Backoff,
     DeliveryStats,
     claim_due,
     deliver_due,
+    expire_exhausted,
     outbox_counts,
     requeue_dead,
     run_forever,
@@ -220,16 +222,19 @@ def test_a_result_after_the_lease_was_taken_over_is_not_recorded(
 
 
 def test_unsent_items_are_handed_back_when_the_lease_runs_out(engine: Engine) -> None:
+    """The first delivery starts well inside the lease (the claim takes far less than
+    80 % of 2 s) and ends past 80 % of it: the other two are handed back unsent."""
+
     class Slow:
         def deliver(self, item: OutboxRow) -> DeliveryResult:
-            time.sleep(0.06)
+            time.sleep(1.7)
             return DeliveryResult(True)
 
         def close(self) -> None:
             pass
 
     seed_dispositions(engine, 3)
-    stats = deliver_due(engine, Slow(), now=T0, lease_s=0.05)
+    stats = deliver_due(engine, Slow(), now=T0, lease_s=2.0)
     assert stats == DeliveryStats(claimed=3, delivered=1, released=2)
     rows = outbox_rows(engine)
     assert [(r.state, r.attempts, r.lease_owner) for r in rows] == [
@@ -268,3 +273,125 @@ def test_serve_from_settings_in_file_mode(engine: Engine, tmp_path: Path) -> Non
     threading.Timer(0.5, stop.set).start()
     totals = serve(engine, settings, tmp_path, stop)
     assert totals.delivered == 2 and (tmp_path / "dispositions.jsonl").exists()
+
+
+# -- the attempt budget holds whatever happens to leases ---------------------------------
+
+
+def test_a_last_attempt_that_never_reported_is_dead_not_sent_again(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """The deliverer of an item's last allowed attempt dies: when its lease expires the
+    item is dead-lettered, not sent as attempt max + 1 (and again after every expiry)."""
+    seed_dispositions(engine)
+    receiver.then(500)
+    assert deliver_due(engine, webhook(receiver), now=T0, max_attempts=2, backoff=STEADY).retried
+    due = only(engine).next_attempt_at
+    (claimed,) = claim_due(engine, "killed-worker", now=due, lease_s=60, max_attempts=2)
+    assert claimed.attempts == 2  # then SIGKILL, before sending
+    after = due + dt.timedelta(seconds=60)
+    stats = deliver_due(engine, webhook(receiver), now=after, max_attempts=2)
+    assert stats == DeliveryStats(dead=1)
+    row = only(engine)
+    assert (row.state, row.attempts, row.lease_owner) == ("dead", 2, None)
+    assert row.last_error == NO_RESULT.format(n=2)
+    assert len(receiver.requests) == 1  # only the first attempt ever reached the bank
+    # A re-drive gets a fresh budget, as documented.
+    assert requeue_dead(engine, now=after) == 1
+    assert deliver_due(engine, webhook(receiver), now=after, max_attempts=2).delivered == 1
+
+
+def test_no_claim_beyond_the_budget_even_when_it_was_lowered(engine: Engine) -> None:
+    seed_dispositions(engine)
+    claim_due(engine, "a", now=T0, lease_s=1)
+    claim_due(engine, "b", now=T0 + dt.timedelta(seconds=1), lease_s=1)
+    later = T0 + dt.timedelta(seconds=2)
+    assert claim_due(engine, "c", now=later, max_attempts=2) == []
+    assert expire_exhausted(engine, now=later, max_attempts=2) == 1
+    assert only(engine).state == "dead"
+
+
+def test_a_late_success_is_recorded_even_after_the_item_was_dead_lettered(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """A's last attempt outlives its lease; meanwhile B finds the lease expired with no
+    attempt left and dead-letters the item without sending it. A's answer then comes:
+    the bank has the item, so it is delivered, not a dead letter."""
+    seed_dispositions(engine)
+    later = T0 + dt.timedelta(seconds=120)
+    inner: list[DeliveryStats] = []
+
+    class SlowButAccepted:
+        def deliver(self, item: OutboxRow) -> DeliveryResult:
+            inner.append(deliver_due(engine, webhook(receiver), now=later, max_attempts=1))
+            return webhook(receiver).deliver(item)
+
+        def close(self) -> None:
+            pass
+
+    stats = deliver_due(engine, SlowButAccepted(), now=T0, lease_s=60, max_attempts=1)
+    assert inner == [DeliveryStats(dead=1)]
+    assert stats == DeliveryStats(claimed=1, delivered=1)
+    row = only(engine)
+    assert (row.state, row.attempts, row.delivered_at) == ("delivered", 1, T0)
+    assert row.last_error == NO_RESULT.format(n=1)  # kept for the record
+    assert [r.status for r in receiver.requests] == [200]
+
+
+def test_a_late_failure_does_not_overwrite_a_dead_letter(engine: Engine) -> None:
+    seed_dispositions(engine)
+    later = T0 + dt.timedelta(seconds=120)
+
+    class SlowAndFailing:
+        def deliver(self, item: OutboxRow) -> DeliveryResult:
+            deliver_due(engine, self, now=later, max_attempts=1)  # B: dead-letters it
+            return DeliveryResult(False, True, "timeout")
+
+        def close(self) -> None:
+            pass
+
+    stats = deliver_due(engine, SlowAndFailing(), now=T0, lease_s=60, max_attempts=1)
+    assert stats == DeliveryStats(claimed=1, lost=1)
+    row = only(engine)
+    assert (row.state, row.last_error) == ("dead", NO_RESULT.format(n=1))
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2])
+@pytest.mark.parametrize("n_workers", [2, 4])
+def test_deliverers_racing_for_expired_leases_never_exceed_the_budget(
+    engine: Engine, n_workers: int, max_attempts: int
+) -> None:
+    """30 items whose deliverer died mid-attempt 1; after the lease, several deliverers
+    race for them at once while the bank fails every request. With a budget of 1 none
+    may be sent again; with 2, each exactly once more. Every item ends dead."""
+    ids = seed_dispositions(engine, 30)
+    assert len(claim_due(engine, "killed-worker", now=T0, lease_s=60)) == 30
+    after = T0 + dt.timedelta(seconds=60)
+    barrier = threading.Barrier(n_workers)
+    errors: list[BaseException] = []
+
+    def work(receiver: Receiver) -> None:
+        try:
+            deliverer = webhook(receiver, timeout_s=10)
+            barrier.wait()
+            while True:
+                stats = deliver_due(
+                    engine, deliverer, now=after, batch=3, max_attempts=max_attempts
+                )
+                if not (stats.claimed or stats.dead):
+                    break
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    with Receiver(SECRET, delay_s=0.005) as receiver:
+        receiver.then(*[500] * 100)
+        threads = [threading.Thread(target=work, args=(receiver,)) for _ in range(n_workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors
+    sent = [r.key for r in receiver.requests]
+    assert len(sent) == len(ids) * (max_attempts - 1) and not receiver.duplicates
+    rows = outbox_rows(engine)
+    assert {(r.state, r.attempts) for r in rows} == {("dead", max_attempts)}

@@ -8,7 +8,9 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -101,6 +103,43 @@ def test_status_mapping_end_to_end(
     result = webhook(receiver.then(status)).deliver(item())
     assert (result.ok, result.retryable) == (ok, retryable) == classify_status(status)
     assert result.detail.startswith(f"HTTP {status}")
+
+
+def answering(status: int, **kw: Any) -> WebhookDeliverer:
+    """A webhook whose bank answers every request with this response (no network)."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, **kw))
+    return WebhookDeliverer("https://bank.example/d", SECRET, transport=transport)
+
+
+@pytest.mark.parametrize(
+    ("response", "ok", "retryable"),
+    [
+        ({}, True, False),  # the contract's 409: the bank already has this key
+        ({"json": {"idempotency_key": "disposition:1:1"}}, True, False),
+        ({"headers": {"Idempotency-Key": "disposition:1:1"}}, True, False),
+        ({"text": "duplicate", "headers": {"Content-Type": "application/json"}}, True, False),
+        # still processing the first request with this key: it may yet fail there
+        ({"headers": {"Retry-After": "2"}}, False, True),
+        # a conflict about something else is a rejection, not a delivery
+        ({"json": {"idempotency_key": "disposition:9:9"}}, False, False),
+        ({"headers": {"Idempotency-Key": "disposition:9:9"}}, False, False),
+    ],
+    ids=[
+        "plain",
+        "body-names-our-key",
+        "header-names-our-key",
+        "not-json",
+        "retry-after",
+        "body-names-another-key",
+        "header-names-another-key",
+    ],
+)
+def test_a_409_is_delivered_only_when_it_is_about_our_key(
+    response: dict[str, Any], ok: bool, retryable: bool
+) -> None:
+    result = answering(409, **response).deliver(item())
+    assert (result.ok, result.retryable) == (ok, retryable)
+    assert result.detail.startswith("HTTP 409")
 
 
 def test_redirects_are_not_followed() -> None:
