@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pipecat.frames.frames import Frame, InputAudioRawFrame, InterruptionFrame, OutputAudioRawFrame
 from pipecat.serializers.base_serializer import FrameSerializer
@@ -25,8 +25,33 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 Provider = Literal["loopback", "twilio", "telnyx", "plivo"]
 
 
+#: WebSocket close codes (RFC 6455, 7.4.1) for a stream refused before it starts.
+#: A binary frame: the media-stream protocols are JSON text.
+CLOSE_UNSUPPORTED_DATA: Final = 1003
+#: Text that is not a JSON object, or a field of the wrong type.
+CLOSE_INVALID_PAYLOAD: Final = 1007
+#: Well-formed but out of protocol: no ``start`` (in time, or first), an identifier
+#: missing, a call nobody dialled.
+CLOSE_POLICY_VIOLATION: Final = 1008
+#: The longest close reason a WebSocket close frame carries (bytes of UTF-8).
+MAX_CLOSE_REASON: Final = 123
+#: Longest identifier accepted from a gateway (Twilio's SIDs have 34 characters).
+MAX_ID_CHARS: Final = 256
+
+
 class StreamStartError(ValueError):
-    """The gateway's first messages were not a valid stream start."""
+    """The gateway's first messages were not a valid stream start; ``code`` is the
+    WebSocket close code to refuse it with (None: the gateway has already gone)."""
+
+    def __init__(self, reason: str, code: int | None = CLOSE_POLICY_VIOLATION) -> None:
+        super().__init__(reason)
+        self.code = code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason, cut to what a close frame carries."""
+        raw = str(self).encode()[:MAX_CLOSE_REASON]
+        return raw.decode(errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -44,33 +69,69 @@ class StreamStart:
         return self.parameters.get("call_key", "")
 
 
-def parse_start(provider: Provider, message: Mapping[str, Any]) -> StreamStart:
-    """Read a ``start`` message (Twilio's format also serves the loopback gateway)."""
-    if message.get("event") != "start":
-        raise StreamStartError(f"expected a 'start' event, got {message.get('event')!r}")
+def parse_start(provider: Provider, message: object) -> StreamStart:
+    """Read a ``start`` message (Twilio's format also serves the loopback gateway).
+
+    Anything else is refused with a :class:`StreamStartError` carrying the close code:
+    1007 for a message or field of the wrong shape, 1008 for a well-formed message that
+    is not a usable start (another event, an identifier missing).
+    """
+    if not isinstance(message, Mapping):
+        raise StreamStartError("a message must be a JSON object", CLOSE_INVALID_PAYLOAD)
+    event = message.get("event")
+    if not isinstance(event, str):
+        raise StreamStartError("'event' must be a string", CLOSE_INVALID_PAYLOAD)
+    if event != "start":
+        raise StreamStartError(f"expected a 'start' event, got {event[:40]!r}")
     start = message.get("start")
-    if not isinstance(start, Mapping):
+    if start is None:
         raise StreamStartError("'start' event without a 'start' object")
-    params = start.get("customParameters") or start.get("custom_parameters") or {}
-    if not isinstance(params, Mapping):
-        params = {}
+    if not isinstance(start, Mapping):
+        raise StreamStartError("'start' must be an object", CLOSE_INVALID_PAYLOAD)
+    params = _parameters(start)
+    encoding = "PCMU"
     if provider == "telnyx":
-        stream_id = message.get("stream_id") or start.get("stream_id")
-        call_id = start.get("call_control_id")
-        encoding = (start.get("media_format") or {}).get("encoding", "PCMU")
+        stream_id = _ident(message.get("stream_id") or start.get("stream_id"), "stream id")
+        call_id = _ident(start.get("call_control_id"), "call id")
+        media_format = start.get("media_format", {})
+        if not isinstance(media_format, Mapping):
+            raise StreamStartError("'media_format' must be an object", CLOSE_INVALID_PAYLOAD)
+        encoding = media_format.get("encoding", "PCMU")
+        if not isinstance(encoding, str):
+            raise StreamStartError("'encoding' must be a string", CLOSE_INVALID_PAYLOAD)
     elif provider == "plivo":
-        stream_id = start.get("streamId")
-        call_id = start.get("callId")
-        encoding = "PCMU"
+        stream_id = _ident(start.get("streamId"), "stream id")
+        call_id = _ident(start.get("callId"), "call id")
     else:
-        stream_id = start.get("streamSid") or message.get("streamSid")
-        call_id = start.get("callSid")
-        encoding = "PCMU"
-    if not stream_id:
-        raise StreamStartError("the 'start' event names no stream id")
-    return StreamStart(
-        str(stream_id), str(call_id or ""), {str(k): str(v) for k, v in params.items()}, encoding
-    )
+        stream_id = _ident(start.get("streamSid") or message.get("streamSid"), "stream id")
+        call_id = _ident(start.get("callSid"), "call id")
+    return StreamStart(stream_id, call_id, params, encoding)
+
+
+def _ident(value: object, what: str) -> str:
+    """A required identifier from the start message."""
+    if value is None or value == "":
+        raise StreamStartError(f"the 'start' event names no {what}")
+    if not isinstance(value, str) or len(value) > MAX_ID_CHARS:
+        raise StreamStartError(
+            f"the {what} must be a string of at most {MAX_ID_CHARS} characters",
+            CLOSE_INVALID_PAYLOAD,
+        )
+    return value
+
+
+def _parameters(start: Mapping[str, Any]) -> dict[str, str]:
+    """The custom parameters we attached when dialling (absent: none)."""
+    params = start.get("customParameters", start.get("custom_parameters"))
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping) or not all(
+        isinstance(v, str | int | float | bool) for v in params.values()
+    ):
+        raise StreamStartError(
+            "'customParameters' must be an object of plain values", CLOSE_INVALID_PAYLOAD
+        )
+    return {str(k): str(v) for k, v in params.items()}
 
 
 def mark_message(provider: Provider, start: StreamStart, name: str) -> dict[str, Any] | None:

@@ -130,7 +130,9 @@ class LoopbackGateway:
     recordings (``<audio_root>/<persona id>/<topic>.wav``); other accounts do not answer.
 
     The media server and the calls run on one background event loop; the worker's
-    threads (``--concurrency``) each wait for their own call.
+    threads (``--concurrency``) each wait for their own call. It listens where the
+    stack's settings say (``voice.host``/``voice.port``, ``BOT_VOICE__PORT``; port 0 =
+    any free port) unless ``host``/``port`` are given.
     """
 
     def __init__(
@@ -140,16 +142,28 @@ class LoopbackGateway:
         audio_root: Path,
         *,
         suffix: str = ".wav",
-        host: str = "127.0.0.1",
-        port: int = 0,
+        host: str | None = None,
+        port: int | None = None,
     ) -> None:
         self.personas = personas
         self.audio_root = audio_root
         self.suffix = suffix
+        self._server = VoiceServer(
+            stack,
+            host=stack.settings.host if host is None else host,
+            port=stack.settings.port if port is None else port,
+        )
         self._loop = BackgroundLoop()
-        self._server = VoiceServer(stack, host=host, port=port)
-        self._loop.run(self._server.start())
+        try:
+            self._loop.run(self._server.start())
+        except BaseException:
+            self._loop.close()
+            raise
         self.line = LoopbackLine(self._server)
+
+    @property
+    def media_url(self) -> str:
+        return self._server.media_url
 
     def place(
         self, investigator: Investigator, account: Account, *, attempts_left: bool

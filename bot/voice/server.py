@@ -9,6 +9,7 @@ the loopback gateway, ``bot eval --mode audio`` and the tests use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import TracebackType
 
@@ -20,6 +21,8 @@ from bot.voice.session import CallBook, VoiceStack, run_media_session
 log = logging.getLogger(__name__)
 
 MEDIA_PATH = "/media"
+#: WebSocket close code for a failure on our side (RFC 6455, 7.4.1).
+CLOSE_INTERNAL_ERROR = 1011
 
 
 def media_app(stack: VoiceStack, book: CallBook, app: FastAPI | None = None) -> FastAPI:
@@ -34,6 +37,10 @@ def media_app(stack: VoiceStack, book: CallBook, app: FastAPI | None = None) -> 
             live.add(task)
         try:
             await run_media_session(ws, stack, book)
+        except Exception:  # a bug of ours: this connection ends, the server goes on
+            log.exception("media session failed")
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_INTERNAL_ERROR, reason="internal error")
         finally:
             if task is not None:
                 live.discard(task)
@@ -70,8 +77,18 @@ class VoiceServer:
     def live_sessions(self) -> int:
         return len(self.app.state.live_sessions)
 
+    async def _serve(self) -> None:
+        try:
+            await self._server.serve()
+        except SystemExit as exc:  # uvicorn's answer to a port it cannot bind
+            raise OSError(
+                f"the media server cannot listen on {self.host}:{self.port} (in use?)"
+            ) from exc
+
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve())
+        """Listen; raises :class:`OSError` if the address cannot be bound (a
+        ``SystemExit`` from uvicorn would stop the whole event loop instead)."""
+        self._task = asyncio.create_task(self._serve())
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # re-raise why it could not start

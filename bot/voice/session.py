@@ -53,6 +53,8 @@ from bot.voice.asr import Transcriber
 from bot.voice.audio import PHONE_RATE, WHISPER_RATE, write_wav
 from bot.voice.config import VoiceSettings
 from bot.voice.gateways import (
+    CLOSE_INVALID_PAYLOAD,
+    CLOSE_UNSUPPORTED_DATA,
     Provider,
     StreamStart,
     StreamStartError,
@@ -178,38 +180,62 @@ class _LineState:
         self.last_bad = reason
 
 
+async def _next_message(ws: WebSocket) -> object:
+    """The next message as parsed JSON; refused when it is not JSON text."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise StreamStartError("the gateway hung up before 'start'", code=None)
+    text = message.get("text")
+    if not isinstance(text, str):
+        raise StreamStartError(
+            "binary frame: the media stream protocol is JSON text", CLOSE_UNSUPPORTED_DATA
+        )
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise StreamStartError(f"not JSON ({type(exc).__name__})", CLOSE_INVALID_PAYLOAD) from exc
+
+
 async def read_start(ws: WebSocket, provider: Provider, timeout_s: float) -> StreamStart:
-    """Skip the gateway's ``connected`` greeting and parse its ``start`` message."""
+    """Skip the gateway's ``connected`` greeting and parse its ``start`` message.
+
+    Raises :class:`StreamStartError` with the close code for whatever else arrives."""
 
     async def _read() -> StreamStart:
         while True:
-            message = json.loads(await ws.receive_text())
-            if message.get("event") in ("connected", "connected_ack"):
+            message = await _next_message(ws)
+            if isinstance(message, dict) and message.get("event") in ("connected", "connected_ack"):
                 continue
             return parse_start(provider, message)
 
     try:
         return await asyncio.wait_for(_read(), timeout_s)
     except TimeoutError as exc:
-        raise StreamStartError(f"no 'start' message within {timeout_s:.0f} s") from exc
-    except (json.JSONDecodeError, WebSocketDisconnect, KeyError, TypeError) as exc:
-        raise StreamStartError(f"bad stream start: {type(exc).__name__}: {exc}") from exc
+        raise StreamStartError(f"no 'start' message within {timeout_s:g} s") from exc
+    except WebSocketDisconnect as exc:
+        raise StreamStartError("the gateway hung up before 'start'", code=None) from exc
+
+
+async def refuse(ws: WebSocket, problem: StreamStartError) -> None:
+    """Close a refused stream with its close code and reason (if it is still open)."""
+    log.warning("media stream refused (%s): %s", problem.code or "gone", problem)
+    if problem.code is None:
+        return
+    with contextlib.suppress(Exception):  # it may have gone meanwhile
+        await ws.close(code=problem.code, reason=problem.close_reason)
 
 
 async def run_media_session(ws: WebSocket, stack: VoiceStack, book: CallBook) -> None:
     """Serve one gateway media-stream connection (the socket is already accepted)."""
     try:
         start = await read_start(ws, stack.provider, stack.settings.start_timeout_s)
+        if not start.call_key:
+            raise StreamStartError("the 'start' event carries no call_key parameter")
+        pending = book.take(start.call_key)
+        if pending is None:
+            raise StreamStartError("unknown call: nobody dialled this call_key")
     except StreamStartError as exc:
-        log.warning("media stream refused: %s", exc)
-        with contextlib.suppress(Exception):
-            await ws.close(code=1008)
-        return
-    pending = book.take(start.call_key)
-    if pending is None:
-        log.warning("media stream for an unknown call (stream %s)", start.stream_id)
-        with contextlib.suppress(Exception):
-            await ws.close(code=1008)
+        await refuse(ws, exc)
         return
     try:
         outcome = await _run_call(ws, start, stack, pending)

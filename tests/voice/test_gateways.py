@@ -66,6 +66,37 @@ def test_a_bad_start_is_refused_with_the_reason(message: dict[str, Any], reason:
         parse_start("twilio", message)
 
 
+@pytest.mark.parametrize(
+    ("provider", "message", "code"),
+    [
+        ("twilio", ["start"], 1007),
+        ("twilio", {"event": "start", "start": {"streamSid": "MZ1", "callSid": 7}}, 1007),
+        ("twilio", {"event": "start", "start": {"streamSid": "MZ1"}}, 1008),
+        ("twilio", {"event": "start", "start": {"streamSid": "M" * 300, "callSid": "C"}}, 1007),
+        ("plivo", {"event": "start", "start": {"streamId": "p1"}}, 1008),
+        (
+            "telnyx",
+            {
+                "event": "start",
+                "stream_id": "s1",
+                "start": {"call_control_id": "c", "media_format": "PCMA"},
+            },
+            1007,
+        ),
+    ],
+)
+def test_a_bad_start_carries_its_close_code(provider: str, message: Any, code: int) -> None:
+    with pytest.raises(StreamStartError) as refused:
+        parse_start(provider, message)  # type: ignore[arg-type]
+    assert refused.value.code == code
+    assert len(refused.value.close_reason.encode()) <= 123
+
+
+def test_a_close_reason_is_cut_to_what_a_close_frame_carries() -> None:
+    reason = StreamStartError("说" * 100).close_reason  # 300 bytes of UTF-8
+    assert len(reason.encode()) <= 123 and reason == "说" * 41
+
+
 class Tap:
     def __init__(self) -> None:
         self.audio: list[float] = []
