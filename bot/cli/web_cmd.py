@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from bot.cli.common import console, fail, settings
@@ -27,7 +28,9 @@ def add(
     role: str = typer.Option(..., "--role", help="reviewer | compliance | supervisor | admin"),
 ) -> None:
     """Create a user; the password is read from stdin (one line), never from the command
-    line, so it does not end up in shell history or the process list."""
+    line, so it does not end up in shell history or the process list. The name is stored
+    normalised (case, width and spacing folded: ``ADM1`` is ``adm1``); the password must
+    pass the policy (docs/dashboard.md)."""
     from sqlmodel import Session
 
     from bot.web.audit import audit
@@ -46,10 +49,12 @@ def add(
         try:
             user = create_user(session, name, password, role)
         except ValueError as exc:
-            fail(str(exc))
-        audit(session, "cli", "user_created", "user", user.id or "", username=name, role=role)
+            fail(escape(str(exc)))
+        stored = user.username
+        audit(session, "cli", "user_created", "user", user.id or "", username=stored, role=role)
         session.commit()
-    console.print(f"user [bold]{name}[/] ({role}) created")
+    note = "" if stored == name else f" (stored as '{stored}')"
+    console.print(f"user [bold]{escape(stored)}[/] ({role}) created{escape(note)}")
 
 
 @app.command("list")
@@ -64,7 +69,7 @@ def list_users() -> None:
     with Session(_engine()) as session:
         for u in session.exec(select(UserRow).order_by(UserRow.username)).all():
             table.add_row(
-                u.username,
+                escape(u.username),
                 u.role,
                 "disabled" if u.disabled else "active",
                 str(u.failed_logins),
@@ -76,11 +81,12 @@ def list_users() -> None:
 def _update(name: str, action: str, **values: object) -> None:
     from sqlmodel import Session, select
 
-    from bot.store.models import UserRow, WebSessionRow
+    from bot.store.models import WebSessionRow
     from bot.web.audit import audit
+    from bot.web.usernames import find_user
 
     with Session(_engine()) as session:
-        user = session.exec(select(UserRow).where(UserRow.username == name)).first()
+        user = find_user(session, name)
         if user is None:
             fail(f"no user '{name}'")
         for key, value in values.items():
@@ -89,9 +95,9 @@ def _update(name: str, action: str, **values: object) -> None:
         if values.get("disabled"):
             for s in session.exec(select(WebSessionRow).where(WebSessionRow.user_id == user.id)):
                 session.delete(s)  # signed out everywhere at once
-        audit(session, "cli", action, "user", user.id or "", username=name)
+        audit(session, "cli", action, "user", user.id or "", username=user.username)
         session.commit()
-    console.print(f"user [bold]{name}[/]: {action.replace('user_', '')}")
+        console.print(f"user [bold]{escape(user.username)}[/]: {action.replace('user_', '')}")
 
 
 @app.command("disable")

@@ -1,14 +1,19 @@
-"""Passwords, login sessions and lock-out. Pure functions over a database session: the
-routes own the transaction, so a login, its audit event and its session row commit
-together.
+"""Passwords, login sessions and lock-out.
 
 * Passwords are hashed with argon2id (``argon2-cffi``'s defaults, rehashed on login when
-  those defaults change).
+  those defaults change) and must pass :mod:`bot.web.password_policy`.
+* User names are normalised (:mod:`bot.web.usernames`): ``ADM1`` signs in as ``adm1``.
 * A session is a random 256-bit token in an HttpOnly cookie; the database keeps only its
   SHA-256, plus the session's CSRF token. Sessions expire after an idle period and an
-  absolute lifetime.
-* ``lockout_after`` failed logins in a row lock the account for ``lockout_minutes``;
-  an unknown user name costs the same time as a wrong password and gives the same answer.
+  absolute lifetime. :func:`open_session` and friends work in the caller's transaction.
+* ``lockout_after`` failed logins in a row lock the account for ``lockout_minutes``.
+  :func:`authenticate` takes the engine, not the request's session: before a password is
+  checked, one conditional ``UPDATE ... RETURNING`` claims an attempt (refused once the
+  account is locked) and commits at once, so however many logins run at the same time
+  no more than ``lockout_after`` passwords are ever checked per lock-out period, on
+  SQLite and PostgreSQL alike. A right password then clears the count.
+* Unknown, disabled and locked users get the same answer as a wrong password and cost
+  the same argon2 verification, so a login tells nobody which user names exist.
 """
 
 from __future__ import annotations
@@ -20,30 +25,40 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import case, false, or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session, col, delete, select
 
 from bot.store.models import UserRow, WebSessionRow
 from bot.web.config import WebSettings
+from bot.web.password_policy import check_password
 from bot.web.roles import Role
+from bot.web.usernames import find_user, name_taken, normalise_username, valid_username
 
 _hasher = PasswordHasher()
-#: Verified against when the user does not exist, so both cases take as long.
+#: Verified against when no real hash may be checked, so that every refusal costs as long.
 _DUMMY_HASH = _hasher.hash("not a password: timing equaliser")
-MIN_PASSWORD_LENGTH = 12
+#: The one answer to every refused login, whatever the reason.
+LOGIN_REFUSED = "user name or password is wrong"
 
 
 class LoginError(Exception):
-    """Why a login was refused. ``reason`` is for the audit log; users see ``public``."""
+    """Why a login was refused. ``reason`` is for the audit log, ``username`` is the name
+    tried (normalised); everybody is shown the same :data:`public` text."""
 
-    def __init__(self, reason: str, public: str = "user name or password is wrong") -> None:
+    public = LOGIN_REFUSED
+
+    def __init__(self, reason: str, username: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
-        self.public = public
+        self.username = username
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+def hash_password(password: str, username: str = "") -> str:
+    """The argon2 hash of a password the policy accepts (else ``PasswordRejected``)."""
+    check_password(password, username)
     return _hasher.hash(password)
 
 
@@ -52,48 +67,86 @@ def token_hash(token: str) -> str:
 
 
 def create_user(session: Session, username: str, password: str, role: Role | str) -> UserRow:
+    """Add a user with the normalised name. ValueError when the name is invalid or taken
+    (in any spelling), or the password is refused; after an IntegrityError-turned-
+    ValueError (a concurrent creation of the same name) the caller must roll back."""
     role = Role(role)
-    if not username or len(username) > 60 or not username.isprintable():
-        raise ValueError("a user name is 1-60 printable characters")
-    if session.exec(select(UserRow).where(UserRow.username == username)).first():
-        raise ValueError(f"user '{username}' already exists")
-    user = UserRow(username=username, password_hash=hash_password(password), role=role.value)
+    name = valid_username(username)
+    taken = f"user '{name}' already exists (user names ignore case, width and spacing)"
+    if name_taken(session, name):
+        raise ValueError(taken)
+    user = UserRow(username=name, password_hash=hash_password(password, name), role=role.value)
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # created meanwhile by someone else
+        raise ValueError(taken) from exc
     return user
 
 
 def authenticate(
-    session: Session, username: str, password: str, now: dt.datetime, cfg: WebSettings
+    engine: Engine, username: str, password: str, now: dt.datetime, cfg: WebSettings
 ) -> UserRow:
-    """The user, or :class:`LoginError`. Counts failures and locks the account."""
-    user = session.exec(select(UserRow).where(UserRow.username == username)).first()
-    if user is None:
+    """The user (detached), or :class:`LoginError`. Counts the attempt, in its own
+    committed transaction, before the password is checked (see the module notes)."""
+    with Session(engine, expire_on_commit=False) as session:
+        user = find_user(session, username)
+        if user is None:
+            _verify(_DUMMY_HASH, password)
+            raise LoginError("unknown user", _shown(username))
+        assert user.id is not None
+        claimed = session.connection().execute(_claim_attempt(user.id, now, cfg)).first()
+        session.commit()
+    if claimed is None:
         _verify(_DUMMY_HASH, password)
-        raise LoginError("unknown user")
-    if user.disabled:
-        _verify(_DUMMY_HASH, password)
-        raise LoginError("disabled user")
-    if user.locked_until is not None and user.locked_until > now:
-        _verify(_DUMMY_HASH, password)
-        raise LoginError("locked", "too many failed logins: try again later")
-    if not _verify(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= cfg.lockout_after:
-            user.locked_until = now + dt.timedelta(minutes=cfg.lockout_minutes)
-            user.failed_logins = 0
-        session.add(user)
-        raise LoginError("wrong password")
+        raise LoginError("disabled user" if user.disabled else "locked", user.username)
+    stored_hash, attempts = claimed
+    if not _verify(stored_hash, password):
+        locked_now = attempts >= cfg.lockout_after
+        raise LoginError(
+            "wrong password, now locked" if locked_now else "wrong password", user.username
+        )
+    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+    if _hasher.check_needs_rehash(stored_hash):
+        values["password_hash"] = _hasher.hash(password)
+    with engine.begin() as conn:
+        conn.execute(update(UserRow).where(col(UserRow.id) == user.id).values(**values))
     user.failed_logins, user.locked_until = 0, None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    session.add(user)
     return user
+
+
+def _claim_attempt(user_id: int, now: dt.datetime, cfg: WebSettings) -> ReturningUpdate[str, int]:
+    """One attempt at the password of an active, unlocked user, counted as failed until
+    it succeeds; the attempt that reaches the limit also sets the lock. Returns the hash
+    to check and the count, or no row (disabled, or locked). An expired lock starts the
+    count afresh. Both databases evaluate the whole statement against the row as it was,
+    and PostgreSQL re-checks the WHERE after waiting for a concurrent update."""
+    locked_until = col(UserRow.locked_until)
+    count = case((locked_until.is_not(None), 0), else_=col(UserRow.failed_logins)) + 1
+    until = now + dt.timedelta(minutes=cfg.lockout_minutes)
+    return (
+        update(UserRow)
+        .where(
+            col(UserRow.id) == user_id,
+            col(UserRow.disabled) == false(),
+            or_(locked_until.is_(None), locked_until <= now),
+        )
+        .values(
+            failed_logins=count,
+            locked_until=case((count >= cfg.lockout_after, until), else_=None),
+        )
+        .returning(col(UserRow.password_hash), col(UserRow.failed_logins))
+    )
+
+
+def _shown(username: str) -> str:
+    """A tried name as the audit log keeps it (normalised, bounded)."""
+    return normalise_username(username)[:60] or "?"
 
 
 def _verify(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        return bool(_hasher.verify(stored, password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

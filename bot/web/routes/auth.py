@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.store.models import UserRow
 from bot.web.audit import audit
-from bot.web.deps import DB, SESSION_COOKIE, Viewer, clock, viewer, web_settings
+from bot.web.deps import DB, SESSION_COOKIE, Viewer, clock, engine_of, viewer, web_settings
 from bot.web.pages import render
 from bot.web.security import LoginError, OpenedSession, authenticate, close_session, open_session
 
@@ -50,12 +50,14 @@ def _set_session_cookie(request: Request, response: Response, opened: OpenedSess
 def _sign_in(
     request: Request, session: Session, username: str, password: str
 ) -> tuple[UserRow, OpenedSession]:
+    """Check the password (the attempt is counted in its own transaction, see
+    :func:`authenticate`), then audit and open the session in the request's."""
     now = clock(request)
     try:
-        user = authenticate(session, username, password, now, web_settings(request))
+        user = authenticate(engine_of(request), username, password, now, web_settings(request))
     except LoginError as exc:
-        audit(session, username or "?", "login_failed", "user", username, reason=exc.reason)
-        session.commit()  # the failure counter and the audit event stay, whatever follows
+        audit(session, exc.username, "login_failed", "user", exc.username, reason=exc.reason)
+        session.commit()  # the audit event stays, whatever follows
         raise
     audit(session, user.username, "login", "user", user.id or "")
     return user, open_session(session, user, now, web_settings(request))
@@ -92,7 +94,7 @@ def login_submit(
             error="the form expired: try again",
         )  # fmt: skip
     try:
-        _user, opened = _sign_in(request, session, username.strip(), password)
+        _user, opened = _sign_in(request, session, username, password)
     except LoginError as exc:
         return render(
             request, "login.html", None, 401, next=_safe_next(next), login_csrf=cookie,
@@ -132,7 +134,7 @@ class SessionInfo(BaseModel):
 def api_login(request: Request, body: Credentials, session: Session = DB) -> Response:
     """Sign in; the session cookie is set on the response."""
     try:
-        user, opened = _sign_in(request, session, body.username.strip(), body.password)
+        user, opened = _sign_in(request, session, body.username, body.password)
     except LoginError as exc:
         return JSONResponse({"detail": exc.public}, status_code=401)
     response = JSONResponse(
