@@ -34,10 +34,17 @@ def test_a_phone_answer_is_heard(transcriber: Transcriber) -> None:
     assert got.seconds > 0  # decode time is recorded (its percentiles: bench/voice_bench.py)
 
 
-def test_noise_and_silence_give_no_text(transcriber: Transcriber) -> None:
-    noise = np.random.default_rng(0).normal(0, 0.01, 32000).astype(np.float32)
+@pytest.mark.parametrize("level", [0.003, 0.01, 0.03, 0.1])
+def test_noise_and_silence_give_no_text(transcriber: Transcriber, level: float) -> None:
+    noise = np.random.default_rng(0).normal(0, level, 32000).astype(np.float32)
     assert transcriber.transcribe(noise).text == ""
     assert transcriber.transcribe(np.zeros(800, dtype=np.float32)).text == ""
+    assert transcriber.transcribe(np.zeros(32000, dtype=np.float32)).text == ""
+
+
+def test_the_speech_gate_lets_a_quiet_short_answer_through(transcriber: Transcriber) -> None:
+    quiet = 0.15 * phone("p01_salary_owner/identity.wav")
+    assert transcriber.transcribe(quiet).text != ""
 
 
 def test_segments_longer_than_the_short_window_use_whisper_windows(
