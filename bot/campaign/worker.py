@@ -4,11 +4,19 @@ Run as many workers as the gateway and the machine allow, in separate processes 
 separate machines sharing one PostgreSQL: claims are atomic and leased (see
 :mod:`bot.campaign.queue`). A call that raises is stored as ``failed``; the worker goes
 on with the next one.
+
+The worker outlives database outages (a dropped connection, a server restart): every
+database step is one transaction, retried from the start with backoff while the
+database is unreachable (:class:`bot.store.retry.Reconnector`). Storing a call's result
+is retried only after checking that its first try did not commit, so a call is never
+recorded twice; a claim whose lease ran out during a long outage is recovered by the
+usual lease protocol.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -18,7 +26,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,9 +39,15 @@ from bot.core.investigation import CallResult, Investigator
 from bot.core.vocab import Outcome
 from bot.sim.callee import PersonaCallee
 from bot.store.db import session_scope
-from bot.store.models import AccountRow, CampaignAccountRow, CampaignRow, utcnow
+from bot.store.models import AccountRow, CallRow, CampaignAccountRow, CampaignRow, OutboxRow, utcnow
+from bot.store.retry import GaveUp, Reconnector
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: ``ended_by`` of a call that lease recovery closed (see :func:`recover_expired`).
+WORKER_LOST = "worker_lost"
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,9 @@ class WorkerStats:
     failed: int = 0
     lost: int = 0
     recovered: int = 0
+    #: Database outages ridden out, and the retries they took.
+    outages: int = 0
+    db_retries: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -118,7 +135,12 @@ class Worker:
         global_cap: int | None = None,
         on_call: Callable[[Claim, CallResult | None], None] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        reconnector: Reconnector | None = None,
+        outbox_wait_s: float | None = None,
     ) -> None:
+        """``outbox_wait_s``: with ``run(until_idle=True)``, also wait for the outbox
+        (delivered by another thread or process) until no disposition is due within that
+        many seconds; see :func:`outbox_outstanding`. None: do not wait for it."""
         self.engine = engine
         self.investigator = investigator
         self.gateway = gateway
@@ -130,8 +152,15 @@ class Worker:
         self.global_cap = global_cap
         self.on_call = on_call
         self.clock = clock
+        self.db = reconnector or Reconnector()
+        self.outbox_wait_s = outbox_wait_s
         self.stats = WorkerStats()
         self._last_dial = 0.0
+        self._stop = threading.Event()
+
+    def _db(self, unit: Callable[[], T]) -> T:
+        """Run one database unit of work, riding out outages until the worker stops."""
+        return self.db.call(unit, stop=self._stop)
 
     # -- one call -----------------------------------------------------------------
 
@@ -152,7 +181,7 @@ class Worker:
     def run_claim(self, c: Claim) -> CallResult | None:
         """Place the claimed call and store its result; never raises for call errors."""
         attempts_left = c.attempt_no < c.max_attempts
-        account = self._load_account(c)
+        account = self._db(lambda: self._load_account(c))
         self._pace()
         try:
             placed = self.gateway.place(self.investigator, account, attempts_left=attempts_left)
@@ -168,7 +197,29 @@ class Worker:
                 attempts_left=attempts_left,
             )
             placed = PlacedCall(result, 0.0, error=f"{type(exc).__name__}: {exc}")
-        try:
+        if not self._store(c, placed):
+            self.stats.lost += 1
+            return None
+        self.stats.calls += 1
+        return placed.result
+
+    def _store(self, c: Claim, placed: PlacedCall) -> bool:
+        """Record the call (one transaction); False if its lease was lost.
+
+        A connection can drop after the server committed but before the worker heard so.
+        Every try after the first therefore looks at the call first: ended means the
+        earlier try landed (or lease recovery closed the call), and nothing is written
+        again. A try that fails before committing leaves nothing behind."""
+        tried = False
+
+        def unit() -> bool:
+            nonlocal tried
+            if tried:
+                ended_by = call_ended_by(self.engine, c.call_id)
+                if ended_by is not None:
+                    log.info("work item %s: result already stored before the outage", c.item_id)
+                    return ended_by != WORKER_LOST
+            tried = True
             record_result(
                 self.engine,
                 c,
@@ -179,12 +230,13 @@ class Worker:
                 error=placed.error,
                 now=self.clock(),
             )
+            return True
+
+        try:
+            return self._db(unit)
         except LeaseLost as exc:
             log.warning("%s", exc)
-            self.stats.lost += 1
-            return None
-        self.stats.calls += 1
-        return placed.result
+            return False
 
     # -- the loop -----------------------------------------------------------------
 
@@ -203,45 +255,99 @@ class Worker:
 
     def _renew(self, live: dict[Future[CallResult | None], Claim]) -> None:
         for c in list(live.values()):
-            renew_lease(self.engine, c, lease_s=self.lease_s, now=self.clock())
+            self._db(functools.partial(self._renew_one, c))
+
+    def _renew_one(self, c: Claim) -> None:
+        renew_lease(self.engine, c, lease_s=self.lease_s, now=self.clock())
+
+    def _idle(self) -> bool:
+        """Nothing left for ``until_idle`` to wait for: no campaign work, and (when asked
+        to wait for it) no disposition the delivery loop will still try soon."""
+        if self._db(lambda: has_work(self.engine)):
+            return False
+        if self.outbox_wait_s is None:
+            return True
+        wait_s = self.outbox_wait_s
+        return not self._db(lambda: outbox_outstanding(self.engine, within_s=wait_s))
 
     def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
         """Work until ``stop`` is set (or, with ``until_idle``, until no campaign has
-        anything left to do now)."""
-        stop = stop or threading.Event()
+        anything left to do now and, with ``outbox_wait_s``, the outbox is drained)."""
+        stop = self._stop = stop or threading.Event()
+        try:
+            with ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="call"
+            ) as pool:
+                self._loop(pool, stop, until_idle)
+        except GaveUp as exc:  # stopped during an outage: leases recover what was live
+            log.warning("worker %s: %s", self.worker_id, exc)
+        self.stats.outages, self.stats.db_retries = self.db.outages, self.db.retries
+        return self.stats
+
+    def _claim(self, free: int) -> list[Claim]:
+        if not free:
+            return []
+        return self._db(
+            lambda: claim(
+                self.engine,
+                self.worker_id,
+                limit=free,
+                now=self.clock(),
+                lease_s=self.lease_s,
+                global_cap=self.global_cap,
+            )
+        )
+
+    def _loop(self, pool: ThreadPoolExecutor, stop: threading.Event, until_idle: bool) -> None:
         live: dict[Future[CallResult | None], Claim] = {}
         last_renew = time.monotonic()
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="call") as pool:
-            while not stop.is_set():
-                self.stats.recovered += recover_expired(self.engine, now=self.clock())
-                free = self.concurrency - len(live)
-                claims = (
-                    claim(
-                        self.engine,
-                        self.worker_id,
-                        limit=free,
-                        now=self.clock(),
-                        lease_s=self.lease_s,
-                        global_cap=self.global_cap,
-                    )
-                    if free
-                    else []
-                )
-                for c in claims:
-                    live[pool.submit(self.run_claim, c)] = c
-                done = [f for f in live if f.done()]
-                for f in done:
-                    self._collect(live.pop(f), f)
-                if time.monotonic() - last_renew > self.lease_s / 3:
-                    self._renew(live)
-                    last_renew = time.monotonic()
-                if claims or done:
-                    continue
-                finish_campaigns(self.engine)
-                if until_idle and not live and not has_work(self.engine):
-                    break
-                stop.wait(self.poll_s if not live else 0.01)
-        return self.stats
+        while not stop.is_set():
+            self.stats.recovered += self._db(lambda: recover_expired(self.engine, now=self.clock()))
+            claims = self._claim(self.concurrency - len(live))
+            for c in claims:
+                live[pool.submit(self.run_claim, c)] = c
+            done = [f for f in live if f.done()]
+            for f in done:
+                self._collect(live.pop(f), f)
+            if time.monotonic() - last_renew > self.lease_s / 3:
+                self._renew(live)
+                last_renew = time.monotonic()
+            if claims or done:
+                continue
+            self._db(lambda: finish_campaigns(self.engine))
+            if until_idle and not live and self._idle():
+                break
+            stop.wait(self.poll_s if not live else 0.01)
+
+
+def call_ended_by(engine: Engine, call_id: int) -> str | None:
+    """How a stored call ended (``ended_by``; ``""`` if it has none), or None while the
+    call is still open (its result not stored yet)."""
+    with session_scope(engine) as session:
+        row = session.exec(
+            select(CallRow.ended_at, CallRow.ended_by).where(CallRow.id == call_id)
+        ).first()
+        if row is None or row[0] is None:
+            return None
+        return row[1] or ""
+
+
+def outbox_outstanding(engine: Engine, *, within_s: float, now: dt.datetime | None = None) -> int:
+    """Pending outbox items the delivery loop will try within ``within_s`` seconds: due
+    now, being delivered (a claimed item was due when it was claimed), or backing off
+    for less than that. Dead items and items backing off for longer do not count, so
+    waiting for this to reach 0 ends even when the bank's endpoint is down: each failure
+    pushes an item's next attempt further out (exponential backoff) until it is beyond
+    ``within_s`` or the item is dead. Real time, not a worker's test clock: the delivery
+    loop schedules by it."""
+    horizon = (now or utcnow()) + dt.timedelta(seconds=within_s)
+    with session_scope(engine) as session:
+        n = session.exec(
+            select(sa.func.count())
+            .select_from(OutboxRow)
+            .where(col(OutboxRow.state) == "pending", col(OutboxRow.next_attempt_at) <= horizon)
+        ).one()
+        return int(n)
 
 
 def has_work(engine: Engine) -> bool:

@@ -12,6 +12,8 @@ import typer
 from bot.cli.common import console, fail, settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from bot.campaign.worker import Gateway
     from bot.core.investigation import Investigator
     from bot.sim.personas import Persona
@@ -126,20 +128,34 @@ def worker_command(
     deliver: bool = typer.Option(
         True, "--deliver/--no-deliver", help="Also deliver dispositions from the outbox"
     ),
+    outbox_wait: float = typer.Option(
+        60.0,
+        "--outbox-wait",
+        min=0,
+        help="With --until-idle and delivery: before exiting, keep delivering while some "
+        "disposition is due within this many seconds (items a dead endpoint keeps "
+        "failing back off past it, so the wait ends)",
+    ),
 ) -> None:
     """Claim due calls of running campaigns, place them, store the results. Stops
-    cleanly on SIGINT/SIGTERM (calls in progress finish first)."""
+    cleanly on SIGINT/SIGTERM (calls in progress finish first). Rides out database
+    outages (logged once each, then retried with backoff)."""
     from bot.campaign.worker import Worker
     from bot.runtime import build_investigator
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
+    from bot.store.retry import GaveUp, Reconnector
 
     s = settings()
-    upgrade(s.db_url)
-    engine = make_engine(s.db_url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    reconnector = Reconnector(base_s=s.db_retry_base_s, cap_s=s.db_retry_cap_s)
+    try:
+        reconnector.call(lambda: upgrade(s.db_url), stop=stop)
+    except GaveUp as exc:
+        fail(str(exc))
+    engine = make_engine(s.db_url)
     worker = Worker(
         engine,
         build_investigator(s),
@@ -147,6 +163,8 @@ def worker_command(
         worker_id=worker_id,
         concurrency=concurrency,
         calls_per_second=calls_per_second,
+        reconnector=reconnector,
+        outbox_wait_s=outbox_wait if deliver else None,
     )
     console.print(f"worker {worker.worker_id} started")
     delivery = None
@@ -166,6 +184,31 @@ def worker_command(
     stop.set()
     if delivery is not None:
         delivery.join(timeout=30)
+    outages = f", {stats.outages} database outages ridden out" if stats.outages else ""
     console.print(
-        f"worker {worker.worker_id} stopped: {stats.calls} calls, {stats.failed} failed, {stats.recovered} recovered"
+        f"worker {worker.worker_id} stopped: {stats.calls} calls, {stats.failed} failed, "
+        f"{stats.recovered} recovered{outages}"
     )
+    if deliver:
+        _outbox_summary(engine)
+    engine.dispose()
+
+
+def _outbox_summary(engine: Engine) -> None:
+    """What the delivery loop left behind: items backing off (a later worker sends them)
+    and dead letters (they need ``requeue_dead`` once the cause is fixed)."""
+    from bot.delivery.outbox import outbox_counts
+    from bot.store.retry import describe, is_unreachable
+
+    try:
+        counts = outbox_counts(engine)
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        console.print(f"outbox: not counted, database unreachable ({describe(exc)})")
+        return
+    if counts["pending"] or counts["dead"]:
+        console.print(
+            f"outbox: {counts['pending']} pending (retrying later), {counts['dead']} dead",
+            highlight=False,
+        )

@@ -23,7 +23,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine for ``url``; SQLite files get WAL and foreign keys, their folder is made."""
+    """An engine for ``url``; SQLite files get WAL and foreign keys, their folder is made;
+    PostgreSQL gets a pool that survives dropped connections and restarts (pre-ping,
+    recycling, connect timeout, keepalives)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:" and not url.startswith("sqlite://:"):
@@ -33,10 +35,38 @@ def make_engine(url: str, **kw: Any) -> Engine:
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        _server_defaults(url, kw)
+    return sa.create_engine(url, **kw)
+
+
+#: Pooled PostgreSQL connections are replaced after this long, before a firewall, load
+#: balancer or pgbouncer drops them as idle (typical limits are 1 hour and more).
+PG_POOL_RECYCLE_S = 1800
+#: How long opening a PostgreSQL connection may take before it counts as a failure.
+PG_CONNECT_TIMEOUT_S = 10
+#: TCP keepalives: a connection to a server that vanished (host down, network cut)
+#: fails after about idle + interval * count seconds instead of hanging.
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def _server_defaults(url: str, kw: dict[str, Any]) -> None:
+    """Pool settings for a database server that may restart or drop connections:
+    every checkout is pinged first (a connection the server terminated is replaced
+    instead of failing the caller's first statement), and connections are recycled.
+    Callers' own values win."""
     kw.setdefault("pool_pre_ping", True)
+    kw.setdefault("pool_recycle", PG_POOL_RECYCLE_S)
     kw.setdefault("pool_size", 5)
     kw.setdefault("max_overflow", 5)
-    return sa.create_engine(url, **kw)
+    if sa.engine.make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
+        args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **PG_KEEPALIVES}
+        kw["connect_args"] = {**args, **kw.get("connect_args", {})}
 
 
 @contextmanager
