@@ -29,6 +29,7 @@ from bot.store.models import (
     VerdictRow,
 )
 from bot.web.listing import offset, page_count
+from bot.web.params import DB_INT_MAX
 
 REVIEW_STATES = ("none", "open", "claimed", "done")
 #: Values of the band filter: the bands, and calls that got none (too few answers).
@@ -75,12 +76,16 @@ class CallFilters:
 
 
 def _int(value: str | None, name: str) -> int | None:
+    """An id: a number in the range of the id columns (a larger one fails the query)."""
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise FilterError(f"{name}: not a number") from None
+    if not 1 <= number <= DB_INT_MAX:
+        raise FilterError(f"{name}: not an id (1 to {DB_INT_MAX})")
+    return number
 
 
 def _among(value: str | None, allowed: tuple[str, ...] | list[str], name: str) -> str | None:
@@ -93,9 +98,12 @@ def _date(value: str | None, name: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise FilterError(f"{name}: a date YYYY-MM-DD") from None
+    if day >= dt.date.max:  # the day after it, where a range ends, does not exist
+        raise FilterError(f"{name}: a date before {dt.date.max}")
+    return day
 
 
 def _day_start(day: dt.date) -> dt.datetime:

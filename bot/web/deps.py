@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.store.models import utcnow
+from bot.web.audit import audit
 from bot.web.config import WebSettings
 from bot.web.roles import Permission, allowed
 from bot.web.security import resume_session
@@ -28,11 +29,16 @@ CSRF_FIELD = "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class NotSignedIn(Exception):
+class Refused(Exception):
+    """A request refused by the plumbing below (answered in :mod:`bot.web.errors`); like
+    an HTTP 4xx, it keeps what the request's transaction recorded (see :func:`db`)."""
+
+
+class NotSignedIn(Refused):
     """No valid session: pages redirect to the login page, the API answers 401."""
 
 
-class Forbidden(Exception):
+class Forbidden(Refused):
     """Signed in, but the role lacks the permission (403); the attempt is audited."""
 
     def __init__(self, permission: str) -> None:
@@ -40,7 +46,7 @@ class Forbidden(Exception):
         self.permission = permission
 
 
-class CsrfError(Exception):
+class CsrfError(Refused):
     """An unsafe request without the session's CSRF token (403)."""
 
 
@@ -83,6 +89,9 @@ def db(request: Request) -> Iterator[Session]:
                 session.commit()
             else:
                 session.rollback()
+            raise
+        except Refused:
+            session.commit()
             raise
         except BaseException:
             session.rollback()
@@ -133,10 +142,18 @@ async def _check_csrf(request: Request, who: Viewer) -> None:
 
 
 def require(permission: Permission) -> Callable[..., Viewer]:
-    """Dependency: the signed-in viewer, who must hold ``permission``."""
+    """Dependency: the signed-in viewer, who must hold ``permission``. A refusal is
+    audited (``access_denied``) in the request's own transaction, which commits it with
+    the refusal: a second session would wait on SQLite's write lock that this one holds."""
 
-    async def check(who: Viewer = Depends(viewer)) -> Viewer:
+    async def check(
+        request: Request, who: Viewer = Depends(viewer), session: Session = DB
+    ) -> Viewer:
         if not who.can(permission):
+            audit(
+                session, who.username, "access_denied", "route", request.url.path,
+                method=request.method, permission=permission.value,
+            )  # fmt: skip
             raise Forbidden(permission.value)
         return who
 

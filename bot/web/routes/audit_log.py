@@ -20,6 +20,7 @@ from bot.store.models import AuditEventRow
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.listing import PageOut, audited_csv, csv_lines, offset, page_count, page_links
 from bot.web.pages import render
+from bot.web.params import PageNo
 from bot.web.roles import Permission
 
 router = APIRouter()
@@ -59,9 +60,12 @@ def _date(value: str | None, name: str) -> dt.date | None:
     if not value or not value.strip():
         return None
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise HTTPException(400, f"{name}: a date YYYY-MM-DD") from None
+    if day >= dt.date.max:  # the day after it, where a range ends, does not exist
+        raise HTTPException(400, f"{name}: a date before {dt.date.max}")
+    return day
 
 
 def audit_filters(
@@ -113,7 +117,7 @@ def _actions(session: Session) -> list[str]:
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_page(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNo = 1,
     filters: AuditFilters = Depends(audit_filters),
     who: Viewer = Depends(MAY_VIEW_AUDIT),
     session: Session = DB,
@@ -186,7 +190,7 @@ class AuditPageOut(PageOut):
 @router.get("/api/v1/audit", response_model=AuditPageOut, tags=["audit"])
 def api_audit(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNo = 1,
     filters: AuditFilters = Depends(audit_filters),
     who: Viewer = Depends(MAY_VIEW_AUDIT),
     session: Session = DB,

@@ -42,8 +42,10 @@ from bot.web.calls_service import (
     view_call,
 )
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
+from bot.web.errors import refusals
 from bot.web.listing import PageOut, audited_csv, csv_lines, page_links
 from bot.web.pages import render
+from bot.web.params import DbId, PageNo
 from bot.web.roles import Permission
 
 router = APIRouter()
@@ -162,7 +164,7 @@ def body_context(detail: CallDetail, reveal: bool = False) -> dict[str, Any]:
 @router.get("/calls", response_class=HTMLResponse, include_in_schema=False)
 def calls_page(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNo = 1,
     filters: CallFilters = Depends(call_filters),
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = DB,
@@ -218,7 +220,7 @@ def calls_csv(
 @router.get("/calls/{call_id}", response_class=HTMLResponse, include_in_schema=False)
 def call_page(
     request: Request,
-    call_id: int,
+    call_id: DbId,
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = DB,
 ) -> HTMLResponse:
@@ -229,7 +231,7 @@ def call_page(
 @router.post("/calls/{call_id}/reveal", response_class=HTMLResponse, include_in_schema=False)
 def reveal_page(
     request: Request,
-    call_id: int,
+    call_id: DbId,
     reason: str = Form(""),
     who: Viewer = Depends(MAY_REVEAL_PII),
     session: Session = DB,
@@ -264,7 +266,7 @@ def _recording_file(request: Request, stored: str | None) -> Path | None:
 @router.get("/calls/{call_id}/recording", include_in_schema=False)
 def recording(
     request: Request,
-    call_id: int,
+    call_id: DbId,
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = DB,
 ) -> Response:
@@ -495,7 +497,7 @@ def _entity_out(e: Any, reveal: bool) -> EntityOut:
 @router.get("/api/v1/calls", response_model=CallPageOut, tags=["calls"])
 def api_calls(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNo = 1,
     filters: CallFilters = Depends(call_filters),
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = DB,
@@ -511,10 +513,12 @@ def api_calls(
     )
 
 
-@router.get("/api/v1/calls/{call_id}", response_model=CallDetailOut, tags=["calls"])
+@router.get(
+    "/api/v1/calls/{call_id}", response_model=CallDetailOut, tags=["calls"], responses=refusals(404)
+)
 def api_call(
     request: Request,
-    call_id: int,
+    call_id: DbId,
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = DB,
 ) -> CallDetailOut:
@@ -544,10 +548,13 @@ class RevealOut(BaseModel):
     entities: list[RevealedEntity] = Field(description="ID, card and phone entities")
 
 
-@router.post("/api/v1/calls/{call_id}/reveal", response_model=RevealOut, tags=["calls"])
+@router.post(
+    "/api/v1/calls/{call_id}/reveal", response_model=RevealOut, tags=["calls"],
+    responses=refusals(404),
+)  # fmt: skip
 def api_reveal(
     request: Request,
-    call_id: int,
+    call_id: DbId,
     body: RevealIn,
     who: Viewer = Depends(MAY_REVEAL_PII),
     session: Session = DB,

@@ -114,7 +114,30 @@ def _intent_rows(s: Session, now: dt.datetime, days: int) -> Iterator[dict[str, 
         yield {"topic": ex.topic, "text": ex.text, "intent": ex.intent}
 
 
-@router.get("/feedback/training.jsonl", tags=["feedback"])
+#: How the exports are documented: JSON lines, not a JSON document.
+JSONL: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "one JSON object per line",
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _exported(path: str) -> Callable[[Callable[..., StreamingResponse]], Any]:
+    """Serve an export twice: for the feedback page's download link (refused with the
+    error page or the login page, left out of the OpenAPI document) and under
+    ``/api/v1`` for scripts (refused with JSON)."""
+
+    def register(endpoint: Callable[..., StreamingResponse]) -> Any:
+        router.get(path, include_in_schema=False)(endpoint)
+        return router.get(
+            "/api/v1" + path, tags=["feedback"], response_class=StreamingResponse, responses=JSONL
+        )(endpoint)
+
+    return register
+
+
+@_exported("/feedback/training.jsonl")
 def training_export(
     request: Request,
     days: int = DAYS,
@@ -127,7 +150,7 @@ def training_export(
     return _export(request, who, session, days, "intent-corrections", _intent_rows)
 
 
-@router.get("/feedback/reading.jsonl", tags=["feedback"])
+@_exported("/feedback/reading.jsonl")
 def reading_export(
     request: Request,
     days: int = DAYS,

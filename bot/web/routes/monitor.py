@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from bot.web import charts
 from bot.web.deps import DB, Viewer, clock, require
+from bot.web.errors import refusals
 from bot.web.pages import render
 from bot.web.roles import Permission
 from bot.web.stats import MONITOR_DAYS, MonitorOut, MonitorThresholds, monitor
@@ -135,7 +136,7 @@ def monitor_screen(
     )
 
 
-@router.get("/api/v1/monitor", response_model=MonitorOut, tags=["monitor"])
+@router.get("/api/v1/monitor", response_model=MonitorOut, tags=["monitor"], responses=refusals(404))
 def api_monitor(
     request: Request,
     campaign: str | None = Query(None, max_length=100, description="campaign name"),

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -23,8 +23,10 @@ from bot.core.vocab import Disposition, Intent, RiskBand
 from bot.web import present
 from bot.web.calls_service import view_call
 from bot.web.deps import DB, Viewer, clock, require, web_settings
+from bot.web.errors import refusals
 from bot.web.listing import page_count
 from bot.web.pages import render
+from bot.web.params import DbId, PageNo
 from bot.web.review_service import (
     QueueItemOut,
     ReviewError,
@@ -97,7 +99,7 @@ def _form_action(
 @router.get("/review", response_class=HTMLResponse, include_in_schema=False)
 def review_page(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNo = 1,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> HTMLResponse:
@@ -112,7 +114,7 @@ def review_page(
 @router.get("/review/{item_id}", response_class=HTMLResponse, include_in_schema=False)
 def review_item_page(
     request: Request,
-    item_id: int,
+    item_id: DbId,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> HTMLResponse:
@@ -132,7 +134,7 @@ def review_item_page(
 @router.post("/review/{item_id}/claim", include_in_schema=False)
 def claim_page(
     request: Request,
-    item_id: int,
+    item_id: DbId,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
@@ -144,7 +146,7 @@ def claim_page(
 @router.post("/review/{item_id}/release", include_in_schema=False)
 def release_page(
     request: Request,
-    item_id: int,
+    item_id: DbId,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
@@ -154,7 +156,7 @@ def release_page(
 @router.post("/review/{item_id}/verdict", include_in_schema=False)
 async def verdict_page(
     request: Request,
-    item_id: int,
+    item_id: DbId,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
@@ -198,7 +200,7 @@ class VerdictOut(BaseModel):
 @router.get("/api/v1/review", response_model=QueueOut, tags=["review"])
 def api_queue(
     request: Request,
-    page: int = Query(1, ge=1),
+    page: PageNo = 1,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> QueueOut:
@@ -211,10 +213,13 @@ def api_queue(
     )  # fmt: skip
 
 
-@router.post("/api/v1/review/{item_id}/claim", response_model=ClaimOut, tags=["review"])
+@router.post(
+    "/api/v1/review/{item_id}/claim", response_model=ClaimOut, tags=["review"],
+    responses=refusals(404, 409),
+)  # fmt: skip
 def api_claim(
     request: Request,
-    item_id: int,
+    item_id: DbId,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> ClaimOut:
@@ -225,9 +230,12 @@ def api_claim(
     )
 
 
-@router.post("/api/v1/review/{item_id}/release", response_model=ClaimOut, tags=["review"])
+@router.post(
+    "/api/v1/review/{item_id}/release", response_model=ClaimOut, tags=["review"],
+    responses=refusals(404, 409),
+)  # fmt: skip
 def api_release(
-    item_id: int,
+    item_id: DbId,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> ClaimOut:
@@ -236,10 +244,13 @@ def api_release(
     return ClaimOut(id=item_id, state="open", claimed_by=None, claimed_at=None)
 
 
-@router.post("/api/v1/review/{item_id}/verdict", response_model=VerdictOut, tags=["review"])
+@router.post(
+    "/api/v1/review/{item_id}/verdict", response_model=VerdictOut, tags=["review"],
+    responses=refusals(404, 409),
+)  # fmt: skip
 def api_verdict(
     request: Request,
-    item_id: int,
+    item_id: DbId,
     body: VerdictIn,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,

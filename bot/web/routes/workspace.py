@@ -9,7 +9,7 @@ under four eyes (see :mod:`bot.web.workspace`).
 Each action is one method of :class:`~bot.web.workspace.service.Workspace`; a page and its
 ``/api/v1`` twin call the same method and differ only in how they read the input (form or
 JSON) and show the result (template or redirect, or a JSON model). A refusal
-(:class:`WorkspaceError`) becomes the error page or a :class:`RefusalOut`.
+(:class:`WorkspaceError`) becomes the error page or an :class:`~bot.web.errors.ErrorOut`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from sqlmodel import Session
 
 from bot.settings import Settings
 from bot.web.deps import DB, Viewer, clock, require
+from bot.web.errors import ErrorOut, ProblemOut, refusals
 from bot.web.pages import render
+from bot.web.params import VersionNo
 from bot.web.roles import Permission
 from bot.web.workspace.approval import Actor
 from bot.web.workspace.checks import Problem, Report, document_file
@@ -79,13 +81,6 @@ APPROVING = _desk(APPROVE)
 # -- API models ---------------------------------------------------------------------------
 
 
-class ProblemOut(BaseModel):
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-
 def _problems(items: list[Problem]) -> list[ProblemOut]:
     return [ProblemOut(**asdict(p)) for p in items]
 
@@ -131,11 +126,6 @@ class SavedOut(BaseModel):
     version: VersionOut
     #: Lint errors: saved, but they block submitting.
     errors: list[ProblemOut]
-
-
-class RefusalOut(BaseModel):
-    detail: str
-    problems: list[ProblemOut]
 
 
 class ReasonIn(BaseModel):
@@ -232,9 +222,7 @@ def _evaluation_out(found: Evaluation) -> EvaluationOut:
     )
 
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    code: {"model": RefusalOut} for code in (403, 404, 409, 413, 422)
-}
+REFUSALS = refusals(403, 404, 409, 413, 422)
 
 
 def _route(
@@ -266,7 +254,7 @@ def _route(
 
 
 def _json_refusal(exc: WorkspaceError, _arguments: dict[str, Any]) -> Response:
-    body = RefusalOut(detail=exc.message, problems=_problems(exc.problems))
+    body = ErrorOut(detail=exc.message, problems=_problems(exc.problems))
     return JSONResponse(body.model_dump(), status_code=exc.status)
 
 
@@ -281,7 +269,7 @@ def _api(
     method: str, path: str, model: Any, status_code: int | None = None
 ) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
     """An API route at ``/api/v1/workspace{path}`` answering ``model``, or a
-    :class:`RefusalOut` with the refusal's status."""
+    :class:`~bot.web.errors.ErrorOut` with the refusal's status."""
     return _route(
         method,
         API + path,
@@ -321,7 +309,7 @@ def api_versions(kind: Kind, doc: str, desk: Desk = EDITING) -> Any:
 
 
 @_api("GET", "/{kind}/{doc}/versions/{number}", VersionDetailOut)
-def api_version(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Any:
+def api_version(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) -> Any:
     """A version's source and its current lint errors."""
     found = desk.ws.version(kind, doc, number)
     out = _version_out(desk.ws, found.version)
@@ -345,26 +333,28 @@ def api_save(kind: Kind, doc: str, body: SourceIn, desk: Desk = EDITING) -> Any:
 
 
 @_api("POST", "/{kind}/{doc}/versions/{number}/submit", VersionOut)
-def api_submit(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Any:
+def api_submit(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) -> Any:
     """The author asks for approval; refused (422) while the version has errors."""
     return _version_out(desk.ws, desk.ws.submit(kind, doc, number))
 
 
 @_api("POST", "/{kind}/{doc}/versions/{number}/approve", VersionOut)
-def api_approve(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Any:
+def api_approve(kind: Kind, doc: str, number: VersionNo, desk: Desk = APPROVING) -> Any:
     """A second person approves: the version is published (403 for its author)."""
     return _version_out(desk.ws, desk.ws.approve(kind, doc, number))
 
 
 @_api("POST", "/{kind}/{doc}/versions/{number}/rollback", VersionOut, status_code=201)
-def api_rollback(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Any:
+def api_rollback(kind: Kind, doc: str, number: VersionNo, desk: Desk = APPROVING) -> Any:
     """Copy a formerly published version into a new pending version (a second person
     approves it like any other)."""
     return _version_out(desk.ws, desk.ws.rollback(kind, doc, number))
 
 
 @_api("POST", "/{kind}/{doc}/versions/{number}/reject", VersionOut)
-def api_reject(kind: Kind, doc: str, number: int, body: ReasonIn, desk: Desk = APPROVING) -> Any:
+def api_reject(
+    kind: Kind, doc: str, number: VersionNo, body: ReasonIn, desk: Desk = APPROVING
+) -> Any:
     # No docstring: it would become the operation's description in the OpenAPI document.
     return _version_out(desk.ws, desk.ws.reject(kind, doc, number, body.reason))
 
@@ -379,14 +369,16 @@ def api_accounts(who: Viewer = EDIT) -> list[AccountOut]:
 
 
 @_api("GET", "/scripts/{doc}/versions/{number}/preview", PreviewOut)
-def api_preview(doc: str, number: int, account: str = Query(SAMPLE), desk: Desk = EDITING) -> Any:
+def api_preview(
+    doc: str, number: VersionNo, account: str = Query(SAMPLE), desk: Desk = EDITING
+) -> Any:
     """Every prompt of the version rendered for a sample account (masked)."""
     return PreviewOut.model_validate(asdict(desk.ws.preview(doc, number, account).preview))
 
 
 @_api("POST", "/{kind}/{doc}/versions/{number}/evaluate", EvaluationOut)
 def api_evaluate(
-    kind: Kind, doc: str, number: int, body: EvaluateIn | None = None, desk: Desk = EDITING
+    kind: Kind, doc: str, number: VersionNo, body: EvaluateIn | None = None, desk: Desk = EDITING
 ) -> Any:
     """Run the personas through this version and through the published set (rules-only
     NLU); the result is kept with the version (audit event ``evaluate``)."""
@@ -395,7 +387,7 @@ def api_evaluate(
 
 
 @_api("GET", "/{kind}/{doc}/versions/{number}/evaluation", EvaluationOut)
-def api_evaluation(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Any:
+def api_evaluation(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) -> Any:
     """The latest evaluation of this version (404 if it was never evaluated)."""
     _version, found = desk.ws.evaluation_of(kind, doc, number)
     if found is None:
@@ -407,8 +399,8 @@ def api_evaluation(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> A
 def api_diff(
     kind: Kind,
     doc: str,
-    number: int,
-    against: int | None = Query(None, description="the other version (default: published)"),
+    number: VersionNo,
+    against: VersionNo | None = Query(None, description="the other version (default: published)"),
     desk: Desk = EDITING,
 ) -> Any:
     """Unified diff from ``against`` to this version."""
@@ -488,7 +480,7 @@ def _editor(
 def page_editor(
     kind: Kind,
     doc: str,
-    base: int | None = Query(None, alias="from"),
+    base: VersionNo | None = Query(None, alias="from"),
     desk: Desk = EDITING,
 ) -> Response:
     found = desk.ws.version(kind, doc, base)
@@ -500,7 +492,7 @@ def page_save(
     kind: Kind,
     doc: str,
     source: str = Form(...),
-    base: int | None = Form(None),
+    base: VersionNo | None = Form(None),
     desk: Desk = EDITING,
 ) -> Response:
     """A refused text goes back into the editor (422, unsaved) with its refusals marked;
@@ -517,7 +509,7 @@ def page_save(
 
 
 @_page("GET", "/{kind}/{doc}/versions/{number}")
-def page_version(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Response:
+def page_version(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) -> Response:
     found = desk.ws.version(kind, doc, number)
     v, report = found.version, found.report
     return desk.render(
@@ -535,30 +527,30 @@ def page_version(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Res
 
 
 @_page("POST", "/{kind}/{doc}/versions/{number}/submit")
-def page_submit(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Response:
+def page_submit(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) -> Response:
     return _to_version(desk.ws.submit(kind, doc, number))
 
 
 @_page("POST", "/{kind}/{doc}/versions/{number}/approve")
-def page_approve(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Response:
+def page_approve(kind: Kind, doc: str, number: VersionNo, desk: Desk = APPROVING) -> Response:
     return _to_version(desk.ws.approve(kind, doc, number))
 
 
 @_page("POST", "/{kind}/{doc}/versions/{number}/reject")
 def page_reject(
-    kind: Kind, doc: str, number: int, reason: str = Form(""), desk: Desk = APPROVING
+    kind: Kind, doc: str, number: VersionNo, reason: str = Form(""), desk: Desk = APPROVING
 ) -> Response:
     return _to_version(desk.ws.reject(kind, doc, number, reason))
 
 
 @_page("POST", "/{kind}/{doc}/versions/{number}/rollback")
-def page_rollback(kind: Kind, doc: str, number: int, desk: Desk = APPROVING) -> Response:
+def page_rollback(kind: Kind, doc: str, number: VersionNo, desk: Desk = APPROVING) -> Response:
     return _to_version(desk.ws.rollback(kind, doc, number))
 
 
 @_page("GET", "/scripts/{doc}/versions/{number}/preview")
 def page_preview(
-    doc: str, number: int, account: str = Query(SAMPLE), desk: Desk = EDITING
+    doc: str, number: VersionNo, account: str = Query(SAMPLE), desk: Desk = EDITING
 ) -> Response:
     shown = desk.ws.preview(doc, number, account)
     return desk.render(
@@ -571,8 +563,8 @@ def page_preview(
 def page_diff(
     kind: Kind,
     doc: str,
-    number: int,
-    against: int | None = Query(None),
+    number: VersionNo,
+    against: VersionNo | None = Query(None),
     desk: Desk = EDITING,
 ) -> Response:
     found = desk.ws.diff(kind, doc, number, against)
@@ -583,7 +575,7 @@ def page_diff(
 
 
 @_page("GET", "/{kind}/{doc}/versions/{number}/evaluation")
-def page_evaluation(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> Response:
+def page_evaluation(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) -> Response:
     v, found = desk.ws.evaluation_of(kind, doc, number)
     return desk.render(
         "workspace_evaluation.html", kind=kind, doc=doc, v=v, found=found, sets=persona_sets()
@@ -594,7 +586,7 @@ def page_evaluation(kind: Kind, doc: str, number: int, desk: Desk = EDITING) -> 
 def page_evaluate(
     kind: Kind,
     doc: str,
-    number: int,
+    number: VersionNo,
     sets: list[str] | None = Form(None),
     desk: Desk = EDITING,
 ) -> Response:

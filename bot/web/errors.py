@@ -1,0 +1,124 @@
+"""Refusals: the one error model of the JSON API, the responses every route documents, and
+the handlers that answer each refusal as JSON (``/api/...``) or as the error page.
+
+Every 4xx answer of the API is an :class:`ErrorOut`: ``detail`` says what is wrong in a
+sentence, ``problems`` (possibly empty) lists where: an invalid parameter or body field
+(``field`` is its location, such as ``query.page`` or ``body.reason``) or a line of a
+script (``file``, ``line``). FastAPI's own validation answer (a list in ``detail``) and
+its bare ``{"detail": ...}`` are replaced by this shape, so that one schema describes
+every refusal in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.web.deps import CsrfError, Forbidden, NotSignedIn
+from bot.web.pages import render
+
+API_PREFIX = "/api/"
+
+
+class ProblemOut(BaseModel):
+    """Where a request is wrong: a parameter or body field, or a line of a document."""
+
+    file: str = ""
+    line: int | None = None
+    field: str = ""
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every refusal of the API (4xx)."""
+
+    detail: str
+    problems: list[ProblemOut] = Field(default_factory=list)
+
+
+_MEANING = {
+    400: "A body that cannot be read, or a request that cannot be done as asked",
+    401: "Not signed in (or the session expired)",
+    403: "The role lacks the permission, the CSRF token is missing or wrong, or four eyes are needed",
+    404: "No such object",
+    409: "The object is not in a state that allows this",
+    413: "The text is too large",
+    422: "Invalid input: a parameter or body field is missing, of the wrong type or out of range",
+}
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` documenting ``codes`` as :class:`ErrorOut` refusals."""
+    return {code: {"model": ErrorOut, "description": _MEANING[code]} for code in codes}
+
+
+#: What any API route may answer, documented once for all of them (``create_app``): an
+#: unreadable body, not signed in, not allowed (or no CSRF token), invalid input.
+COMMON_REFUSALS = refusals(400, 401, 403, 422)
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def refusal(
+    request: Request,
+    status: int,
+    message: str,
+    problems: Iterable[ProblemOut] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An :class:`ErrorOut` for the API, the error page for a page."""
+    if is_api(request):
+        body = ErrorOut(detail=message, problems=list(problems))
+        return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    viewer = getattr(request.state, "viewer", None)
+    page = render(request, "error.html", viewer, status, status=status, message=message)
+    page.headers.update(headers or {})
+    return page
+
+
+def validation_problems(exc: RequestValidationError) -> list[ProblemOut]:
+    """One problem per invalid value, located (``query.page``, ``body.turn_corrections.0``).
+    The rejected input itself is not echoed: it may be personal data."""
+    return [
+        ProblemOut(field=".".join(str(part) for part in e.get("loc", ())), message=e["msg"])
+        for e in exc.errors()
+    ]
+
+
+def install(app: FastAPI) -> None:
+    """Answer every refusal in the shapes above."""
+
+    @app.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
+        if is_api(request):
+            return refusal(request, 401, "sign in first")
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        # audited by the guard, in the request's own transaction (bot.web.deps.require)
+        return refusal(request, 403, f"your role may not do this ({exc.permission})")
+
+    @app.exception_handler(CsrfError)
+    async def _csrf(request: Request, _exc: CsrfError) -> Response:
+        return refusal(request, 403, "missing or wrong CSRF token: reload the page")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (204, 304):  # no body allowed
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return refusal(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = validation_problems(exc)
+        where = "; ".join(f"{p.field}: {p.message}" for p in problems[:3])
+        return refusal(request, 422, f"invalid request: {where}", problems)
