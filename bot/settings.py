@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from bot.delivery.config import DeliverySettings
+from bot.store.pii_crypto import PiiSettings
 from bot.telephony.config import TelephonySettings
 from bot.voice.config import VoiceSettings
 from bot.voice.tts.config import TtsSettings
@@ -139,6 +140,8 @@ class Settings(BaseSettings):
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
     #: The review dashboard: listen address, sessions, lock-out (``BOT_WEB__*``).
     web: WebSettings = Field(default_factory=WebSettings)
+    #: The key that keeps callees' full numbers sealed (``BOT_PII__KEY``; docs/pii-storage.md).
+    pii: PiiSettings = Field(default_factory=PiiSettings)
 
     @property
     def db_url(self) -> str:

@@ -5,6 +5,10 @@ tells the bank, the review item and the work item's next state are written toget
 guarded by the claim's lease: if the lease was lost (the item was recovered and given
 to another worker), nothing is written and :class:`LeaseLost` is raised, so an account
 never ends twice.
+
+Card, ID and phone numbers in what the callee said (turn text, entities, the score's
+evidence) are masked before they are written; with a key configured their originals are
+sealed in ``pii_secret`` in the same transaction (:mod:`bot.store.pii`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +27,7 @@ from bot.campaign.queue import Claim, update_if_owned
 from bot.campaign.schedule import CallingWindow, next_attempt_at
 from bot.core.account import Account, Transaction
 from bot.core.investigation import CallResult
-from bot.core.masking import mask_text
+from bot.core.masking import mask_entity, mask_tracked
 from bot.core.scoring import RiskAssessment
 from bot.core.vocab import Disposition, Scenario
 from bot.store.db import session_scope
@@ -37,6 +42,8 @@ from bot.store.models import (
     TurnRow,
     utcnow,
 )
+from bot.store.pii import Redactor
+from bot.store.pii_crypto import KeyRing, process_keyring
 
 
 class LeaseLost(RuntimeError):
@@ -94,42 +101,49 @@ def explanation_json(assessment: RiskAssessment) -> list[dict[str, Any]]:
 
 
 def _turn_rows(
-    call_id: int, result: CallResult, latency_ms: Mapping[int, float]
+    call_id: int, result: CallResult, latency_ms: Mapping[int, float], redactor: Redactor
 ) -> tuple[list[TurnRow], list[EntityRow]]:
+    """The call's turns and entities, masked; entity offsets point into the masked text."""
     turns, entities = [], []
     for idx, t in enumerate(result.record.turns):
         nlu = t.nlu
-        turns.append(
-            TurnRow(
-                call_id=call_id,
-                idx=idx,
-                role=t.role,
-                at_s=t.at,
-                node_id=t.node_id,
-                topic=t.topic,
-                text=t.text,
-                event=t.event,
-                intent=nlu.intent.intent.value if nlu else None,
-                intent_confidence=nlu.intent.confidence if nlu else None,
-                intent_source=nlu.intent.source if nlu else None,
-                decision=t.decision,
-                latency_ms=latency_ms.get(idx),
-                reading=nlu.reading.labels() if nlu else [],
-            )
+        text = mask_tracked(t.text)
+        turn = TurnRow(
+            call_id=call_id,
+            idx=idx,
+            role=t.role,
+            at_s=t.at,
+            node_id=t.node_id,
+            topic=t.topic,
+            text=text.text,
+            event=t.event,
+            intent=nlu.intent.intent.value if nlu else None,
+            intent_confidence=nlu.intent.confidence if nlu else None,
+            intent_source=nlu.intent.source if nlu else None,
+            decision=t.decision,
+            latency_ms=latency_ms.get(idx),
+            reading=nlu.reading.labels() if nlu else [],
         )
+        if text.changed:
+            redactor.keep(turn, "text", t.text)
+        redactor.protect(turn, "decision")
+        turns.append(turn)
         for e in nlu.entities if nlu else ():
-            entities.append(
-                EntityRow(
-                    call_id=call_id,
-                    turn_idx=idx,
-                    label=e.label.value,
-                    value=e.value,
-                    text=e.text,
-                    start=e.start,
-                    end=e.end,
-                    negated=e.negated,
-                )
+            entity = EntityRow(
+                call_id=call_id,
+                turn_idx=idx,
+                label=e.label.value,
+                value=e.value,
+                text=e.text,
+                start=text.position(e.start),
+                end=text.position(e.end, end=True),
+                negated=e.negated,
             )
+            redactor.protect(entity, "value", "text", masker=partial(mask_entity, e.label))
+            for column, original in (("start", e.start), ("end", e.end)):
+                if getattr(entity, column) != original:
+                    redactor.keep(entity, column, original)
+            entities.append(entity)
     return turns, entities
 
 
@@ -174,14 +188,17 @@ def record_result(
     recording_path: str | None = None,
     turn_latency_ms: Mapping[int, float] | None = None,
     error: str | None = None,
+    keys: KeyRing | None = None,
 ) -> int:
     """Store ``result`` for ``claim``; returns the disposition row id. Voice calls also
-    give each answering bot turn's latency (by turn index) and a line error, if any."""
+    give each answering bot turn's latency (by turn index) and a line error, if any.
+    ``keys`` seal the unmasked numbers (default: the process settings' key, if any)."""
     from bot.delivery.payload import enqueue
 
     now = now or utcnow()
     record, assessment, decision = result.record, result.assessment, result.decision
     script_id, _, version = record.script_ref.partition("@v")
+    redactor = Redactor(keys if keys is not None else process_keyring(), claim.call_id)
     with session_scope(engine) as session:
         call = session.get(CallRow, claim.call_id)
         campaign = session.get(CampaignRow, claim.campaign_id)
@@ -212,24 +229,24 @@ def record_result(
             call.latency_p50_ms = float(np.percentile(values, 50))
             call.latency_p95_ms = float(np.percentile(values, 95))
         if error:
-            call.error = mask_text(error)
+            call.error = error
+            redactor.protect(call, "error")
         session.add(call)
-        turns, entities = _turn_rows(claim.call_id, result, latencies)
-        session.add_all([*turns, *entities])
-        session.add(
-            RiskAssessmentRow(
-                call_id=claim.call_id,
-                score=assessment.score,
-                band=call.risk_band,
-                prior=assessment.prior,
-                prior_contribution=assessment.prior_contribution,
-                logit=assessment.logit,
-                severe=assessment.severe,
-                ruleset_version=assessment.ruleset_version,
-                band_reason=assessment.band_reason,
-                explanation=explanation_json(assessment),
-            )
+        turns, entities = _turn_rows(claim.call_id, result, latencies, redactor)
+        risk = RiskAssessmentRow(
+            call_id=claim.call_id,
+            score=assessment.score,
+            band=call.risk_band,
+            prior=assessment.prior,
+            prior_contribution=assessment.prior_contribution,
+            logit=assessment.logit,
+            severe=assessment.severe,
+            ruleset_version=assessment.ruleset_version,
+            band_reason=assessment.band_reason,
+            explanation=explanation_json(assessment),
         )
+        redactor.protect(risk, "band_reason", "explanation")
+        session.add_all([*turns, *entities, risk])
         disposition = DispositionRow(
             call_id=claim.call_id,
             account_pk=claim.account_pk,
@@ -241,6 +258,7 @@ def record_result(
         )
         session.add(disposition)
         session.flush()
+        redactor.seal(session)
         if decision.disposition is not Disposition.RETRY_CALL:
             enqueue(session, disposition, call, account)
         if decision.needs_review:

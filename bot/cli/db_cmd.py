@@ -34,3 +34,23 @@ def downgrade(revision: str = typer.Argument(...)) -> None:
     url = settings().db_url
     run(url, revision)
     console.print(f"database at {_where(url)} is at revision {revision}")
+
+
+@app.command("mask-pii")
+def mask_pii() -> None:
+    """Mask card, ID and phone numbers in stored callee and reviewer text (migration 0007
+    does it once; run again after a rolling upgrade). With BOT_PII__KEY set the originals
+    are sealed, else dropped. Safe to repeat."""
+    from bot.store.db import make_engine
+    from bot.store.pii_backfill import mask_stored
+    from bot.store.pii_crypto import process_keyring
+
+    url = settings().db_url
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            counts = mask_stored(conn, process_keyring())
+    finally:
+        engine.dispose()
+    changed = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to mask"
+    console.print(f"database at {_where(url)}: {changed}")

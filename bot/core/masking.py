@@ -11,6 +11,9 @@ reuse one):
   (``44010619900101123X`` -> ``4****************X``). The middle holds the region and the
   birth date, which are personal data on their own.
 
+Card numbers are 16-19 digits in groups of four, or 13-19 digits written without
+separators (older Visa, Diners and Amex lengths too; Amex's 4-6-5 grouping included).
+
 The patterns are module constants so the entity extractor finds exactly what masking
 masks. They expect Arabic digits (the NLU normalises full-width digits first) and
 allow spaces or dashes between digit groups, as ASR and people write them.
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 _SEP = r"[ \-]?"
 
@@ -37,9 +42,12 @@ ID_NUMBER_PATTERN: Final = (
     r"(?<![0-9A-Za-z])[1-9]\d{5}" + _SEP + r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
     r"(?:0[1-9]|[12]\d|3[01])" + _SEP + r"\d{3}[0-9Xx](?![0-9A-Za-z])"
 )
-#: Bank card: 16-19 digits, optionally in groups of 4 separated by a space or dash.
+#: Bank card: 16-19 digits in groups of 4 separated by a space or dash, 14-15 digits
+#: grouped 4-6-4(5), or 13-19 digits in one run (not a mobile number with its 86 prefix).
 CARD_NUMBER_PATTERN: Final = (
-    r"(?<![0-9A-Za-z])(?:\d{4}" + _SEP + r"){3}\d{4}(?:" + _SEP + r"\d{1,3})?(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])(?:(?:\d{4}" + _SEP + r"){3}\d{4}(?:" + _SEP + r"\d{1,3})?"
+    r"|\d{4}[ \-]\d{6}[ \-]\d{4,5}"
+    r"|(?!(?:00)?861[3-9]\d{9}(?![0-9A-Za-z]))\d{13,19})(?![0-9A-Za-z])"
 )
 #: Mainland mobile (optional +86/0086/86 prefix, 3-4-4 grouping) or landline 0XX(X)-XXXXXXX(X).
 PHONE_PATTERN: Final = (
@@ -94,7 +102,10 @@ def mask_id(s: str) -> str:
 
 
 def mask_phone(s: str) -> str:
-    """Mask a phone number: country code, first 3 and last 4 national digits stay."""
+    """Mask a phone number: country code, first 3 and last 4 national digits stay.
+    A number masked already is returned as it is (masking twice changes nothing)."""
+    if "*" in s and not PII_RE.search(s):
+        return s
     digits = _digits(s).upper()
     lead = "+" if s.strip().startswith("+") else ""
     prefix = ""
@@ -121,12 +132,73 @@ _DIGIT_CHAR = "[0-9" + "".join(SPOKEN_DIGITS) + "]"
 _SPOKEN_RUN_RE: Final = re.compile(rf"{_DIGIT_CHAR}(?:[ \-]?{_DIGIT_CHAR}){{6,}}[Xx]?")
 
 
-def _mask_arabic(text: str) -> str:
-    def replace(m: re.Match[str]) -> str:
-        kind = m.lastgroup or "card_number"
-        return _MASKERS[kind](m.group(0))
+#: One replaced stretch of a masking pass: (start, end) in its input, (start, end) in
+#: its output.
+Edit = tuple[int, int, int, int]
 
-    return PII_RE.sub(replace, text)
+
+def _sub(
+    regex: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str
+) -> tuple[str, tuple[Edit, ...]]:
+    """``regex.sub(replace, text)`` that also tells where each replacement went."""
+    out: list[str] = []
+    edits: list[Edit] = []
+    cursor = length = 0
+    for m in regex.finditer(text):
+        new = replace(m)
+        if new == m.group(0):
+            continue
+        out.append(text[cursor : m.start()])
+        length += m.start() - cursor
+        out.append(new)
+        edits.append((m.start(), m.end(), length, length + len(new)))
+        length += len(new)
+        cursor = m.end()
+    if not edits:
+        return text, ()
+    out.append(text[cursor:])
+    return "".join(out), tuple(edits)
+
+
+def _moved(edits: tuple[Edit, ...], index: int, end: bool) -> int:
+    delta = 0
+    for old_start, old_end, new_start, new_end in edits:
+        if index <= old_start:
+            break
+        if index < old_end:  # inside a masked number: to its edge
+            return new_end if end else new_start
+        delta = new_end - old_end
+    return index + delta
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedText:
+    """Masked text, and where the input's offsets went (a masked number need not keep
+    its length: ``+8613800000001`` -> ``+86 138****0001``)."""
+
+    text: str
+    passes: tuple[tuple[Edit, ...], ...] = ()
+
+    def position(self, index: int, *, end: bool = False) -> int:
+        """Where offset ``index`` of the unmasked text is in :attr:`text`. An offset
+        inside a masked number moves to that number's start (``end``: to its end), so an
+        entity's ``(start, end)`` still covers its masked form."""
+        for edits in self.passes:
+            index = _moved(edits, index, end)
+        return index
+
+    @property
+    def changed(self) -> bool:
+        return any(self.passes)
+
+
+def _mask_match(m: re.Match[str]) -> str:
+    kind = m.lastgroup or "card_number"
+    return _MASKERS[kind](m.group(0))
+
+
+def _mask_arabic(text: str) -> str:
+    return _sub(PII_RE, _mask_match, text)[0]
 
 
 def _mask_spoken(m: re.Match[str]) -> str:
@@ -140,10 +212,39 @@ def _mask_spoken(m: re.Match[str]) -> str:
     return _mask_positions(digits, 0, 4)
 
 
+def mask_tracked(text: str) -> MaskedText:
+    """:func:`mask_text`, with the offset mapping (for entity spans stored masked)."""
+    spoken, first = _sub(_SPOKEN_RUN_RE, _mask_spoken, text)
+    masked, second = _sub(PII_RE, _mask_match, spoken)
+    return MaskedText(masked, (first, second))
+
+
 def mask_text(text: str) -> str:
     """Mask every card, phone and ID number found in free text, in Arabic digits or
     read out in Chinese numerals."""
-    return _mask_arabic(_SPOKEN_RUN_RE.sub(_mask_spoken, text))
+    return mask_tracked(text).text
+
+
+def mask_entity(label: str, text: str) -> str:
+    """An entity's text or value masked: as free text (:func:`mask_text`), and for a
+    sensitive label (``card_number``, ``phone``, ``id_number``) that no pattern
+    recognises (a spoken form, a short number) everything but the last four characters
+    starred, unless it is masked already (holds ``*``)."""
+    masked = mask_text(text)
+    if masked != text or label not in _MASKERS or len(text) <= 4 or "*" in text:
+        return masked
+    return "*" * (len(text) - 4) + text[-4:]
+
+
+def mask_data(value: Any) -> Any:
+    """A JSON value with every string in it masked (keys are left as they are)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(v) for v in value]
+    return value
 
 
 _TRACEBACKS = logging.Formatter()

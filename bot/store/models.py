@@ -4,8 +4,10 @@ migrations under ``bot/store/migrations`` create and evolve it.
 Conventions: datetimes are timezone-aware UTC (SQLModel's ``UTCDateTime`` stores them
 portably on both engines and hands them back in UTC);
 vocabulary values (outcome, band, disposition...) are stored as their strings; JSON
-columns are JSONB on PostgreSQL. Sensitive fields (phone, ID, card numbers) are stored as
-the bank gives them and are masked wherever they are shown or logged.
+columns are JSONB on PostgreSQL. The account's own fields (phone, ID number) are stored
+as the bank gives them and are masked wherever they are shown or logged; numbers in what
+callees and reviewers say (turns, entities, evidence, verdicts) are stored masked, their
+originals sealed in ``pii_secret`` when a key is configured (docs/pii-storage.md).
 """
 
 from __future__ import annotations
@@ -285,6 +287,30 @@ class VerdictRow(SQLModel, table=True):
     reason: str = ""
     #: Per-turn corrections: [{turn_idx, text, intent}].
     turn_corrections: list[dict[str, Any]] = _json_list()
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class PiiSecretRow(SQLModel, table=True):
+    """The unmasked original of one masked value, sealed (AES-256-GCM, see
+    :mod:`bot.store.pii_crypto`). Written only when a key is configured; opened only by
+    the audited reveal. ``(table_name, row_id, column_name)`` is the associated data."""
+
+    __tablename__ = "pii_secret"
+    __table_args__ = (
+        sa.UniqueConstraint("table_name", "row_id", "column_name", name="uq_pii_secret_cell"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: The call the value belongs to (a reveal opens one call's values).
+    call_id: int = Field(foreign_key="call_attempt.id", index=True)
+    table_name: str = Field(max_length=30)
+    row_id: int
+    column_name: str = Field(max_length=30)
+    #: Fingerprint of the key that sealed it (keys rotate; old ones still open).
+    key_id: str = Field(max_length=16, index=True)
+    nonce: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    #: The original value as JSON text, encrypted (with its tag).
+    ciphertext: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow)
 
 

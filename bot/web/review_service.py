@@ -6,7 +6,9 @@ A claim is one conditional UPDATE (open, or claimed longer ago than ``CLAIM_TTL`
 already the claimer's), so two reviewers never hold one item, even when they click at
 the same instant: the database serialises the two updates and the second matches no row.
 A verdict is likewise conditional on the item being claimed by its author. An overturned
-disposition goes back to the bank as a correction (:mod:`bot.web.corrections`).
+disposition goes back to the bank as a correction (:mod:`bot.web.corrections`). A
+verdict's reason and turn corrections are stored masked, their originals sealed when a
+key is configured (:mod:`bot.store.pii`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from sqlmodel import Session, col
 from bot.core.masking import mask_phone
 from bot.core.vocab import Disposition, Intent, RiskBand
 from bot.store.models import AccountRow, CallRow, ReviewItemRow, TurnRow, UserRow, VerdictRow
+from bot.store.pii import Redactor
+from bot.store.pii_crypto import KeyRing, process_keyring
 from bot.web.audit import audit
 from bot.web.corrections import enqueue_correction
 from bot.web.deps import Viewer
 from bot.web.listing import offset
+from bot.web.params import Index
 from nlu.reading.schema import ALL_LABELS
 
 #: A claim older than this lapses: another reviewer may take the item.
@@ -203,7 +208,7 @@ def release(session: Session, item_id: int, who: Viewer) -> None:
 
 
 class TurnCorrection(BaseModel):
-    turn_idx: int = Field(ge=0)
+    turn_idx: Index
     text: str | None = Field(None, max_length=MAX_TEXT, description="corrected transcript")
     intent: Intent | None = Field(None, description="corrected intent")
     reading: list[str] | None = Field(
@@ -262,9 +267,15 @@ def _clean_corrections(
 
 
 def give_verdict(
-    session: Session, item_id: int, body: VerdictIn, who: Viewer, now: dt.datetime
+    session: Session,
+    item_id: int,
+    body: VerdictIn,
+    who: Viewer,
+    now: dt.datetime,
+    keys: KeyRing | None = None,
 ) -> VerdictRow:
-    """Record the verdict (only by the item's claimer) and queue a disposition correction."""
+    """Record the verdict (only by the item's claimer) and queue a disposition correction.
+    ``keys`` seal the typed text's unmasked numbers (default: the process settings')."""
     item = item_or_404(session, item_id)
     call = session.get(CallRow, item.call_id)
     assert call is not None
@@ -285,8 +296,11 @@ def give_verdict(
         corrected_band=band, corrected_disposition=disposition, reason=reason,
         turn_corrections=turns, created_at=now,
     )  # fmt: skip
+    redactor = Redactor(keys if keys is not None else process_keyring(), call.id or 0)
+    redactor.protect(verdict, "reason", "turn_corrections")
     session.add(verdict)
     session.flush()
+    redactor.seal(session)
     correction = None
     if disposition is not None:
         account = session.get(AccountRow, call.account_pk)
