@@ -5,23 +5,16 @@ audited reveal gives the full values back, without one they are gone."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
-import os
-import re
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.campaign.worker import SimulatedGateway, Worker
-from bot.core.masking import SPOKEN_DIGITS
-from bot.settings import Settings, get_settings
+from bot.settings import Settings
 from bot.store.models import (
     AuditEventRow,
     CallRow,
@@ -37,6 +30,8 @@ from bot.web.deps import Viewer
 from bot.web.review_service import TurnCorrection, VerdictIn, claim, give_verdict
 from bot.web.security import create_user
 from tests.campaign.factories import MONDAY_10_LOCAL, make_campaign
+from tests.store.pii_helpers import new_key, normalised
+from tests.store.pii_helpers import scan as scan_all
 from tests.web.factories import investigator
 
 CARD = "6222 0210 0112 3456 789"  # 19 digits, grouped as people say it
@@ -73,79 +68,11 @@ ACCOUNT = {
     "txn_date": dt.date(2026, 11, 18),
     "txn_counterparty": "王强",
 }
-#: The bank's own reference data for the account, stored as the bank gives it (it
-#: dials and matches on it); the scan below still proves no callee number lands there.
-BANK_COLUMNS = {
-    ("account", "account_id"), ("account", "phone"), ("account", "phone_e164"),
-    ("account", "id_number"), ("dnc_entry", "phone_e164"),
-}  # fmt: skip
-
-#: A card (13-19 digits), an 18-character ID or an 11-digit mobile, standing alone.
-CLEAR = re.compile(r"(?<![0-9A-Za-z])(?:\d{13,19}|[1-9]\d{16}[0-9Xx]|1[3-9]\d{9})(?![0-9A-Za-z])")
-
-
-def _normalised(text: str) -> str:
-    """Chinese digits as Arabic ones, separators between digits dropped: a number in
-    any spelling the callee used becomes one digit run."""
-    text = "".join(SPOKEN_DIGITS.get(c, c) for c in text)
-    return re.sub(r"(?<=\d)[ \-](?=\d)", "", text)
-
-
-def _texts(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return None  # numbers, dates, flags, bytes (ciphertexts, model archives)
 
 
 def scan(engine: Engine) -> tuple[list[str], int]:
-    """Clear numbers in every text and JSON column of every table (the bank's own
-    columns only checked for the callees' numbers); and how many values were read."""
-    found: list[str] = []
-    read = 0
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    assert {"turn", "extracted_entity", "verdict", "outbox", "audit_event", "pii_secret"} <= set(
-        meta.tables
-    )
-    with engine.connect() as conn:
-        for table in meta.sorted_tables:
-            for row in conn.execute(sa.select(table)).mappings():
-                for column, value in row.items():
-                    text = _texts(value)
-                    if text is None:
-                        continue
-                    read += 1
-                    flat = _normalised(text)
-                    hits = [s for s in SECRETS if s in flat]
-                    if (table.name, column) not in BANK_COLUMNS:
-                        hits += CLEAR.findall(flat)
-                    found += [f"{table.name}.{column}: {h} in {text[:80]!r}" for h in hits]
-    return found, read
-
-
-def new_key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture
-def pii_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A key in the process settings (``BOT_PII__KEY``), as workers and the dashboard
-    read it."""
-    key = new_key()
-    monkeypatch.setenv("BOT_PII__KEY", key)
-    get_settings.cache_clear()
-    yield key
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def no_pii_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("BOT_PII__KEY", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    """The numbers above, and anything like a card, ID or mobile, in clear anywhere."""
+    return scan_all(engine, SECRETS)
 
 
 PASSWORD = "correct horse battery staple"
@@ -261,7 +188,7 @@ def test_the_reveal_route_decrypts_with_the_process_key(engine: Engine, pii_key:
         assert r.status_code == 200, r.text
         token = r.json()["csrf_token"]
         masked = client.get(f"/api/v1/calls/{call_id}").text
-        assert not [n for n in SECRETS if n in _normalised(masked)]
+        assert not [n for n in SECRETS if n in normalised(masked)]
         body = client.post(
             f"/api/v1/calls/{call_id}/reveal", json={"reason": "fraud ring 2026-118"},
             headers={"X-CSRF-Token": token},
