@@ -6,78 +6,32 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
 
 import bot.campaign.worker as worker_mod
-from bot.campaign.worker import SimulatedGateway, Worker
+from bot.campaign.worker import Worker
 from bot.core.investigation import Investigator
-from bot.runtime import build_investigator
-from bot.settings import Settings
 from bot.store.db import session_scope
-from bot.store.models import (
-    AccountRow,
-    CallRow,
-    CampaignAccountRow,
-    DispositionRow,
-    OutboxRow,
-    RiskAssessmentRow,
-    TurnRow,
-)
 from bot.store.retry import Reconnector
-from tests.campaign.factories import MONDAY_10_LOCAL, make_campaign
-from tests.conftest import SHARED
+from tests.campaign.factories import MONDAY_10_LOCAL
+from tests.campaign.outage_helpers import (
+    RETRY_LOG,
+    assert_each_call_recorded_once,
+    campaign,
+    run_to_idle,
+    text_investigator,
+)
 from tests.store.pgtools import new_tag, tagged_engine, terminate
-
-RETRY_LOG = "bot.store.retry"
 
 
 @pytest.fixture(scope="module")
 def investigator() -> Investigator:
-    return build_investigator(Settings(intent_model_enabled=False))
-
-
-def answers() -> dict[str, str | None]:
-    persona = yaml.safe_load((SHARED / "personas" / "p02_lent_to_friend.yaml").read_text("utf-8"))
-    return dict(persona["answers"])
-
-
-def campaign(engine: Engine, name: str, n: int) -> SimulatedGateway:
-    """``n`` accounts that all answer (one attempt each); the gateway that calls them."""
-    make_campaign(engine, name, n=n, max_attempts=1, max_concurrency=n)
-    with session_scope(engine) as s:
-        account_ids = s.exec(select(AccountRow.account_id)).all()
-    assert len(account_ids) == n
-    return SimulatedGateway(dict.fromkeys(account_ids, answers()))
-
-
-def assert_each_call_recorded_once(engine: Engine, n: int) -> list[CallRow]:
-    with session_scope(engine) as s:
-        items = s.exec(select(CampaignAccountRow)).all()
-        assert len(items) == n and {i.state for i in items} == {"done"}
-        calls = s.exec(select(CallRow)).all()
-        # One attempt per account, none lost to lease recovery, none left open.
-        assert Counter(c.campaign_account_id for c in calls) == {i.id: 1 for i in items}
-        assert all(c.ended_at is not None and c.ended_by != "worker_lost" for c in calls)
-        for model in (DispositionRow, RiskAssessmentRow):
-            per_call = Counter(r.call_id for r in s.exec(select(model)).all())
-            assert per_call == {c.id: 1 for c in calls}, model.__name__
-        outbox = s.exec(select(OutboxRow)).all()
-        assert len(outbox) == n and len({o.idempotency_key for o in outbox}) == n
-        # Turns were written once per call, not once per try.
-        turns = Counter(
-            s.exec(select(TurnRow.call_id, func.count()).group_by(TurnRow.call_id)).all()
-        )
-        counts = {k[1] for k in turns}
-        assert len(turns) == n and len(counts) == 1 and counts.pop() > 2
-        return list(calls)
+    return text_investigator()
 
 
 # -- connections terminated under a running campaign ------------------------------------
@@ -126,16 +80,11 @@ def test_worker_survives_terminated_connections_mid_campaign(
     caplog.set_level(logging.INFO, logger=RETRY_LOG)
     k = threading.Thread(target=killer)
     k.start()
-    stop = threading.Event()
-    result: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: result.update(stats=worker.run(stop, until_idle=True)))
-    t.start()
-    t.join(timeout=600)
-    stop.set()
-    finished.set()
-    k.join()
-    assert not t.is_alive() and "stats" in result, "the worker did not finish"
-    stats = result["stats"]
+    try:
+        stats = run_to_idle(worker)
+    finally:
+        finished.set()
+        k.join()
 
     assert sum(killed) > 0
     assert stats.calls == n and stats.failed == 0 and stats.lost == 0

@@ -132,7 +132,21 @@ class Cluster:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A fresh, empty database on this (running) server; returns its URL."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(self.url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        finally:
+            admin.dispose()
+        return self.url_for(name)
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run(
@@ -169,3 +183,20 @@ class Cluster:
                 self.stop("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    """A started throwaway server, removed afterwards; skips the test (with
+    :func:`cluster_problem`'s reason) where none can be made."""
+    import pytest
+
+    problem = cluster_problem()
+    if problem:
+        pytest.skip(problem)
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
