@@ -17,7 +17,9 @@ def alembic_config(url: str) -> Config:
     # that is current now (a test runner may have swapped and closed the original).
     cfg = Config(stdout=sys.stdout)
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url)
+    # The config is a ConfigParser: a percent-encoded URL (a password with "@", PostgreSQL
+    # options) needs its "%" doubled, or setting it raises.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 

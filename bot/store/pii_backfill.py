@@ -54,7 +54,9 @@ class _Writer:
     def __init__(self, conn: Connection, keys: KeyRing | None) -> None:
         self.conn, self.keys = conn, keys
         self.now = dt.datetime.now(dt.UTC)
-        self.masked: dict[str, int] = {}
+        #: The ids of the rows changed, by table (an entity can be updated twice: its
+        #: offsets when its turn is masked, then its own text and value).
+        self.masked: dict[str, set[int]] = {}
         self.sealed = 0
 
     def update(
@@ -68,7 +70,7 @@ class _Writer:
             .where(table.c.id == row_id)
             .values({c: masked for c, (_, masked) in changes.items()})
         )
-        self.masked[table.name] = self.masked.get(table.name, 0) + 1
+        self.masked.setdefault(table.name, set()).add(row_id)
         if self.keys is None:
             return
         cells: list[Cell] = [(table.name, row_id, c) for c in changes]
@@ -163,9 +165,12 @@ def _others(w: _Writer, batch: int) -> None:
 
 def mask_stored(conn: Connection, keys: KeyRing | None, batch: int = 500) -> dict[str, int]:
     """Mask every stored callee and reviewer text on ``conn`` (the caller commits);
-    returns how many rows changed per table, and ``sealed``: originals kept."""
+    returns how many rows changed per table, and ``sealed``: originals kept. Empty when
+    nothing needed masking."""
     w = _Writer(conn, keys)
     _turns(w, batch)
     _entities(w, batch)
     _others(w, batch)
-    return {**w.masked, "sealed": w.sealed}
+    if not w.masked:
+        return {}
+    return {**{t: len(ids) for t, ids in w.masked.items()}, "sealed": w.sealed}
