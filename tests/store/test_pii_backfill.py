@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bot.cli.app import app
 from bot.settings import get_settings
-from bot.store import migrate
+from bot.store import migrate, pii_backfill
 from bot.store.db import make_engine
 from bot.store.models import (
     AccountRow,
@@ -37,10 +37,10 @@ from bot.store.models import (
     VerdictRow,
 )
 from bot.store.pii_backfill import mask_stored
-from bot.store.pii_crypto import process_keyring
+from bot.store.pii_crypto import KeyRing, PiiKeyError, process_keyring
 from bot.web.calls_service import reveal_call
 from bot.web.deps import Viewer
-from tests.store.pii_helpers import HEAD_TABLES, scan
+from tests.store.pii_helpers import HEAD_TABLES, new_key, scan
 
 ID_NUMBER = "11010519491231002X"
 CARD = "6222021001123456"  # 16 digits in one run
@@ -381,3 +381,57 @@ def test_downgrade_to_0006_drops_the_sealed_originals_and_keeps_the_masks(
     migrate.upgrade(url)  # and up again: nothing left to seal, the table is back empty
     assert sealed_cells(engine, old.call_id).total() == 0
     assert_masked(engine, old.call_id)
+
+
+def test_a_bad_key_fails_the_migration_before_anything_changes(
+    url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = old_call(engine, "a")
+    before = snapshot(engine)
+    monkeypatch.setenv("BOT_PII__KEY", "not-base64-of-32-bytes")
+    get_settings.cache_clear()
+    with pytest.raises(PiiKeyError) as failed:
+        migrate.upgrade(url)
+    assert "not-base64" not in str(failed.value)  # the message never holds the key
+    assert "pii_secret" not in sa.inspect(engine).get_table_names()
+    assert snapshot(engine) == before
+
+    monkeypatch.setenv("BOT_PII__KEY", new_key())
+    get_settings.cache_clear()
+    try:
+        migrate.upgrade(url)
+    finally:
+        get_settings.cache_clear()
+    assert_clean(engine)
+    assert sealed_cells(engine, old.call_id) == SEALED_CELLS
+
+
+def test_a_data_step_that_failed_half_way_can_be_run_again(
+    url: str, engine: Engine, pii_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the table it created survives the failure (DDL is not transactional
+    there); on PostgreSQL everything rolls back. Either way the rerun completes."""
+    old = old_call(engine, "a")
+
+    def fail_after_masking(conn: Connection, keys: KeyRing | None) -> dict[str, int]:
+        mask_stored(conn, keys, batch=1)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pii_backfill, "mask_stored", fail_after_masking)
+    with pytest.raises(OSError, match="disk full"):
+        migrate.upgrade(url)
+    assert scan(engine, SECRETS, require=("turn",))[0]  # nothing masked was committed
+    with Session(engine) as s:
+        (version,) = s.execute(sa.text("SELECT version_num FROM alembic_version")).one()
+    assert version == "0006"
+    left = "pii_secret" in sa.inspect(engine).get_table_names()
+    assert left == (engine.dialect.name == "sqlite")
+
+    monkeypatch.undo()
+    monkeypatch.setenv("BOT_PII__KEY", pii_key)
+    get_settings.cache_clear()
+    migrate.upgrade(url)
+    assert_clean(engine)
+    assert sealed_cells(engine, old.call_id) == SEALED_CELLS
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("pii_secret")}
+    assert {"ix_pii_secret_call_id", "ix_pii_secret_key_id"} <= indexes

@@ -6,6 +6,11 @@ The originals are sealed with the key configured when the migration runs
 are dropped, only the masked text stays. Downgrading drops the sealed originals: the
 masked text stays masked.
 
+The key is read before anything changes, so a misconfigured one fails the migration with
+the database untouched. SQLite commits DDL at once (pysqlite opens a transaction only for
+DML): a data step that fails there leaves ``pii_secret`` behind at revision 0006, so the
+table and its indexes are created only where missing and a second run completes.
+
 Revision ID: 0007
 Revises: 0006
 """
@@ -23,6 +28,22 @@ depends_on = None
 
 
 def upgrade() -> None:
+    from bot.store.pii_backfill import mask_stored
+    from bot.store.pii_crypto import process_keyring
+
+    attributes = context.config.attributes
+    keys = attributes["pii_keys"] if "pii_keys" in attributes else process_keyring()
+    bind = op.get_bind()
+    if not sa.inspect(bind).has_table("pii_secret"):
+        _create_table()
+    indexes = {i["name"] for i in sa.inspect(bind).get_indexes("pii_secret")}
+    for name, column in (("ix_pii_secret_call_id", "call_id"), ("ix_pii_secret_key_id", "key_id")):
+        if name not in indexes:
+            op.create_index(name, "pii_secret", [column])
+    mask_stored(bind, keys)
+
+
+def _create_table() -> None:
     op.create_table(
         "pii_secret",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -38,15 +59,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("table_name", "row_id", "column_name", name="uq_pii_secret_cell"),
     )
-    op.create_index("ix_pii_secret_call_id", "pii_secret", ["call_id"])
-    op.create_index("ix_pii_secret_key_id", "pii_secret", ["key_id"])
-
-    from bot.store.pii_backfill import mask_stored
-    from bot.store.pii_crypto import process_keyring
-
-    attributes = context.config.attributes
-    keys = attributes["pii_keys"] if "pii_keys" in attributes else process_keyring()
-    mask_stored(op.get_bind(), keys)
 
 
 def downgrade() -> None:
