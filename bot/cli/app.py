@@ -8,6 +8,7 @@ import typer
 
 from bot.cli import (
     campaign_cmd,
+    config_cmd,
     db_cmd,
     eval_cmd,
     models_cmd,
@@ -29,6 +30,7 @@ app.add_typer(nlu_cmd.app, name="nlu")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(campaign_cmd.app, name="campaign")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(config_cmd.app, name="config")
 app.command("worker")(worker_cmd.worker_command)
 app.command("eval")(eval_cmd.eval_command)
 app.command("simulate")(eval_cmd.simulate_command)
