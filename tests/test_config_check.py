@@ -256,3 +256,51 @@ def test_needs_of_the_commands() -> None:
     assert for_worker("simulated").voice is False and for_worker("loopback").voice is True
     assert for_demo("loopback").delivery is False
     assert Needs().gateway is None and WEB.voice is False
+
+
+@pytest.fixture
+def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that gets as far as building the investigator (the models) fails the
+    test: the check must stop it before."""
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("models loaded before the configuration was checked")
+
+    monkeypatch.setattr("bot.runtime.build_investigator", refuse)
+    monkeypatch.setattr("bot.store.migrate.upgrade", refuse)
+
+
+def one_line_errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def test_worker_stops_on_a_problem_before_loading_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_models: None
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "var"))
+    result = runner.invoke(app, ["worker", "--until-idle"])
+    assert result.exit_code == 1, result.output
+    errors = one_line_errors(result.output)
+    assert len(errors) == 2 and "BOT_DELIVERY__WEBHOOK_URL" in errors[0]
+    assert "configuration check failed" in result.output
+
+
+def test_web_stops_on_an_unreachable_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_models: None
+) -> None:
+    monkeypatch.setenv("BOT_DATABASE_URL", f"postgresql+psycopg://u@127.0.0.1:{closed_port()}/x")
+    result = runner.invoke(app, ["web"])
+    assert result.exit_code == 1, result.output
+    (error,) = one_line_errors(result.output)
+    assert error.startswith("error: BOT_DATABASE_URL: cannot reach")
+
+
+def test_demo_stops_without_a_whisper_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_models: None
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("BOT_TTS__TTS_PYTHON", sys.executable)
+    result = runner.invoke(app, ["demo", "--personas", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    (error,) = one_line_errors(result.output)
+    assert "BOT_WHISPER_MODEL_DIR" in error and "bot models install" in error

@@ -18,7 +18,8 @@ from bot.cli import (
     web_cmd,
     worker_cmd,
 )
-from bot.cli.common import console, settings, setup_logging
+from bot.cli.common import console, setup_logging
+from bot.config_check import for_demo
 
 app = typer.Typer(
     help="Outbound-call investigation bot for banks' anti-fraud teams.",
@@ -69,6 +70,11 @@ def demo(
     """The demo campaign on the embedded defaults (SQLite, loopback gateway, bundled
     models): the public personas become an account list, which is imported, dialled
     to the end with live progress, stored, and summarised."""
+    directory = personas or _shared_personas()
+    if not directory.is_dir():
+        console.print(f"[red]no persona directory at {directory}[/]; pass --personas DIR")
+        raise typer.Exit(2)
+    s = config_cmd.preflight(for_demo(gateway))  # before any model loads
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -78,11 +84,6 @@ def demo(
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
 
-    directory = personas or _shared_personas()
-    if not directory.is_dir():
-        console.print(f"[red]no persona directory at {directory}[/]; pass --personas DIR")
-        raise typer.Exit(2)
-    s = settings()
     console.print(f"database {s.db_url}; loading models ...")
     upgrade(s.db_url)
     engine = make_engine(s.db_url)

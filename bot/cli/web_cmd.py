@@ -122,12 +122,15 @@ def web_command(
     port: int | None = typer.Option(None, "--port"),
 ) -> None:
     """Serve the review dashboard (``BOT_WEB__HOST``/``PORT``; put HTTPS in front)."""
+    from bot.cli.config_cmd import preflight
+    from bot.config_check import WEB
+
+    s = preflight(WEB)  # before the app and its templates load
     import uvicorn
 
     from bot.store.migrate import upgrade
     from bot.web.app import create_app
 
-    s = settings()
     upgrade(s.db_url)
     uvicorn.run(
         create_app(s),

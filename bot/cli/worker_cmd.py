@@ -140,13 +140,16 @@ def worker_command(
     """Claim due calls of running campaigns, place them, store the results. Stops
     cleanly on SIGINT/SIGTERM (calls in progress finish first). Rides out database
     outages (logged once each, then retried with backoff)."""
+    from bot.cli.config_cmd import preflight
+    from bot.config_check import for_worker
+
+    s = preflight(for_worker(gateway, deliver=deliver))  # before any model loads
     from bot.campaign.worker import Worker
     from bot.runtime import build_investigator
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
     from bot.store.retry import GaveUp, Reconnector
 
-    s = settings()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
