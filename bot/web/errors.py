@@ -7,23 +7,40 @@ sentence, ``problems`` (possibly empty) lists where: an invalid parameter or bod
 script (``file``, ``line``). FastAPI's own validation answer (a list in ``detail``) and
 its bare ``{"detail": ...}`` are replaced by this shape, so that one schema describes
 every refusal in the OpenAPI document.
+
+The same shape answers a request that found the database unreachable (a dropped
+connection the pool's pre-ping could not replace, a server stopped or restarting): 503
+with ``Retry-After``, the error page for pages, instead of a 500 and a traceback. The
+next request tries the database again (nothing is cached across the outage).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.store.retry import describe, is_unreachable
 from bot.web.deps import CsrfError, Forbidden, NotSignedIn
 from bot.web.pages import render
 
+log = logging.getLogger(__name__)
+
 API_PREFIX = "/api/"
+#: ``Retry-After`` (seconds) of a 503 while the database is unreachable: about how long
+#: a server restart takes, short enough that a client polling the monitor resumes soon.
+DB_RETRY_AFTER_S: Final = 5
+#: While the database stays unreachable, at most one warning per this many seconds.
+OUTAGE_LOG_EVERY_S: Final = 60.0
 
 
 class ProblemOut(BaseModel):
@@ -36,7 +53,7 @@ class ProblemOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    """Every refusal of the API (4xx)."""
+    """Every refusal of the API (4xx), and the 503 of an unreachable database."""
 
     detail: str
     problems: list[ProblemOut] = Field(default_factory=list)
@@ -50,6 +67,8 @@ _MEANING = {
     409: "The object is not in a state that allows this",
     413: "The text is too large",
     422: "Invalid input: a parameter or body field is missing, of the wrong type or out of range",
+    503: "The database is unreachable (restarting, or the connection dropped): try again "
+    "after Retry-After seconds",
 }
 
 
@@ -59,8 +78,9 @@ def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 #: What any API route may answer, documented once for all of them (``create_app``): an
-#: unreadable body, not signed in, not allowed (or no CSRF token), invalid input.
-COMMON_REFUSALS = refusals(400, 401, 403, 422)
+#: unreadable body, not signed in, not allowed (or no CSRF token), invalid input, the
+#: database unreachable.
+COMMON_REFUSALS = refusals(400, 401, 403, 422, 503)
 
 
 def is_api(request: Request) -> bool:
@@ -93,6 +113,30 @@ def validation_problems(exc: RequestValidationError) -> list[ProblemOut]:
     ]
 
 
+class _OutageLog:
+    """Warns when requests start failing for an unreachable database, then at most once
+    per ``every_s`` while they keep failing (a polling dashboard would flood the log)."""
+
+    def __init__(self, every_s: float = OUTAGE_LOG_EVERY_S) -> None:
+        self.every_s = every_s
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self._lock:
+            quiet = self._last is not None and now - self._last < self.every_s
+            if not quiet:
+                self._last = now
+        log.log(
+            logging.DEBUG if quiet else logging.WARNING,
+            "database unreachable, answering 503 (%s %s): %s",
+            request.method,
+            request.url.path,
+            describe(exc),
+        )
+
+
 def install(app: FastAPI) -> None:
     """Answer every refusal in the shapes above."""
 
@@ -122,3 +166,17 @@ def install(app: FastAPI) -> None:
         problems = validation_problems(exc)
         where = "; ".join(f"{p.field}: {p.message}" for p in problems[:3])
         return refusal(request, 422, f"invalid request: {where}", problems)
+
+    outage_log = _OutageLog()
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _database(request: Request, exc: sa.exc.DBAPIError) -> Response:
+        if not is_unreachable(exc):
+            raise exc  # a bug, not an outage: a 500 as before
+        outage_log(request, exc)
+        return refusal(
+            request,
+            503,
+            "the database is unreachable; try again shortly",
+            headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+        )
