@@ -88,6 +88,16 @@ def _print_table(found: list[Finding]) -> None:
     console.print(f"{n_problems} problem(s), {n_warnings} warning(s)")
 
 
+@app.command("example")
+def example_command() -> None:
+    """Print the example config file: every setting with its default, generated from
+    the settings object (config.example.toml is this output; load a copy with
+    BOT_CONFIG_FILE=config.toml)."""
+    from bot.config_example import render
+
+    typer.echo(render(), nl=False)
+
+
 def preflight(needs: Needs) -> Settings:
     """The process settings, checked for what the command needs: warnings printed, and
     on any problem one line each and exit 1, before the command loads anything heavy."""
