@@ -304,3 +304,11 @@ def test_demo_stops_without_a_whisper_model(
     assert result.exit_code == 1, result.output
     (error,) = one_line_errors(result.output)
     assert "BOT_WHISPER_MODEL_DIR" in error and "bot models install" in error
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"bot {version('callbot-investigator')}"

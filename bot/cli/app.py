@@ -40,9 +40,32 @@ app.add_typer(web_cmd.app, name="users")
 app.command("web")(web_cmd.web_command)
 
 
+#: The installed distribution (pyproject.toml ``name``).
+DISTRIBUTION = "callbot-investigator"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"bot {version(DISTRIBUTION)}")
+        except PackageNotFoundError:
+            typer.echo("bot (version unknown: the package is not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging (PII masked)"),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        expose_value=False,
+        help="Print the version and exit",
+    ),
 ) -> None:
     setup_logging(verbose)
 
