@@ -96,7 +96,7 @@ def test_audio_mode_report_follows_the_contract(tmp_path: Path) -> None:
     assert summary["outcome_accuracy"] == 1.0
     assert 0 <= summary["cer"] < 0.4
     lat = summary["turn_latency_ms"]
-    assert lat["n"] >= 3 and 0 < lat["p50"] <= lat["p95"] < 4000
+    assert lat["n"] >= 3 and 0 < lat["p50"] <= lat["p95"]  # speed: bench/voice_bench.py
     for entry in data["personas"]:
         assert set(entry) >= CONTRACT_PERSONA_KEYS
         assert entry["audio"]["marks"] and entry["audio"]["reference"]

@@ -230,7 +230,8 @@ def test_a_campaign_over_the_loopback_gateway_stores_calls(
         gateway.close()
     with session_scope(engine) as s:
         calls = s.exec(select(CallRow)).all()
-        assert sorted(c.outcome or "" for c in calls) == ["refused", "wrong_person"]
+        heard = [(t.call_id, t.text, t.intent, t.decision) for t in s.exec(select(TurnRow)).all()]
+        assert sorted(c.outcome or "" for c in calls) == ["refused", "wrong_person"], heard
         for c in calls:
             assert c.recording_path and Path(c.recording_path).is_file()
             assert c.latency_p50_ms is not None and c.latency_p50_ms > 0

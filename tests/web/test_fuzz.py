@@ -76,6 +76,9 @@ def fuzz_config(headers: dict[str, str], examples: int) -> SchemathesisConfig:
             "seed": 14,
             "headers": headers,
             "workers": 1,
+            # Not a speed check (that is bench/): evaluating a version loads the NLU the
+            # first time, which on a loaded 2-core machine took longer than the default 10 s.
+            "request-timeout": 300,
             "generation": {"mode": "all", "max-examples": examples},
             "phases": {
                 "examples": {"enabled": True},
