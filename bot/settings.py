@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     #: ``postgresql+psycopg://user@host:5432/db``.
     database_url: str = ""
     #: Workers ride out database outages: first retry after this long, doubling per
-    #: failed try up to the cap (``docs/worker.md``).
+    #: failed try up to the cap (``docs/security.md``, database outages).
     db_retry_base_s: float = Field(0.5, gt=0)
     db_retry_cap_s: float = Field(15.0, gt=0)
     #: Call recordings (WAV) live under this directory; empty = ``data_dir/recordings``.

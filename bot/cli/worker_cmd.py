@@ -157,7 +157,7 @@ def worker_command(
     try:
         reconnector.call(lambda: upgrade(s.db_url), stop=stop)
     except GaveUp as exc:
-        fail(str(exc))
+        fail(str(exc), code=1)
     engine = make_engine(s.db_url)
     worker = Worker(
         engine,
