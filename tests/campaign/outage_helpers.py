@@ -51,6 +51,30 @@ def campaign(engine: Engine, name: str, n: int) -> SimulatedGateway:
     return SimulatedGateway(dict.fromkeys(account_ids, answers()))
 
 
+def outage_worker(
+    engine: Engine,
+    investigator: Investigator,
+    gateway: SimulatedGateway,
+    *,
+    base_s: float,
+    cap_s: float,
+    **kw: Any,
+) -> Worker:
+    """A worker on the test clock (a Monday in calling hours) that retries quickly."""
+    from bot.store.retry import Reconnector
+    from tests.campaign.factories import MONDAY_10_LOCAL
+
+    return Worker(
+        engine,
+        investigator,
+        gateway,
+        poll_s=0.01,
+        clock=lambda: MONDAY_10_LOCAL,
+        reconnector=Reconnector(base_s=base_s, cap_s=cap_s),
+        **kw,
+    )
+
+
 def run_to_idle(worker: Worker, *, timeout_s: float = 600.0) -> WorkerStats:
     """``worker.run(until_idle=True)`` in a thread, so that a worker that never gets
     idle fails the test (it is stopped) instead of hanging it."""

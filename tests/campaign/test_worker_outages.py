@@ -23,6 +23,7 @@ from tests.campaign.outage_helpers import (
     RETRY_LOG,
     assert_each_call_recorded_once,
     campaign,
+    outage_worker,
     run_to_idle,
     text_investigator,
 )
@@ -118,14 +119,7 @@ def test_result_transaction_killed_half_way_is_written_again_whole(
                 )
 
     try:
-        worker = Worker(
-            engine,
-            investigator,
-            gateway,
-            poll_s=0.01,
-            clock=lambda: MONDAY_10_LOCAL,
-            reconnector=Reconnector(base_s=0.05, cap_s=0.2),
-        )
+        worker = outage_worker(engine, investigator, gateway, base_s=0.05, cap_s=0.2)
         stats = worker.run(until_idle=True)
     finally:
         admin.dispose()
@@ -153,14 +147,7 @@ def test_commit_that_landed_before_the_connection_dropped_is_not_written_twice(
         return disposition_id
 
     monkeypatch.setattr(worker_mod, "record_result", commit_then_drop)
-    worker = Worker(
-        engine,
-        investigator,
-        gateway,
-        poll_s=0.01,
-        clock=lambda: MONDAY_10_LOCAL,
-        reconnector=Reconnector(base_s=0.01, cap_s=0.05),
-    )
+    worker = outage_worker(engine, investigator, gateway, base_s=0.01, cap_s=0.05)
     stats = worker.run(until_idle=True)
     assert lost_acks and stats.outages == 1
     assert stats.calls == 3 and stats.lost == 0 and stats.failed == 0
@@ -182,14 +169,7 @@ def test_an_error_a_retry_cannot_fix_is_not_retried(
         return 0
 
     monkeypatch.setattr(worker_mod, "record_result", broken)
-    worker = Worker(
-        engine,
-        investigator,
-        gateway,
-        poll_s=0.01,
-        clock=lambda: MONDAY_10_LOCAL,
-        reconnector=Reconnector(base_s=0.01, cap_s=0.05),
-    )
+    worker = outage_worker(engine, investigator, gateway, base_s=0.01, cap_s=0.05)
     stop = threading.Event()
     t = threading.Thread(target=worker.run, args=(stop,))
     t.start()
