@@ -435,3 +435,24 @@ def test_a_data_step_that_failed_half_way_can_be_run_again(
     assert sealed_cells(engine, old.call_id) == SEALED_CELLS
     indexes = {i["name"] for i in sa.inspect(engine).get_indexes("pii_secret")}
     assert {"ix_pii_secret_call_id", "ix_pii_secret_key_id"} <= indexes
+
+
+def test_small_batches_split_calls_and_mask_the_same(
+    url: str, engine: Engine, pii_key: str
+) -> None:
+    """Batches of 2 cut through calls (2 turns, 4 entities each) and through the rows
+    changed together: every row is counted once and every original sealed once."""
+    migrate.upgrade(url)
+    olds = [old_call(engine, tag) for tag in ("a", "b", "c")]
+    with engine.begin() as conn:
+        counts = mask_stored(conn, process_keyring(), batch=2)
+    assert counts == {
+        **{t: 3 * n for t, n in MASKED_ROWS.items()},
+        "sealed": 3 * SEALED_CELLS.total(),
+    }
+    assert_clean(engine)
+    for old in olds:
+        assert_masked(engine, old.call_id)
+        assert sealed_cells(engine, old.call_id) == SEALED_CELLS
+    assert_revealed(engine, olds[1])
+    assert mask_again(engine) == {}
