@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.campaign.queue import Claim, update_if_owned
 from bot.campaign.schedule import CallingWindow, next_attempt_at
 from bot.core.account import Account, Transaction
@@ -270,4 +271,6 @@ def record_result(
                 )
             )
         assert disposition.id is not None
-        return disposition.id
+        disposition_id, counted = disposition.id, metrics.call_labels(call, campaign, account)
+    metrics.call_recorded(counted)  # committed: count it
+    return disposition_id

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from bot import metrics
 from bot.campaign.queue import Claim, claim, recover_expired, renew_lease
 from bot.campaign.recorder import LeaseLost, record_result, to_account
 from bot.core.account import Account
@@ -281,6 +282,8 @@ class Worker:
                 self._loop(pool, stop, until_idle)
         except GaveUp as exc:  # stopped during an outage: leases recover what was live
             log.warning("worker %s: %s", self.worker_id, exc)
+        finally:
+            metrics.worker_load(0, 0)
         self.stats.outages, self.stats.db_retries = self.db.outages, self.db.retries
         return self.stats
 
@@ -309,6 +312,7 @@ class Worker:
             done = [f for f in live if f.done()]
             for f in done:
                 self._collect(live.pop(f), f)
+            metrics.worker_load(len(live), self.concurrency)
             if time.monotonic() - last_renew > self.lease_s / 3:
                 self._renew(live)
                 last_renew = time.monotonic()

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
+from bot import metrics
 from bot.core.masking import mask_text
 from bot.delivery.adapters import Deliverer, DeliveryResult, make_deliverer
 from bot.delivery.config import DeliverySettings
@@ -283,6 +284,7 @@ def deliver_due(
         engine, owner, now=claimed_at, batch=batch, lease_s=lease_s, max_attempts=max_attempts
     )
     stats = DeliveryStats(claimed=len(items), dead=expired)
+    metrics.delivery_attempted("dead", expired)  # their last attempt never reported back
     if expired:
         log.warning("outbox: %d item(s) dead: their last attempt never reported back", expired)
     for i, item in enumerate(items):
@@ -296,6 +298,7 @@ def deliver_due(
         if not _record(engine, item, owner, values):
             outcome = "lost"
         _log(item, outcome, result)
+        metrics.delivery_attempted(outcome)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
     return stats
 

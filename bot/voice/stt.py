@@ -18,6 +18,7 @@ from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
+from bot import metrics
 from bot.voice.asr import Transcriber
 from bot.voice.audio import to_float
 
@@ -63,10 +64,12 @@ class LocalWhisperSTT(SegmentedSTTService):
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         await self.start_processing_metrics()
-        result = await asyncio.to_thread(
-            self._transcriber.transcribe, to_float(audio), self.sample_rate
-        )
+        with metrics.counting_errors("asr"):
+            result = await asyncio.to_thread(
+                self._transcriber.transcribe, to_float(audio), self.sample_rate
+            )
         await self.stop_processing_metrics()
+        metrics.segment_decoded(result.seconds)
         self.transcripts.append((result.text, result.seconds))
         if result.text:
             yield TranscriptionFrame(result.text, self._user_id, time_now_iso8601())

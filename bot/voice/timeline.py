@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot import metrics
+
 
 @dataclass
 class TurnTiming:
@@ -65,6 +67,7 @@ class CallTimeline:
         now = self.now()
         if self._pending is not None:
             self._pending.first_audio = now
+            metrics.turn_answered(self._pending.latency_ms)
             self._pending = None
         self.playout_end = max(self.playout_end, now) + duration_s
 

@@ -16,6 +16,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 
+from bot import metrics
 from bot.voice.tts.audio import silence
 from bot.voice.tts.cache import PromptCache
 
@@ -96,6 +97,7 @@ class CachedTTSService(TTSService):
                 yield frame
         except Exception as exc:
             logger.error(f"{self}: cannot speak {text!r}: {exc}")
+            metrics.speech_error("tts")
             yield ErrorFrame(error=f"TTS failed: {exc}")
         finally:
             await self.stop_ttfb_metrics()
