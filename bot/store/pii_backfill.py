@@ -65,9 +65,10 @@ class _Writer:
     def __init__(self, conn: Connection, keys: KeyRing | None) -> None:
         self.conn, self.keys = conn, keys
         self.now = dt.datetime.now(dt.UTC)
-        #: Rows changed, by table. Each row is changed in one batch only (an entity of a
-        #: changed turn is moved and masked with its turn, so the entities pass finds it
-        #: masked), so counting per batch counts rows, with nothing kept between batches.
+        #: Rows changed, by table, counted per batch: nothing is kept between batches.
+        #: Each row changes in one batch only: an entity of a changed turn is moved and
+        #: masked with its turn (the recorder numbers a call's turns 0, 1, ..., so one
+        #: turn holds it), and the entities pass then finds it masked.
         self.masked: Counter[str] = Counter()
         self.sealed = 0
         self._tables: dict[str, sa.TableClause] = {}
