@@ -47,6 +47,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from sqlalchemy.engine import Engine
 
     from bot.store.models import AccountRow, CallRow, CampaignRow
@@ -339,9 +341,10 @@ def bearer_ok(authorization: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
+def serve(port: int, host: str = "127.0.0.1") -> WSGIServer:
     """A metrics-only HTTP server on a daemon thread (``bot worker``, whose gateway may
-    have no web app to add ``/metrics`` to)."""
+    have no web app to add ``/metrics`` to); ``shutdown()`` stops it."""
     from prometheus_client import start_http_server
 
-    start_http_server(port, addr=host, registry=registry())
+    server, _thread = start_http_server(port, addr=host, registry=registry())
+    return server

@@ -159,6 +159,7 @@ def worker_command(
     except GaveUp as exc:
         fail(str(exc), code=1)
     engine = make_engine(s.db_url)
+    _serve_metrics(s.voice.host, s.voice.metrics_port)
     worker = Worker(
         engine,
         build_investigator(s),
@@ -195,6 +196,22 @@ def worker_command(
     if deliver:
         _outbox_summary(engine)
     engine.dispose()
+    from bot import metrics
+
+    metrics.mark_process_dead()  # multi-process mode: its live gauges go
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """Prometheus metrics on ``host:port`` (``voice.metrics_port``; 0 = off)."""
+    if not port:
+        return
+    from bot import metrics
+
+    try:
+        metrics.serve(port, host)
+    except OSError as exc:
+        fail(f"cannot serve metrics on {host}:{port} (BOT_VOICE__METRICS_PORT): {exc}", code=1)
+    console.print(f"metrics on http://{host}:{port}/metrics", highlight=False)
 
 
 def _outbox_summary(engine: Engine) -> None:

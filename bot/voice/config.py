@@ -47,3 +47,5 @@ class VoiceSettings(BaseModel):
     #: Where the media WebSocket listens (the loopback gateway and ``bot serve``).
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)  # 0 = any free port
+    #: ``bot worker`` serves Prometheus metrics on this port of ``host`` (0 = off).
+    metrics_port: int = Field(0, ge=0, le=65535)

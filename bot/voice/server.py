@@ -46,6 +46,7 @@ def media_app(stack: VoiceStack, book: CallBook, app: FastAPI | None = None) -> 
                 live.discard(task)
 
     app.state.live_sessions = live
+    app.add_api_route("/healthz", lambda: {"status": "ok"}, include_in_schema=False)
     return app
 
 

@@ -41,7 +41,18 @@ def create_app(
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> FastAPI:
     from bot.store.db import make_engine
-    from bot.web.routes import audit_log, auth, calls, feedback, home, monitor, review, workspace
+    from bot.web.routes import (
+        admin_api,
+        audit_log,
+        auth,
+        calls,
+        feedback,
+        home,
+        monitor,
+        review,
+        workspace,
+    )
+    from bot.web.routes.ops import router as ops_router
 
     app = FastAPI(
         title="Call investigation dashboard",
@@ -58,8 +69,10 @@ def create_app(
     )
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, home, calls, review, audit_log, monitor, feedback, workspace):
+    routers = (auth, home, calls, review, audit_log, monitor, feedback, workspace, admin_api)
+    for module in routers:
         app.include_router(module.router, responses=errors.COMMON_REFUSALS)
+    app.include_router(ops_router)  # probes and metrics: no session, no refusals
     errors.install(app)
     app.add_middleware(RefuseNul)
     return app

@@ -6,7 +6,7 @@ Environment variables follow the nesting: ``BOT_WEB__PORT=8000``,
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from bot.web.stats import MonitorThresholds
 
@@ -30,3 +30,7 @@ class WebSettings(BaseModel):
     feedback_max_stale_s: float = Field(60.0, ge=0)
     #: Campaign monitor alerts (``BOT_WEB__MONITOR__FAILURE_RATE`` ...).
     monitor: MonitorThresholds = Field(default_factory=MonitorThresholds)
+    #: Bearer token Prometheus must send to read ``/metrics``
+    #: (``Authorization: Bearer <token>``); empty = open to whoever reaches the listen
+    #: address (see docs/operations.md).
+    metrics_token: SecretStr = SecretStr("")
