@@ -1,8 +1,10 @@
 """Probes and metrics for operators: ``/healthz``, ``/readyz`` and ``/metrics``.
 
 None of them needs a browser session: a load balancer, Kubernetes and Prometheus call
-them. ``/metrics`` asks for ``Authorization: Bearer <web.metrics_token>`` when a token
-is configured. See ``docs/operations.md``.
+them. They are not part of the JSON API, so not in its OpenAPI document (whose every
+operation but signing in needs a session). ``/metrics`` asks for
+``Authorization: Bearer <web.metrics_token>`` when a token is configured. See
+``docs/operations.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class ReadyOut(BaseModel):
     checks: dict[str, str]
 
 
-@router.get("/healthz", response_model=HealthOut)
+@router.get("/healthz", response_model=HealthOut, include_in_schema=False)
 async def healthz() -> HealthOut:
     """The process is up and answering (touches nothing else)."""
     return HealthOut(status="ok")
@@ -61,6 +63,7 @@ async def database_check(engine: Engine, timeout_s: float = READY_TIMEOUT_S) -> 
     "/readyz",
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "A check failed"}},
+    include_in_schema=False,
 )
 async def readyz(request: Request) -> JSONResponse:
     """Ready to serve: the database answers."""
