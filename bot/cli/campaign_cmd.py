@@ -209,22 +209,14 @@ def dnc(
     reason: str = typer.Option("", "--reason"),
 ) -> None:
     """Add a number to the do-not-call list (queued calls to it are cancelled at dial time)."""
-    import phonenumbers
-    from sqlmodel import select
-
+    from bot.campaign import dnc as dnc_list
     from bot.core.masking import mask_phone
     from bot.store.db import session_scope
-    from bot.store.models import DncEntryRow
 
     try:
-        number = phonenumbers.parse(phone, "CN")
-    except phonenumbers.NumberParseException as exc:
-        fail(f"not a phone number: {exc}", code=1)
-    if not phonenumbers.is_valid_number(number):
-        fail("not a valid phone number", code=1)
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    with session_scope(_engine()) as session:
-        listed = session.exec(select(DncEntryRow).where(DncEntryRow.phone_e164 == e164)).first()
-        if listed is None:
-            session.add(DncEntryRow(phone_e164=e164, reason=reason))
+        with session_scope(_engine()) as session:
+            entry, _new = dnc_list.add(session, phone, reason)
+            e164 = entry.phone_e164
+    except dnc_list.NotAPhoneNumber as exc:
+        fail(str(exc), code=1)
     console.print(f"{mask_phone(e164)} is on the do-not-call list")

@@ -8,12 +8,17 @@ import typer
 from rich.markup import escape
 from sqlalchemy.engine import Engine
 
+from bot.cli import token_cmd
 from bot.cli.common import console, fail, settings
 
-app = typer.Typer(help="Dashboard users: add, list, disable, unlock.", no_args_is_help=True)
+app = typer.Typer(
+    help="Dashboard users: add, list, disable, unlock; API tokens.", no_args_is_help=True
+)
+app.add_typer(token_cmd.app, name="token")
 
 
-def _engine() -> Engine:
+def engine() -> Engine:
+    """The configured database, migrated."""
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
 
@@ -45,7 +50,7 @@ def add(
         password = getpass.getpass("password: ")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    with Session(_engine()) as session:
+    with Session(engine()) as session:
         try:
             user = create_user(session, name, password, role)
         except ValueError as exc:
@@ -66,7 +71,7 @@ def list_users() -> None:
     from bot.store.models import UserRow
 
     table = Table("user", "role", "state", "failed logins", "locked until")
-    with Session(_engine()) as session:
+    with Session(engine()) as session:
         for u in session.exec(select(UserRow).order_by(UserRow.username)).all():
             table.add_row(
                 escape(u.username),
@@ -79,22 +84,17 @@ def list_users() -> None:
 
 
 def _update(name: str, action: str, **values: object) -> None:
-    from sqlmodel import Session, select
+    from sqlmodel import Session
 
-    from bot.store.models import WebSessionRow
     from bot.web.audit import audit
+    from bot.web.user_admin import update_user
     from bot.web.usernames import find_user
 
-    with Session(_engine()) as session:
+    with Session(engine()) as session:
         user = find_user(session, name)
         if user is None:
             fail(f"no user '{name}'")
-        for key, value in values.items():
-            setattr(user, key, value)
-        session.add(user)
-        if values.get("disabled"):
-            for s in session.exec(select(WebSessionRow).where(WebSessionRow.user_id == user.id)):
-                session.delete(s)  # signed out everywhere at once
+        update_user(session, user, **values)
         audit(session, "cli", action, "user", user.id or "", username=user.username)
         session.commit()
         console.print(f"user [bold]{escape(user.username)}[/]: {action.replace('user_', '')}")

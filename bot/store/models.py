@@ -422,3 +422,27 @@ class DncEntryRow(SQLModel, table=True):
     phone_e164: str = Field(unique=True, max_length=20)
     reason: str = ""
     added_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """A machine's credential for the JSON API (``Authorization: Bearer``), created by an
+    admin with one dashboard role. Only the SHA-256 of the secret is stored (the secret
+    is 256 random bits, so a fast hash is enough: there is nothing to guess), plus its
+    first characters for display; revoked and expired tokens stay for the audit trail.
+    Several tokens may share a name, but only one of them may be live (bot.web.tokens)."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, index=True)
+    #: reviewer | compliance | supervisor | admin
+    role: str = Field(max_length=12)
+    secret_hash: str = Field(max_length=64, unique=True)
+    #: The secret's first characters, to tell tokens apart in lists and logs.
+    prefix: str = Field(max_length=16)
+    #: Who created it: an admin's user name, or ``cli``.
+    created_by: str = Field(max_length=60)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_used_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None

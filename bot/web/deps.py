@@ -4,6 +4,11 @@ permission checks and CSRF.
 Pages and the JSON API share one login (the session cookie). Unsafe methods (POST, PUT,
 PATCH, DELETE) must carry the session's CSRF token: a hidden ``csrf_token`` form field on
 pages, an ``X-CSRF-Token`` header from scripts and API clients.
+
+Machines may instead send an API token (``Authorization: Bearer``, :mod:`bot.web.tokens`)
+to ``/api/`` routes: it takes precedence over a cookie, needs no CSRF token, and a token
+that does not authenticate is refused (401, audited) rather than ignored. Pages never
+read one.
 """
 
 from __future__ import annotations
@@ -14,19 +19,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.store.models import utcnow
+from bot.web import tokens
 from bot.web.audit import audit
 from bot.web.config import WebSettings
-from bot.web.roles import Permission, allowed
+from bot.web.roles import PERSONAL, Permission, allowed
 from bot.web.security import resume_session
 
 SESSION_COOKIE = "bot_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+API_PREFIX = "/api/"
+#: Documents the bearer scheme in the OpenAPI document (Swagger UI's "Authorize").
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="An API token (`bot users token create`, docs/api.md); /api/ routes only",
+)
 
 
 class Refused(Exception):
@@ -56,8 +69,13 @@ class Viewer:
     username: str
     role: str
     csrf_token: str
+    #: The API token's id when a machine sent one (``user_id`` is then 0, ``username``
+    #: ``token:<name>``, and there is no CSRF token).
+    token_id: int | None = None
 
     def can(self, permission: Permission) -> bool:
+        if self.token_id is not None and permission in PERSONAL:
+            return False
         return allowed(self.role, permission)
 
 
@@ -107,7 +125,13 @@ def db(request: Request) -> Iterator[Session]:
 DB = Depends(db, scope="function")
 
 
-async def optional_viewer(request: Request, session: Session = DB) -> Viewer | None:
+async def optional_viewer(
+    request: Request,
+    session: Session = DB,
+    bearer: HTTPAuthorizationCredentials | None = Depends(BEARER),
+) -> Viewer | None:
+    if bearer is not None and request.url.path.startswith(API_PREFIX):
+        return _token_viewer(request, session, bearer.credentials)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -121,10 +145,28 @@ async def optional_viewer(request: Request, session: Session = DB) -> Viewer | N
     return viewer
 
 
+def _token_viewer(request: Request, session: Session, secret: str) -> Viewer:
+    """The viewer of a bearer secret; a refusal is audited in the request's transaction
+    (committed with the 401) by the token's name and the secret's first characters."""
+    try:
+        row = tokens.authenticate(session, secret, clock(request))
+    except tokens.TokenRefused as exc:
+        audit(
+            session, tokens.actor(exc.token) if exc.token else "token:?", "token_refused",
+            "api_token", (exc.token.id or "") if exc.token else "", reason=exc.reason,
+            prefix=tokens.shown(secret), method=request.method, path=request.url.path,
+        )  # fmt: skip
+        raise NotSignedIn("the API token is not valid (unknown, revoked or expired)") from None
+    assert row.id is not None
+    found = Viewer(0, tokens.actor(row), row.role, "", token_id=row.id)
+    request.state.viewer = found
+    return found
+
+
 async def viewer(request: Request, found: Viewer | None = Depends(optional_viewer)) -> Viewer:
     if found is None:
         raise NotSignedIn()
-    if request.method in UNSAFE:
+    if request.method in UNSAFE and found.token_id is None:  # CSRF protects cookies only
         await _check_csrf(request, found)
     return found
 

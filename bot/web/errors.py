@@ -61,7 +61,7 @@ class ErrorOut(BaseModel):
 
 _MEANING = {
     400: "A body that cannot be read, or a request that cannot be done as asked",
-    401: "Not signed in (or the session expired)",
+    401: "Not signed in (or the session expired), or the API token is unknown, revoked or expired",
     403: "The role lacks the permission, the CSRF token is missing or wrong, or four eyes are needed",
     404: "No such object",
     409: "The object is not in a state that allows this",
@@ -141,9 +141,9 @@ def install(app: FastAPI) -> None:
     """Answer every refusal in the shapes above."""
 
     @app.exception_handler(NotSignedIn)
-    async def _not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
+    async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
         if is_api(request):
-            return refusal(request, 401, "sign in first")
+            return refusal(request, 401, str(exc) or "sign in first")
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     @app.exception_handler(Forbidden)
