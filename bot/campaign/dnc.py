@@ -7,6 +7,7 @@ from __future__ import annotations
 import phonenumbers
 from sqlmodel import Session, col, func, select
 
+from bot.core.masking import mask_text
 from bot.store.models import DncEntryRow
 
 #: Where a number without a country code is taken to be.
@@ -30,12 +31,13 @@ def normalise(phone: str, region: str = DEFAULT_REGION) -> str:
 
 def add(session: Session, phone: str, reason: str = "") -> tuple[DncEntryRow, bool]:
     """List ``phone`` in the caller's transaction; returns its entry and whether it is
-    new (listing a number twice keeps the first entry and its reason)."""
+    new (listing a number twice keeps the first entry and its reason). The reason is
+    free text, stored masked like everything people write (it may quote a number)."""
     e164 = normalise(phone)
     listed = session.exec(select(DncEntryRow).where(DncEntryRow.phone_e164 == e164)).first()
     if listed is not None:
         return listed, False
-    entry = DncEntryRow(phone_e164=e164, reason=reason)
+    entry = DncEntryRow(phone_e164=e164, reason=mask_text(reason))
     session.add(entry)
     session.flush()
     return entry, True

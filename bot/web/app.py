@@ -46,6 +46,7 @@ def create_app(
         audit_log,
         auth,
         calls,
+        campaigns_api,
         feedback,
         home,
         monitor,
@@ -69,8 +70,8 @@ def create_app(
     )
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    routers = (auth, home, calls, review, audit_log, monitor, feedback, workspace, admin_api)
-    for module in routers:
+    routers = (auth, home, calls, review, audit_log, monitor, feedback, workspace)
+    for module in (*routers, admin_api, campaigns_api):
         app.include_router(module.router, responses=errors.COMMON_REFUSALS)
     app.include_router(ops_router)  # probes and metrics: no session, no refusals
     errors.install(app)
