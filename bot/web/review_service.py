@@ -14,7 +14,7 @@ key is configured (:mod:`bot.store.pii`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import HTTPException
@@ -23,18 +23,30 @@ from sqlmodel import Session, col
 
 from bot.core.masking import mask_phone
 from bot.core.vocab import Disposition, Intent, RiskBand
-from bot.store.models import AccountRow, CallRow, ReviewItemRow, TurnRow, UserRow, VerdictRow
+from bot.store.models import (
+    AccountRow,
+    CallRow,
+    CampaignAccountRow,
+    CampaignRow,
+    ReviewItemRow,
+    TurnRow,
+    UserRow,
+    VerdictRow,
+)
 from bot.store.pii import Redactor
 from bot.store.pii_crypto import KeyRing, process_keyring
 from bot.web.audit import audit
 from bot.web.corrections import enqueue_correction
 from bot.web.deps import Viewer
 from bot.web.listing import offset
-from bot.web.params import Index
+from bot.web.params import DbId, Index
 from nlu.reading.schema import ALL_LABELS
 
 #: A claim older than this lapses: another reviewer may take the item.
 CLAIM_TTL = dt.timedelta(minutes=30)
+#: An open item older than this is overdue (the queue's SLA column; the review dashboard's
+#: alert in dashboards/prometheus/alerts.yml uses the same 24 hours).
+REVIEW_SLA = dt.timedelta(hours=24)
 MAX_TEXT = 2000
 
 
@@ -68,6 +80,52 @@ class QueueItemOut(BaseModel):
     name: str
     phone: str = Field(description="masked")
     branch: str | None
+    campaign: str | None
+    age_hours: float = Field(description="hours since the item was queued")
+    overdue: bool = Field(description="queued longer than the review SLA (24 h)")
+
+
+#: How the queue is ordered. ``priority``: high band first, then medium, suspicious
+#: before sampled, then oldest; ``oldest``; ``newest``; ``score``: highest score first.
+QueueSort = Literal["priority", "oldest", "newest", "score"]
+
+
+class QueueQuery(BaseModel):
+    """The queue's filters (``None``: any) and order, from the query string."""
+
+    campaign: DbId | None = Field(None, description="campaign id")
+    band: RiskBand | None = None
+    reason: Literal["suspicious", "sample"] | None = None
+    branch: str | None = Field(None, max_length=60)
+    sort: QueueSort = "priority"
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        found = []
+        if self.campaign is not None:
+            found.append(col(CampaignAccountRow.campaign_id) == self.campaign)
+        if self.band is not None:
+            found.append(col(CallRow.risk_band) == self.band.value)
+        if self.reason is not None:
+            found.append(col(ReviewItemRow.reason) == self.reason)
+        if self.branch:
+            found.append(col(AccountRow.branch) == self.branch)
+        return found
+
+    def order(self) -> tuple[Any, ...]:
+        if self.sort == "oldest":
+            return _OLDEST
+        if self.sort == "newest":
+            return (col(ReviewItemRow.created_at).desc(), col(ReviewItemRow.id).desc())
+        if self.sort == "score":
+            return (sa.func.coalesce(col(CallRow.risk_score), -1.0).desc(), *_OLDEST)
+        return _PRIORITY
+
+    def as_params(self) -> dict[str, str]:
+        """The set filters and a non-default order, as query-string values (for links)."""
+        values = self.model_dump(exclude_none=True, mode="json")
+        if values.get("sort") == "priority":
+            del values["sort"]
+        return {k: str(v) for k, v in values.items() if v != ""}
 
 
 def _claimable(now: dt.datetime) -> sa.ColumnElement[bool]:
@@ -116,49 +174,84 @@ def _queue_select() -> Any:
             col(AccountRow.name),
             col(AccountRow.phone_e164).label("phone"),
             col(AccountRow.branch),
+            col(CampaignRow.name).label("campaign"),
         )
         .select_from(ReviewItemRow)
         .join(CallRow, col(CallRow.id) == ReviewItemRow.call_id)
         .join(AccountRow, col(AccountRow.id) == CallRow.account_pk)
         .outerjoin(UserRow, col(UserRow.id) == ReviewItemRow.claimed_by)
+        .outerjoin(CampaignAccountRow, col(CampaignAccountRow.id) == CallRow.campaign_account_id)
+        .outerjoin(CampaignRow, col(CampaignRow.id) == CampaignAccountRow.campaign_id)
     )
 
 
-def _rows(session: Session, stmt: Any) -> list[QueueItemOut]:
-    return [
-        QueueItemOut(**{**r._asdict(), "phone": mask_phone(r.phone)}) for r in session.execute(stmt)
-    ]
+def _rows(session: Session, stmt: Any, now: dt.datetime) -> list[QueueItemOut]:
+    out = []
+    for r in session.execute(stmt):
+        age = now - r.created_at
+        out.append(
+            QueueItemOut(
+                **{**r._asdict(), "phone": mask_phone(r.phone)},
+                age_hours=round(max(age.total_seconds(), 0.0) / 3600, 1),
+                overdue=age > REVIEW_SLA,
+            )
+        )
+    return out
 
 
 _OLDEST = (col(ReviewItemRow.created_at), col(ReviewItemRow.id))
+_PRIORITY = (
+    sa.case(
+        (col(CallRow.risk_band) == "high", 0), (col(CallRow.risk_band) == "medium", 1), else_=2
+    ),
+    sa.case((col(ReviewItemRow.reason) == "suspicious", 0), else_=1),
+    *_OLDEST,
+)
+_ANY = QueueQuery()
 
 
 def open_items(
-    session: Session, now: dt.datetime, page: int, page_size: int
+    session: Session, now: dt.datetime, page: int, page_size: int, query: QueueQuery = _ANY
 ) -> tuple[list[QueueItemOut], int]:
-    """Claimable items (open, or a lapsed claim), oldest first, and how many there are."""
-    stmt = _queue_select().where(_claimable(now)).order_by(*_OLDEST)
-    rows = _rows(session, stmt.limit(page_size).offset(offset(page, page_size)))
+    """Claimable items (open, or a lapsed claim) that match ``query``, in its order, and
+    how many there are."""
+    where = [_claimable(now), *query.conditions()]
+    stmt = _queue_select().where(*where).order_by(*query.order())
+    rows = _rows(session, stmt.limit(page_size).offset(offset(page, page_size)), now)
     total = session.execute(
-        sa.select(sa.func.count()).select_from(ReviewItemRow).where(_claimable(now))
+        _queue_select().with_only_columns(sa.func.count()).where(*where)
     ).scalar_one()
     return rows, int(total)
 
 
-def my_items(session: Session, who: Viewer) -> list[QueueItemOut]:
+def my_items(session: Session, who: Viewer, now: dt.datetime) -> list[QueueItemOut]:
     stmt = _queue_select().where(_held_by(who)).order_by(*_OLDEST).limit(100)
-    return _rows(session, stmt)
+    return _rows(session, stmt, now)
 
 
-def next_open(session: Session, now: dt.datetime, after: int) -> int | None:
-    """The oldest claimable item other than ``after`` (for the "next item" shortcut)."""
+def next_open(
+    session: Session, now: dt.datetime, after: int, query: QueueQuery = _ANY
+) -> int | None:
+    """The first claimable item other than ``after`` in the queue's order (for the "next
+    item" shortcut)."""
     found = session.execute(
-        sa.select(col(ReviewItemRow.id))
-        .where(_claimable(now), col(ReviewItemRow.id) != after)
-        .order_by(*_OLDEST)
+        _queue_select()
+        .with_only_columns(col(ReviewItemRow.id))
+        .where(_claimable(now), col(ReviewItemRow.id) != after, *query.conditions())
+        .order_by(*query.order())
         .limit(1)
     ).scalar_one_or_none()
     return int(found) if found is not None else None
+
+
+def campaign_choices(session: Session, limit: int = 200) -> list[tuple[int, str]]:
+    """Campaigns for the queue's filter (id, name), by name."""
+    rows = session.execute(
+        sa.select(col(CampaignRow.id), col(CampaignRow.name))
+        .order_by(col(CampaignRow.name))
+        .limit(limit)
+    )
+    return [(int(i), str(n)) for i, n in rows]
 
 
 def item_or_404(session: Session, item_id: int) -> ReviewItemRow:

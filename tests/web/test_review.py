@@ -75,9 +75,9 @@ def test_queue_roles_and_page(app_client: TestClient, engine: Engine) -> None:
         assert r.status_code == 403
     for role in ("reviewer", "supervisor", "admin"):
         login(app_client, role)
-        body = app_client.get("/api/v1/review").json()
+        body = app_client.get("/api/v1/review?sort=oldest").json()
         assert body["total_open"] == len(queued) and body["mine"] == []
-        assert [i["id"] for i in body["open"]] == [i.id for i in queued]  # oldest first
+        assert [i["id"] for i in body["open"]] == [i.id for i in queued]
         assert {i["reason"] for i in body["open"]} <= {"suspicious", "sample"}
         assert_masked(str(body))
     page = app_client.get("/review")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -29,9 +29,11 @@ from bot.web.pages import render
 from bot.web.params import DbId, PageNo
 from bot.web.review_service import (
     QueueItemOut,
+    QueueQuery,
     ReviewError,
     TurnCorrection,
     VerdictIn,
+    campaign_choices,
     claim,
     give_verdict,
     holds,
@@ -99,15 +101,17 @@ def _form_action(
 @router.get("/review", response_class=HTMLResponse, include_in_schema=False)
 def review_page(
     request: Request,
+    query: Annotated[QueueQuery, Query()],
     page: PageNo = 1,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> HTMLResponse:
-    size = web_settings(request).page_size
-    rows, total = open_items(session, clock(request), page, size)
+    size, now = web_settings(request).page_size, clock(request)
+    rows, total = open_items(session, now, page, size, query)
     return render(
         request, "review.html", who, open_rows=rows, total=total, page=page,
-        pages=page_count(total, size), mine=my_items(session, who),
+        pages=page_count(total, size), mine=my_items(session, who, now), query=query,
+        params=query.as_params(), campaigns=campaign_choices(session),
     )  # fmt: skip
 
 
@@ -200,16 +204,18 @@ class VerdictOut(BaseModel):
 @router.get("/api/v1/review", response_model=QueueOut, tags=["review"])
 def api_queue(
     request: Request,
+    query: Annotated[QueueQuery, Query()],
     page: PageNo = 1,
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> QueueOut:
-    """The review queue (claimable items, oldest first) and the items you hold."""
-    size = web_settings(request).page_size
-    rows, total = open_items(session, clock(request), page, size)
+    """The review queue (claimable items matching the filters, high band first unless
+    ``sort`` says otherwise) and the items you hold."""
+    size, now = web_settings(request).page_size, clock(request)
+    rows, total = open_items(session, now, page, size, query)
     return QueueOut(
         total_open=total, page=page, page_size=size,
-        open=rows, mine=my_items(session, who),
+        open=rows, mine=my_items(session, who, now),
     )  # fmt: skip
 
 
