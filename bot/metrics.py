@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from bot.store.backlogs import Backlog
     from bot.store.models import AccountRow, CallRow, CampaignRow
 
 log = logging.getLogger(__name__)
@@ -250,34 +251,35 @@ class DatabaseCollector(Collector):
             age.add_metric([label], oldest_s)
         yield depth
         yield age
-        outbox = outbox_backlog(self.engine)
-        items = GaugeMetricFamily(
-            "callbot_outbox_items",
+        yield from _backlog(
+            outbox_backlog(self.engine), now, "callbot_outbox_items",
             "Outbox items not delivered: pending (to send or retry) and dead (given up).",
-            labels=["state"],
-        )
-        for state in ("pending", "dead"):
-            items.add_metric([state], outbox.counts.get(state, 0))
-        yield items
-        yield _gauge(
-            "callbot_outbox_oldest_pending_seconds",
+            ("pending", "dead"), "callbot_outbox_oldest_pending_seconds",
             "Age of the oldest pending outbox item (s).",
-            _age(now, outbox.oldest),
-        )
-        review = review_backlog(self.engine)
-        queue = GaugeMetricFamily(
-            "callbot_review_queue_depth",
+        )  # fmt: skip
+        yield from _backlog(
+            review_backlog(self.engine), now, "callbot_review_queue_depth",
             "Review items not finished: open (waiting) and claimed (a reviewer has it).",
-            labels=["state"],
-        )
-        for state in ("open", "claimed"):
-            queue.add_metric([state], review.counts.get(state, 0))
-        yield queue
-        yield _gauge(
-            "callbot_review_queue_oldest_open_seconds",
+            ("open", "claimed"), "callbot_review_queue_oldest_open_seconds",
             "Age of the oldest open review item (s).",
-            _age(now, review.oldest),
-        )
+        )  # fmt: skip
+
+
+def _backlog(
+    backlog: Backlog,
+    now: dt.datetime,
+    name: str,
+    doc: str,
+    states: tuple[str, ...],
+    age_name: str,
+    age_doc: str,
+) -> Iterator[Metric]:
+    """A backlog's items by state, and the age of its oldest waiting item."""
+    items = GaugeMetricFamily(name, doc, labels=["state"])
+    for state in states:
+        items.add_metric([state], backlog.counts.get(state, 0))
+    yield items
+    yield _gauge(age_name, age_doc, _age(now, backlog.oldest))
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
