@@ -17,8 +17,6 @@ from sqlalchemy.engine import Engine
 from bot.campaign.worker import PlacedCall, SimulatedGateway, Worker
 from bot.core.account import Account
 from bot.core.investigation import Investigator
-from bot.store.db import make_engine
-from bot.store.migrate import upgrade
 from bot.store.retry import Reconnector
 from tests.campaign.factories import MONDAY_10_LOCAL
 from tests.campaign.outage_helpers import (
@@ -28,7 +26,7 @@ from tests.campaign.outage_helpers import (
     run_to_idle,
     text_investigator,
 )
-from tests.store.pgtools import Cluster, running_cluster
+from tests.store.pgtools import Cluster, fresh_engine, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +48,8 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def engine(cluster: Cluster) -> Iterator[Engine]:
     """A fresh, migrated database on the throwaway server (``make_engine``'s pool)."""
-    if not cluster.started:  # a failed test may have left it stopped
-        cluster.start()
-    url = cluster.new_database()
-    upgrade(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
+    with fresh_engine(cluster) as engine:
+        yield engine
 
 
 @dataclass

@@ -200,3 +200,20 @@ def running_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+@contextmanager
+def fresh_engine(cluster: Cluster) -> Iterator[Engine]:
+    """A fresh, migrated database on the throwaway server, through ``make_engine``'s
+    pool; starts the server first if a failed test left it stopped."""
+    from bot.store.migrate import upgrade
+
+    if not cluster.started:
+        cluster.start()
+    url = cluster.new_database()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

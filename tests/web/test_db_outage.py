@@ -24,11 +24,17 @@ from sqlmodel import Session
 
 from bot.settings import Settings
 from bot.store.db import make_engine
-from bot.store.migrate import upgrade
 from bot.web.app import create_app
 from bot.web.errors import DB_RETRY_AFTER_S, ErrorOut
 from bot.web.security import create_user
-from tests.store.pgtools import Cluster, new_tag, running_cluster, tagged_engine, terminate
+from tests.store.pgtools import (
+    Cluster,
+    fresh_engine,
+    new_tag,
+    running_cluster,
+    tagged_engine,
+    terminate,
+)
 from tests.web.conftest import PASSWORD, Clock, login
 
 API = "/api/v1/calls"
@@ -93,13 +99,8 @@ def test_requests_succeed_after_the_server_terminated_the_apps_connections(
 @pytest.fixture
 def cluster_engine(cluster: Cluster) -> Iterator[Engine]:
     """A fresh, migrated database on the throwaway server (``make_engine``'s pool)."""
-    if not cluster.started:  # a failed test may have left it stopped
-        cluster.start()
-    url = cluster.new_database()
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+    with fresh_engine(cluster) as engine:
+        yield engine
 
 
 @pytest.mark.slow
