@@ -122,6 +122,7 @@ def check(settings: Settings, needs: Needs = EVERYTHING) -> list[Finding]:
     found += _gateway(settings, needs.gateway or settings.telephony.provider)
     if needs.web:
         found += _web(settings)
+    found += _tracing(settings)
     return sorted(found, key=lambda f: f.severity != "problem")
 
 
@@ -415,6 +416,28 @@ def _web(s: Settings) -> Iterator[Finding]:
             f"session cookies without Secure while listening on {w.host}",
             "put HTTPS in front and set it to true",
             "warning",
+        )
+
+
+def _tracing(s: Settings) -> Iterator[Finding]:
+    t = s.tracing
+    if not t.enabled:
+        return
+    # imported here: bot.tracing brings the investigation core, and only tracing needs it
+    from bot.tracing import MISSING, missing_packages
+
+    missing = missing_packages()
+    if missing:
+        yield Finding(
+            env_name("tracing", "enabled"),
+            MISSING.format(" and ".join(missing)),
+            "install the extra or set it to false",
+        )
+    if t.otlp_endpoint and not re.match(r"https?://[^/\s]+", t.otlp_endpoint):
+        yield Finding(
+            env_name("tracing", "otlp_endpoint"),
+            f"not an http(s) URL: {mask_text(t.otlp_endpoint)}",
+            "the collector's OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces",
         )
 
 

