@@ -11,6 +11,12 @@ database is unreachable (:class:`bot.store.retry.Reconnector`). Storing a call's
 is retried only after checking that its first try did not commit, so a call is never
 recorded twice; a claim whose lease ran out during a long outage is recovered by the
 usual lease protocol.
+
+The worker says what it is doing (:mod:`bot.campaign.progress`): every
+``status_every_s`` a status line (calls/min, outcomes, connect rate, live calls, queue
+depth, or "nothing due until HH:MM"), a loud warning when calls stop connecting, and,
+with ``until_idle``, why it stops. It hands these to ``on_notice`` (the CLI prints them)
+or, without one, to the log.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from bot import metrics
+from bot.campaign import progress
+from bot.campaign.due import QueueView, queue_view
 from bot.campaign.queue import Claim, claim, recover_expired, renew_lease
 from bot.campaign.recorder import LeaseLost, record_result, to_account
 from bot.core.account import Account
@@ -121,6 +129,26 @@ class WorkerStats:
     started: float = field(default_factory=time.monotonic)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One line the worker has to say. ``status``: the periodic status line; ``warn``:
+    calls do not connect; ``info``: they connect again; ``idle``: why ``until_idle``
+    stops now."""
+
+    kind: Literal["status", "warn", "info", "idle"]
+    text: str
+
+
+@dataclass(frozen=True)
+class IdleExit:
+    """Why ``run(until_idle=True)`` returned: the queue as it was then."""
+
+    at: dt.datetime
+    horizon_s: float
+    next_due: dt.datetime | None
+    queued: int
+
+
 class Worker:
     def __init__(
         self,
@@ -138,10 +166,23 @@ class Worker:
         clock: Callable[[], dt.datetime] = utcnow,
         reconnector: Reconnector | None = None,
         outbox_wait_s: float | None = None,
+        idle_horizon_s: float = 60.0,
+        status_every_s: float = 0.0,
+        on_notice: Callable[[Notice], None] | None = None,
+        connect_warn_after: int = progress.CONNECT_WARN_AFTER,
+        monotonic: Callable[[], float] = time.monotonic,
+        local_tz: dt.tzinfo | None = None,
     ) -> None:
         """``outbox_wait_s``: with ``run(until_idle=True)``, also wait for the outbox
         (delivered by another thread or process) until no disposition is due within that
-        many seconds; see :func:`outbox_outstanding`. None: do not wait for it."""
+        many seconds; see :func:`outbox_outstanding`. None: do not wait for it.
+
+        ``idle_horizon_s``: with ``until_idle``, queued items due (by ``clock``, in their
+        calling hours) within that many seconds are waited for; items due later are not
+        (retries backing off, calling hours closed), so the worker exits. ``status_every_s``:
+        a status line every that many seconds (``monotonic``), 0 = none.
+        ``connect_warn_after``: that many unanswered calls in a row are warned about.
+        ``local_tz``: the time zone times are shown in (None: this machine's)."""
         self.engine = engine
         self.investigator = investigator
         self.gateway = gateway
@@ -155,7 +196,19 @@ class Worker:
         self.clock = clock
         self.db = reconnector or Reconnector()
         self.outbox_wait_s = outbox_wait_s
+        self.idle_horizon_s = idle_horizon_s
+        self.status_every_s = status_every_s
+        self.on_notice = on_notice
+        self.monotonic = monotonic
+        self.local_tz = local_tz
         self.stats = WorkerStats()
+        self.progress = progress.Progress()
+        self.connect_watch = progress.ConnectWatch(connect_warn_after)
+        #: Set when ``run(until_idle=True)`` stopped because nothing was due soon.
+        self.idle_exit: IdleExit | None = None
+        self._live = 0
+        self._last_status: float | None = None
+        self._last_status_text = ""
         self._last_dial = 0.0
         self._stop = threading.Event()
 
@@ -251,8 +304,65 @@ class Worker:
             log.exception("work item %s: call could not be run or stored", c.item_id)
             self.stats.failed += 1
             return
+        if result is not None:
+            self._tally(str(result.record.outcome))
         if self.on_call:
             self.on_call(c, result)
+
+    # -- saying what it does ------------------------------------------------------
+
+    def _notice(self, kind: Literal["status", "warn", "info", "idle"], text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(Notice(kind, text))
+        else:
+            log.log(logging.WARNING if kind == "warn" else logging.INFO, "%s", text)
+
+    def _tally(self, outcome: str) -> None:
+        """A stored call: count it, and watch whether calls still connect."""
+        streak = +self.connect_watch.streak  # before observe() clears it
+        streak[outcome] += 1
+        self.progress.record(outcome, self.monotonic())
+        change = self.connect_watch.observe(outcome)
+        if change == "warn":
+            self._notice("warn", progress.connect_warning(streak, type(self.gateway).__name__))
+        elif change == "recovered":
+            self._notice("info", progress.CONNECT_RECOVERED)
+
+    def status(self, view: QueueView | None = None) -> str:
+        """The status line now (reads the queue unless ``view`` is given)."""
+        now = self.clock()
+        if view is None:
+            view = self._db(lambda: queue_view(self.engine, now=now))
+        return progress.status_line(
+            progress.StatusInput(
+                now=now,
+                calls_per_min=self.progress.calls_per_min(self.monotonic()),
+                outcomes=self.progress.outcomes,
+                live=self._live,
+                concurrency=self.concurrency,
+                queued=view.queued,
+                due_now=view.due_now,
+                next_due=view.next_due,
+                in_progress=view.in_progress,
+            ),
+            self.local_tz,
+        )
+
+    def _maybe_status(self) -> None:
+        if self.status_every_s <= 0:
+            return
+        t = self.monotonic()
+        if self._last_status is not None and t - self._last_status < self.status_every_s:
+            return
+        self._last_status = t
+        self._say_status()
+
+    def _say_status(self, view: QueueView | None = None, *, if_new: bool = False) -> None:
+        """The status line (with ``if_new``: unless it says just what the last one said)."""
+        text = self.status(view)
+        if not (if_new and text == self._last_status_text):
+            self._last_status_text = text
+            self._notice("status", text)
 
     def _renew(self, live: dict[Future[CallResult | None], Claim]) -> None:
         for c in list(live.values()):
@@ -262,14 +372,27 @@ class Worker:
         renew_lease(self.engine, c, lease_s=self.lease_s, now=self.clock())
 
     def _idle(self) -> bool:
-        """Nothing left for ``until_idle`` to wait for: no campaign work, and (when asked
-        to wait for it) no disposition the delivery loop will still try soon."""
-        if self._db(lambda: has_work(self.engine)):
+        """Nothing left for ``until_idle`` to wait for: no call live (here or in another
+        worker), nothing due within ``idle_horizon_s``, and (when asked to wait for it)
+        no disposition the delivery loop will still try soon."""
+        now = self.clock()
+        view = self._db(lambda: queue_view(self.engine, now=now))
+        if view.in_progress:
             return False
-        if self.outbox_wait_s is None:
-            return True
-        wait_s = self.outbox_wait_s
-        return not self._db(lambda: outbox_outstanding(self.engine, within_s=wait_s))
+        horizon = now + dt.timedelta(seconds=self.idle_horizon_s)
+        if view.next_due is not None and view.next_due <= horizon:
+            return False
+        if self.outbox_wait_s is not None:
+            wait_s = self.outbox_wait_s
+            if self._db(lambda: outbox_outstanding(self.engine, within_s=wait_s)):
+                return False
+        self.idle_exit = IdleExit(now, self.idle_horizon_s, view.next_due, view.queued)
+        if self.status_every_s > 0:
+            self._say_status(view, if_new=True)  # the last word before exiting
+        self._notice(
+            "idle", progress.idle_exit_line(self.idle_horizon_s, view.next_due, now, self.local_tz)
+        )
+        return True
 
     def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
         """Work until ``stop`` is set (or, with ``until_idle``, until no campaign has
@@ -312,7 +435,9 @@ class Worker:
             done = [f for f in live if f.done()]
             for f in done:
                 self._collect(live.pop(f), f)
+            self._live = len(live)
             metrics.worker_load(len(live), self.concurrency)
+            self._maybe_status()
             if time.monotonic() - last_renew > self.lease_s / 3:
                 self._renew(live)
                 last_renew = time.monotonic()
@@ -355,7 +480,8 @@ def outbox_outstanding(engine: Engine, *, within_s: float, now: dt.datetime | No
 
 
 def has_work(engine: Engine) -> bool:
-    """Items queued or in progress in running campaigns (due now or later)."""
+    """Items queued or in progress in running campaigns (due now or later). ``run``
+    asks :func:`bot.campaign.due.queue_view` instead, which knows when they are due."""
     with session_scope(engine) as session:
         n = session.exec(
             select(sa.func.count())

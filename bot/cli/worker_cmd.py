@@ -14,7 +14,7 @@ from bot.cli.common import console, fail, settings
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from bot.campaign.worker import Gateway
+    from bot.campaign.worker import Gateway, Notice
     from bot.core.investigation import Investigator
     from bot.sim.personas import Persona
     from bot.voice.gateways import Provider
@@ -119,7 +119,22 @@ def worker_command(
     ),
     concurrency: int = typer.Option(1, "--concurrency", min=1, help="Calls at once in this worker"),
     until_idle: bool = typer.Option(
-        False, "--until-idle", help="Exit when no campaign has work left"
+        False,
+        "--until-idle",
+        help="Exit once no call is live and nothing is due within --idle-horizon",
+    ),
+    idle_horizon: float = typer.Option(
+        60.0,
+        "--idle-horizon",
+        min=0,
+        help="With --until-idle: wait for items due within this many seconds; exit when "
+        "the next one is due later (retries backing off, calling hours closed)",
+    ),
+    status_every: float = typer.Option(
+        10.0,
+        "--status-every",
+        min=0,
+        help="Print a status line every this many seconds (0 = never)",
     ),
     worker_id: str | None = typer.Option(None, "--id", help="Worker id (default host:pid)"),
     calls_per_second: float | None = typer.Option(
@@ -144,6 +159,7 @@ def worker_command(
     from bot.config_check import for_worker
 
     s = preflight(for_worker(gateway, deliver=deliver))  # before any model loads
+    from bot.campaign.progress import idle_bound_line
     from bot.campaign.worker import Worker
     from bot.runtime import build_investigator
     from bot.store.db import make_engine
@@ -169,8 +185,13 @@ def worker_command(
         calls_per_second=calls_per_second,
         reconnector=reconnector,
         outbox_wait_s=outbox_wait if deliver else None,
+        idle_horizon_s=idle_horizon,
+        status_every_s=status_every,
+        on_notice=print_notice,
     )
-    console.print(f"worker {worker.worker_id} started")
+    console.print(f"worker {worker.worker_id} started", highlight=False)
+    if until_idle:
+        console.print(idle_bound_line(idle_horizon, worker.outbox_wait_s), highlight=False)
     delivery = None
     if deliver:
         from bot.delivery.outbox import serve
@@ -199,6 +220,16 @@ def worker_command(
     from bot import metrics
 
     metrics.mark_process_dead()  # multi-process mode: its live gauges go
+
+
+#: How each kind of worker notice is shown (colour only on a terminal).
+_NOTICE_STYLE = {"status": "", "info": "green", "idle": "", "warn": "bold yellow"}
+
+
+def print_notice(notice: Notice) -> None:
+    """A worker's status line or warning, as plain text in a log."""
+    text = f"warning: {notice.text}" if notice.kind == "warn" else notice.text
+    console.print(text, style=_NOTICE_STYLE[notice.kind], markup=False, highlight=False)
 
 
 def _serve_metrics(host: str, port: int) -> None:
