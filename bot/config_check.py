@@ -113,8 +113,8 @@ def check(settings: Settings, needs: Needs = EVERYTHING) -> list[Finding]:
     found: list[Finding] = [*_pii(settings)]
     if needs.database:
         found += _database(settings, wait=needs.wait_for_database)
-    if needs.nlu:
-        found += _nlu(settings)
+    if needs.nlu:  # the commands that run calls, so also the ones that trace them
+        found += [*_nlu(settings), *_tracing(settings)]
     if needs.delivery:
         found += _delivery(settings)
     if needs.voice:
@@ -122,7 +122,6 @@ def check(settings: Settings, needs: Needs = EVERYTHING) -> list[Finding]:
     found += _gateway(settings, needs.gateway or settings.telephony.provider)
     if needs.web:
         found += _web(settings)
-    found += _tracing(settings)
     return sorted(found, key=lambda f: f.severity != "problem")
 
 

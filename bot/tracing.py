@@ -337,7 +337,8 @@ class TracedInvestigator(Investigator):
         key = id(dm.record)
         with self._lock:
             self._calls[key] = call
-        weakref.finalize(dm.record, self._drop, key)
+        # not at exit: the provider may be shut down by then (a span ended there is noise)
+        weakref.finalize(dm.record, self._drop, key).atexit = False
         return TracedDialogue.adopt(dm, call)
 
     def _drop(self, key: int) -> None:

@@ -4,6 +4,7 @@ over OTLP/HTTP to a real (local) collector; and with tracing off, nothing at all
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import gzip
 import http.server
@@ -228,8 +229,9 @@ def test_off_nothing_of_opentelemetry_is_imported() -> None:
 
 # -- bot config check ------------------------------------------------------------------------
 
+#: Tracing is checked with the NLU (the commands that run calls); the rest left out.
 ONLY_TRACING = Needs(
-    database=False, nlu=False, delivery=False, voice=False, gateway=NO_GATEWAY, web=False
+    database=False, nlu=True, delivery=False, voice=False, gateway=NO_GATEWAY, web=False
 )
 
 
@@ -254,6 +256,9 @@ def test_config_check_enabled_without_the_packages(monkeypatch: pytest.MonkeyPat
     with pytest.raises(RuntimeError, match="opentelemetry-sdk not installed"):
         tracing.configure(on.tracing)
     assert tracing_findings(Settings()) == []  # off: nothing checked
+    # the dashboard runs no calls: it starts whatever tracing says
+    web = dataclasses.replace(ONLY_TRACING, nlu=False, web=True)
+    assert [f for f in check(on, web) if "TRACING" in f.setting] == []
 
 
 def test_config_check_refuses_an_endpoint_that_is_not_a_url() -> None:
@@ -302,7 +307,7 @@ def collector() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]
 
 
 def test_spans_reach_an_otlp_http_collector(
-    plain: Investigator, collector: tuple[str, list[tuple[str, dict[str, str], bytes]]]
+    collector: tuple[str, list[tuple[str, dict[str, str], bytes]]],
 ) -> None:
     url, received = collector
     settings = TracingSettings(
@@ -311,7 +316,8 @@ def test_spans_reach_an_otlp_http_collector(
         service_name="callbot-test",
         headers=SecretStr("x-collector-token=t0ken"),
     )
-    investigator = instrument(plain, settings)  # the real exporter, as configured
+    # the worker's way: build_investigator with tracing on, the real exporter
+    investigator = build_investigator(Settings(intent_model_enabled=False, tracing=settings))
     assert isinstance(investigator, TracedInvestigator)
     result = investigator.run_text(ACCOUNT, PersonaCallee(ANSWERS))
     assert tracing.flush()
