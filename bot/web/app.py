@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
 from bot.store.models import utcnow
-from bot.web import errors
+from bot.web import api_docs, errors
 from bot.web.feedback_cache import FeedbackCache
 from bot.web.nul_guard import RefuseNul
 from bot.web.roles import Permission, allowed
@@ -57,7 +57,7 @@ def create_app(
 
     app = FastAPI(
         title="Call investigation dashboard",
-        docs_url="/api/docs",
+        docs_url=None,  # served from the package, not a CDN: bot.web.api_docs
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -74,6 +74,7 @@ def create_app(
     for module in (*routers, admin_api, campaigns_api):
         app.include_router(module.router, responses=errors.COMMON_REFUSALS)
     app.include_router(ops_router)  # probes and metrics: no session, no refusals
+    api_docs.install(app)
     errors.install(app)
     app.add_middleware(RefuseNul)
     return app
