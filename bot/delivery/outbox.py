@@ -173,11 +173,17 @@ def claim_due(
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing
     )
     with session_scope(engine) as session:
+        # The ids first, then the update by that list: as a subquery of the UPDATE
+        # (``id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``) PostgreSQL may run the
+        # subquery again for each row and lease far more than ``batch`` items.
+        ids = list(session.exec(candidates).all())
+        if not ids:
+            return []
         session.execute(
             sa.update(OutboxRow)
             # The due condition again: on PostgreSQL a row updated by a concurrent claim
             # is re-checked against it after the lock wait.
-            .where(col(OutboxRow.id).in_(candidates.scalar_subquery()), due)
+            .where(col(OutboxRow.id).in_(ids), due)
             .values(
                 lease_owner=owner,
                 lease_expires_at=now + dt.timedelta(seconds=lease_s),

@@ -395,3 +395,17 @@ def test_deliverers_racing_for_expired_leases_never_exceed_the_budget(
     assert len(sent) == len(ids) * (max_attempts - 1) and not receiver.duplicates
     rows = outbox_rows(engine)
     assert {(r.state, r.attempts) for r in rows} == {("dead", max_attempts)}
+
+
+def test_a_claim_takes_at_most_its_batch(engine: Engine) -> None:
+    """The batch bounds one claim on both engines (on PostgreSQL an ``IN (SELECT ... LIMIT
+    ... FOR UPDATE SKIP LOCKED)`` subquery can be re-evaluated per row and lease more), and
+    two claims take disjoint items, oldest due first."""
+    ids = seed_dispositions(engine, 12)
+    first = claim_due(engine, "a", now=T0, batch=5)
+    second = claim_due(engine, "b", now=T0, batch=5)
+    rest = claim_due(engine, "c", now=T0, batch=5)
+    assert [len(first), len(second), len(rest)] == [5, 5, 2]
+    claimed = [r.id for r in first + second + rest]
+    assert sorted(claimed) == sorted(ids) and len(set(claimed)) == 12
+    assert {r.lease_owner for r in first} == {"a"} and all(r.attempts == 1 for r in first)
