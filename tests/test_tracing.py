@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 pytest.importorskip("opentelemetry.sdk", reason="the tracing extra: pip install '.[tracing]'")
 
@@ -342,3 +344,25 @@ def test_spans_reach_an_otlp_http_collector(
     for _, _, body in received:
         for secret in PERSONAL:
             assert secret.encode() not in body
+
+
+def test_the_worker_tags_each_call_span_with_its_campaign_and_call(
+    engine: Engine, traced: TracedInvestigator, exporter: InMemorySpanExporter
+) -> None:
+    from bot.campaign.worker import SimulatedGateway, Worker
+    from bot.store.db import session_scope
+    from bot.store.models import CallRow
+    from tests.campaign.factories import MONDAY_10_LOCAL, make_campaign
+
+    campaign_id, _ = make_campaign(engine, "traced", n=2, max_attempts=1)
+    worker = Worker(
+        engine, traced, SimulatedGateway({}), poll_s=0.01, clock=lambda: MONDAY_10_LOCAL
+    )
+    worker.run(until_idle=True)
+    calls = by_name(exporter.get_finished_spans(), CALL_SPAN)
+    with session_scope(engine) as s:
+        stored = {c.id for c in s.exec(select(CallRow)).all()}
+    assert len(calls) == 2 and {attr(c, "call_id") for c in calls} == stored
+    assert {attr(c, "campaign_id") for c in calls} == {campaign_id}
+    assert {attr(c, "attempt") for c in calls} == {1}
+    assert {attr(c, "outcome") for c in calls} == {"no_answer"}

@@ -50,6 +50,7 @@ from bot.sim.callee import PersonaCallee
 from bot.store.db import session_scope
 from bot.store.models import AccountRow, CallRow, CampaignAccountRow, CampaignRow, OutboxRow, utcnow
 from bot.store.retry import GaveUp, Reconnector
+from bot.tracing import call_tags
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,8 @@ class Worker:
         account = self._db(lambda: self._load_account(c))
         self._pace()
         try:
-            placed = self.gateway.place(self.investigator, account, attempts_left=attempts_left)
+            with call_tags(campaign_id=c.campaign_id, call_id=c.call_id, attempt=c.attempt_no):
+                placed = self.gateway.place(self.investigator, account, attempts_left=attempts_left)
         except Exception as exc:  # the call failed; the worker must go on
             log.warning("call %s failed: %s", c.call_id, exc)
             log.debug("%s", traceback.format_exc())
