@@ -19,15 +19,18 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from bot.core.masking import mask_text
+from bot.gateways import GatewayName
 from bot.settings import Settings
 from bot.store.pii_crypto import PiiKeyError, decode_key
 from bot.voice.tts.config import default_repo_root
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 Severity = Literal["problem", "warning"]
 #: Seconds one database connection attempt may take before it counts as unreachable.
@@ -80,7 +83,7 @@ EVERYTHING = Needs()
 #: ``bot web``: the database (and the keys), nothing of the phone line.
 WEB = Needs(nlu=False, delivery=False, voice=False, gateway=NO_GATEWAY)
 #: Gateways that place real phone calls (Whisper and the TTS on the line).
-VOICE_GATEWAYS = ("loopback", "twilio")
+VOICE_GATEWAYS = tuple(g.value for g in GatewayName if g.has_voice)
 
 
 def for_worker(gateway: str, *, deliver: bool = True) -> Needs:
@@ -196,6 +199,8 @@ def _pii(s: Settings) -> Iterator[Finding]:
 
 
 def _database(s: Settings, *, wait: bool) -> Iterator[Finding]:
+    import sqlalchemy as sa  # here, not at import: `bot --help` needs no database layer
+
     setting = env_name("database_url")
     try:
         url = sa.engine.make_url(s.db_url)
@@ -216,6 +221,8 @@ def _database(s: Settings, *, wait: bool) -> Iterator[Finding]:
 
 def _connect(url: sa.engine.URL, setting: str, *, wait: bool) -> Iterator[Finding]:
     """One connection with a short timeout; the URL is shown without its password."""
+    import sqlalchemy as sa
+
     from bot.store.retry import describe, is_unreachable
 
     shown = url.render_as_string(hide_password=True)

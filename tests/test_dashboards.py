@@ -21,7 +21,7 @@ from prometheus_client.core import Metric
 from bot import metrics
 from bot.store.db import make_engine
 from bot.store.migrate import upgrade
-from bot.web.stats import MonitorThresholds
+from bot.web.config import MonitorThresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"

@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,6 +53,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.campaign.decoding import Decoded, DecodeRefused, decode
+from bot.campaign.formats import FileFormat
 from bot.campaign.textcheck import refused_character
 from bot.core.masking import mask_card, mask_id, mask_phone, mask_text
 from bot.core.vocab import Scenario
@@ -79,11 +79,6 @@ DNC_OUTCOME = "dnc"
 
 Columns = dict[str, Any]
 Progress = Callable[[int, int], None]
-
-
-class FileFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
 
 
 _SUFFIXES = {".csv": FileFormat.CSV, ".jsonl": FileFormat.JSONL, ".ndjson": FileFormat.JSONL}

@@ -20,6 +20,7 @@ from bot.cli import (
 )
 from bot.cli.common import console, setup_logging
 from bot.config_check import for_demo
+from bot.gateways import GatewayName
 
 app = typer.Typer(
     help="Outbound-call investigation bot for banks' anti-fraud teams.",
@@ -83,9 +84,10 @@ def demo(
     personas: Path | None = typer.Option(
         None, "--personas", help="Persona directory (default: ../shared/personas)"
     ),
-    gateway: str = typer.Option(
-        "loopback",
+    gateway: GatewayName = typer.Option(
+        GatewayName.LOOPBACK,
         "--gateway",
+        case_sensitive=False,
         help="loopback: real phone calls (Whisper, TTS) to simulated callees; simulated: text only",
     ),
     concurrency: int = typer.Option(3, "--concurrency", min=1, help="Calls at once"),

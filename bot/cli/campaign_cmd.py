@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from bot.campaign.importer import FileFormat, ImportFailed, ImportReport, RowError
+from bot.campaign.formats import FileFormat
 from bot.cli.common import console, fail, settings
+
+if TYPE_CHECKING:  # the database layer loads only when a command runs
+    from sqlalchemy.engine import Engine
+
+    from bot.campaign.importer import ImportReport, RowError
 
 app = typer.Typer(
     help="Campaigns: import accounts, start, pause, resume, cancel, status, do-not-call.",
@@ -87,7 +91,16 @@ def import_command(
     Exit code: 0 when at least one row loaded (or the file was empty), 1 when every row
     was rejected, 2 when nothing could be imported (unreadable file or header, cancelled
     campaign, database unreachable)."""
-    from bot.campaign.importer import import_file
+    import sqlalchemy as sa
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from bot.campaign.importer import ImportFailed, import_file
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
 
@@ -131,7 +144,7 @@ def import_command(
     raise typer.Exit(exit_code(report))
 
 
-def _engine() -> sa.engine.Engine:
+def _engine() -> Engine:
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
 
@@ -174,7 +187,7 @@ def cancel(name: str = typer.Argument(...)) -> None:
     _transition(name, "cancel")
 
 
-def status_table(name: str, engine: sa.engine.Engine | None = None) -> Table:
+def status_table(name: str, engine: Engine | None = None) -> Table:
     from bot.campaign.control import status as campaign_status
 
     st = campaign_status(engine or _engine(), name)

@@ -21,6 +21,7 @@ from bot.config_check import (
     load_and_check,
     problems,
 )
+from bot.gateways import GatewayName
 from bot.settings import Settings, get_settings
 
 app = typer.Typer(help="Check the configuration; print the example config file.")
@@ -48,8 +49,11 @@ def check_command(
     target: Target = typer.Option(
         Target.everything, "--for", help="Check only what this command needs"
     ),
-    gateway: str | None = typer.Option(
-        None, "--gateway", help="The gateway the command dials through (default: its default)"
+    gateway: GatewayName | None = typer.Option(
+        None,
+        "--gateway",
+        case_sensitive=False,
+        help="The gateway the command dials through (default: its default)",
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
 ) -> None:

@@ -5,18 +5,28 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bot.cli.common import console, fail, settings
-from bot.evaluation import PersonaCase, failure_reasons, run_cases, summarise
-from bot.runtime import build_investigator
+
+if TYPE_CHECKING:  # the investigation and its models load only when a command runs
+    from rich.progress import Progress
+
+    from bot.evaluation import PersonaCase
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -37,6 +47,9 @@ def load_cases(persona_dir: Path) -> tuple[list[PersonaCase], list[str]]:
 
 
 def run_with_progress(cases: list[PersonaCase], label: str) -> list[dict[str, Any]]:
+    from bot.evaluation import run_cases
+    from bot.runtime import build_investigator
+
     investigator = build_investigator(settings())
     with _progress() as bar:
         task = bar.add_task(label, total=len(cases), last="")
@@ -86,6 +99,8 @@ def print_summary(summary: dict[str, Any], entries: list[dict[str, Any]]) -> Non
 
 def print_failures(entries: list[dict[str, Any]], limit: int = 40) -> None:
     """Each failing persona with the check that failed and what in the call caused it."""
+    from bot.evaluation import failure_reasons
+
     failing = [e for e in entries if not e["pass"]]
     for e in failing[:limit]:
         console.print(f"[red]✗[/] [bold]{e['id']}[/]", highlight=False)
@@ -126,6 +141,8 @@ def eval_command(
         summary, entries = result["summary"], result["personas"]
     else:
         entries = run_with_progress(cases, f"eval {persona_dir.name}")
+        from bot.evaluation import summarise
+
         summary = summarise(entries, load_errors)
         summary.update(mode=mode, seconds=round(time.perf_counter() - started, 3))
     summary["persona_dir"] = str(persona_dir)
@@ -158,6 +175,8 @@ def simulate_command(
     started = time.perf_counter()
     entries = run_with_progress(cases, "simulate")
     elapsed = time.perf_counter() - started
+    from bot.evaluation import summarise
+
     summary = summarise(entries, [])
     summary.update(seconds=round(elapsed, 3), calls_per_second=round(n / elapsed, 1))
     console.print(

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.live import Live
@@ -14,7 +14,9 @@ from rich.table import Table
 
 from bot.cli.common import console, fail, settings
 from bot.core.masking import mask_text
-from bot.evaluation import PersonaCase
+
+if TYPE_CHECKING:
+    from bot.evaluation import PersonaCase
 
 T = TypeVar("T")
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from sqlalchemy.engine import Engine
 
 from bot.cli import token_cmd
 from bot.cli.common import console, fail, settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 app = typer.Typer(
     help="Dashboard users: add, list, disable, unlock; API tokens.", no_args_is_help=True

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from bot.cli.common import console, fail, settings
+from bot.gateways import GatewayName
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -36,8 +37,8 @@ def load_gateway(
       Whisper, TTS) to simulated callees that answer with the personas' recordings
       (``--audio-dir``, default ``<personas>/audio``).
     """
-    if name not in ("simulated", "loopback", "twilio"):
-        fail(f"unknown gateway '{name}' (available: simulated, loopback, twilio)")
+    if name not in set(GatewayName):
+        fail(f"unknown gateway '{name}' (available: {', '.join(GatewayName)})")
     if name == "twilio":
         return _twilio_gateway()
     found: list[Persona] = []
@@ -106,10 +107,11 @@ def _twilio_gateway() -> TelephonyGateway:
 
 
 def worker_command(
-    gateway: str = typer.Option(
-        "simulated",
+    gateway: GatewayName = typer.Option(
+        GatewayName.SIMULATED,
         "--gateway",
-        help="simulated (text) or loopback (real calls to simulated callees)",
+        case_sensitive=False,
+        help="simulated (text), loopback (real calls to simulated callees) or twilio",
     ),
     personas: Path | None = typer.Option(
         None, "--personas", help="Persona directory for the simulated or loopback gateway"

@@ -6,9 +6,20 @@ Environment variables follow the nesting: ``BOT_WEB__PORT=8000``,
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, Field, SecretStr
 
-from bot.web.stats import MonitorThresholds
+
+class MonitorThresholds(BaseModel):
+    """When the monitor raises an alert: the failure or refusal rate over the last
+    ``window`` finished calls (of a campaign, or overall) reaches its threshold, once at
+    least ``min_calls`` calls are in the window (a handful of calls is not a trend)."""
+
+    failure_rate: float = Field(0.10, ge=0, le=1)
+    refusal_rate: float = Field(0.30, ge=0, le=1)
+    window: int = Field(200, ge=1, le=100_000)
+    min_calls: int = Field(20, ge=1)
 
 
 class WebSettings(BaseModel):
@@ -28,9 +39,16 @@ class WebSettings(BaseModel):
     #: Feedback figures may be served this many seconds old while they are recomputed
     #: in the background after new verdicts (0: always recompute on change).
     feedback_max_stale_s: float = Field(60.0, ge=0)
+    #: A review item older than this is overdue (marked in the queue, counted on the
+    #: monitor): the team's service level for looking at a suspicious call.
+    review_sla_hours: float = Field(24.0, gt=0, le=24 * 90)
     #: Campaign monitor alerts (``BOT_WEB__MONITOR__FAILURE_RATE`` ...).
     monitor: MonitorThresholds = Field(default_factory=MonitorThresholds)
     #: Bearer token Prometheus must send to read ``/metrics``
     #: (``Authorization: Bearer <token>``); empty = open to whoever reaches the listen
     #: address (see docs/operations.md).
     metrics_token: SecretStr = SecretStr("")
+
+    @property
+    def review_sla(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.review_sla_hours)

@@ -22,22 +22,12 @@ from pydantic import BaseModel, Field, computed_field
 from sqlmodel import Session
 
 from bot.core.masking import mask_text
+from bot.web.config import MonitorThresholds
 
 #: Outcomes of calls nobody answered: the rest count as connected.
 NOT_CONNECTED = ("no_answer", "busy", "failed")
 #: Work-item states of the dial queue (see ``bot.campaign.queue``).
 QUEUE_STATES = ("queued", "in_progress", "done", "cancelled")
-
-
-class MonitorThresholds(BaseModel):
-    """When the monitor raises an alert: the failure or refusal rate over the last
-    ``window`` finished calls (of a campaign, or overall) reaches its threshold, once at
-    least ``min_calls`` calls are in the window (a handful of calls is not a trend)."""
-
-    failure_rate: float = Field(0.10, ge=0, le=1)
-    refusal_rate: float = Field(0.30, ge=0, le=1)
-    window: int = Field(200, ge=1, le=100_000)
-    min_calls: int = Field(20, ge=1)
 
 
 # -- response models (shared by the pages and the JSON API) -----------------------------

@@ -25,8 +25,9 @@ from bot.store.models import (
     CampaignAccountRow,
     CampaignRow,
 )
+from bot.web.config import MonitorThresholds
 from bot.web.routes.monitor import thresholds_of
-from bot.web.stats import MonitorThresholds, alerts_for, interpolate
+from bot.web.stats import alerts_for, interpolate
 from tests.web.conftest import login
 from tests.web.factories import populate
 

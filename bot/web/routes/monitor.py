@@ -15,11 +15,12 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from bot.web import charts
+from bot.web.config import MonitorThresholds
 from bot.web.deps import DB, Viewer, clock, require
 from bot.web.errors import refusals
 from bot.web.pages import render
 from bot.web.roles import Permission
-from bot.web.stats import MONITOR_DAYS, MonitorOut, MonitorThresholds, monitor
+from bot.web.stats import MONITOR_DAYS, MonitorOut, monitor
 
 __all__ = ["MonitorThresholds", "router"]
 
