@@ -46,6 +46,7 @@ from nlu.reading.schema import ALL_LABELS
 CLAIM_TTL = dt.timedelta(minutes=30)
 #: An open item older than this is overdue (the queue's SLA column; the review dashboard's
 #: alert in dashboards/prometheus/alerts.yml uses the same 24 hours).
+#: The default service level (``web.review_sla_hours``).
 REVIEW_SLA = dt.timedelta(hours=24)
 MAX_TEXT = 2000
 
@@ -185,7 +186,7 @@ def _queue_select() -> Any:
     )
 
 
-def _rows(session: Session, stmt: Any, now: dt.datetime) -> list[QueueItemOut]:
+def _rows(session: Session, stmt: Any, now: dt.datetime, sla: dt.timedelta) -> list[QueueItemOut]:
     out = []
     for r in session.execute(stmt):
         age = now - r.created_at
@@ -193,7 +194,7 @@ def _rows(session: Session, stmt: Any, now: dt.datetime) -> list[QueueItemOut]:
             QueueItemOut(
                 **{**r._asdict(), "phone": mask_phone(r.phone)},
                 age_hours=round(max(age.total_seconds(), 0.0) / 3600, 1),
-                overdue=age > REVIEW_SLA,
+                overdue=age > sla,
             )
         )
     return out
@@ -211,22 +212,30 @@ _ANY = QueueQuery()
 
 
 def open_items(
-    session: Session, now: dt.datetime, page: int, page_size: int, query: QueueQuery = _ANY
+    session: Session,
+    now: dt.datetime,
+    page: int,
+    page_size: int,
+    query: QueueQuery = _ANY,
+    *,
+    sla: dt.timedelta = REVIEW_SLA,
 ) -> tuple[list[QueueItemOut], int]:
     """Claimable items (open, or a lapsed claim) that match ``query``, in its order, and
     how many there are."""
     where = [_claimable(now), *query.conditions()]
     stmt = _queue_select().where(*where).order_by(*query.order())
-    rows = _rows(session, stmt.limit(page_size).offset(offset(page, page_size)), now)
+    rows = _rows(session, stmt.limit(page_size).offset(offset(page, page_size)), now, sla)
     total = session.execute(
         _queue_select().with_only_columns(sa.func.count()).where(*where)
     ).scalar_one()
     return rows, int(total)
 
 
-def my_items(session: Session, who: Viewer, now: dt.datetime) -> list[QueueItemOut]:
+def my_items(
+    session: Session, who: Viewer, now: dt.datetime, *, sla: dt.timedelta = REVIEW_SLA
+) -> list[QueueItemOut]:
     stmt = _queue_select().where(_held_by(who)).order_by(*_OLDEST).limit(100)
-    return _rows(session, stmt, now)
+    return _rows(session, stmt, now, sla)
 
 
 def next_open(

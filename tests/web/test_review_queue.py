@@ -117,3 +117,26 @@ def test_next_item_follows_the_queue_order(
         now = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         assert next_open(s, now, after=-1) == items[0]["id"]
         assert next_open(s, now, after=int(str(items[0]["id"]))) == items[1]["id"]
+
+
+def test_the_sla_is_a_setting(engine: Engine, users: dict[str, int], clock: Clock) -> None:
+    """``web.review_sla_hours``: with a 2-hour service level, items queued 3 hours ago are
+    overdue and one queued an hour ago is not."""
+    from bot.settings import Settings
+    from bot.web.app import create_app
+    from bot.web.config import WebSettings
+
+    populate(engine, "sla")
+    with Session(engine) as s:
+        rows = s.exec(select(ReviewItemRow).order_by(col(ReviewItemRow.id))).all()
+        for n, row in enumerate(rows):
+            row.created_at = clock.now - dt.timedelta(hours=1 if n == 0 else 3)
+            s.add(row)
+        s.commit()
+        fresh = rows[0].id
+    app = create_app(Settings(web=WebSettings(review_sla_hours=2)), engine, clock=clock)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        login(client, "reviewer")
+        items = queue(client)
+    assert len(items) >= 2
+    assert {i["id"] for i in items if not i["overdue"]} == {fresh}

@@ -106,11 +106,12 @@ def review_page(
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> HTMLResponse:
-    size, now = web_settings(request).page_size, clock(request)
-    rows, total = open_items(session, now, page, size, query)
+    web, now = web_settings(request), clock(request)
+    size, sla = web.page_size, web.review_sla
+    rows, total = open_items(session, now, page, size, query, sla=sla)
     return render(
         request, "review.html", who, open_rows=rows, total=total, page=page,
-        pages=page_count(total, size), mine=my_items(session, who, now), query=query,
+        pages=page_count(total, size), mine=my_items(session, who, now, sla=sla), query=query,
         params=query.as_params(), campaigns=campaign_choices(session),
     )  # fmt: skip
 
@@ -211,11 +212,12 @@ def api_queue(
 ) -> QueueOut:
     """The review queue (claimable items matching the filters, high band first unless
     ``sort`` says otherwise) and the items you hold."""
-    size, now = web_settings(request).page_size, clock(request)
-    rows, total = open_items(session, now, page, size, query)
+    web, now = web_settings(request), clock(request)
+    size, sla = web.page_size, web.review_sla
+    rows, total = open_items(session, now, page, size, query, sla=sla)
     return QueueOut(
         total_open=total, page=page, page_size=size,
-        open=rows, mine=my_items(session, who, now),
+        open=rows, mine=my_items(session, who, now, sla=sla),
     )  # fmt: skip
 
 
