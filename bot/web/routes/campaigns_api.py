@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, col, select
 
 from bot.campaign import control, dnc
-from bot.campaign.importer import CampaignClosed, FileFormat, ImportFailed, import_file
+from bot.campaign.formats import FileFormat
+from bot.campaign.importer import CampaignClosed, ImportFailed, import_file
 from bot.core.masking import mask_phone
 from bot.store.models import CampaignRow, DncEntryRow
 from bot.web.audit import audit
