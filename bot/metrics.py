@@ -61,6 +61,10 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 MAX_LABEL_VALUES = 50
 OTHER = "other"
 _LONG_DIGITS = re.compile(r"\d{7,}")
+#: The window of verdicts the agreement metrics count (read at each scrape).
+AGREEMENT_WINDOW = dt.timedelta(days=7)
+#: Why an item is reviewed (``ReviewItemRow.reason``): the agreement metrics' labels.
+REVIEW_REASONS = ("suspicious", "sample")
 
 
 class Bounded:
@@ -229,7 +233,12 @@ class DatabaseCollector(Collector):
         return [*families, up]
 
     def _families(self, now: dt.datetime) -> Iterator[Metric]:
-        from bot.store.backlogs import outbox_backlog, review_backlog, running_queues
+        from bot.store.backlogs import (
+            outbox_backlog,
+            recent_verdicts,
+            review_backlog,
+            running_queues,
+        )
 
         depth = GaugeMetricFamily(
             "callbot_campaign_queue_depth",
@@ -257,12 +266,39 @@ class DatabaseCollector(Collector):
             ("pending", "dead"), "callbot_outbox_oldest_pending_seconds",
             "Age of the oldest pending outbox item (s).",
         )  # fmt: skip
+        yield from _agreement(recent_verdicts(self.engine, now - AGREEMENT_WINDOW))
         yield from _backlog(
             review_backlog(self.engine), now, "callbot_review_queue_depth",
             "Review items not finished: open (waiting) and claimed (a reviewer has it).",
             ("open", "claimed"), "callbot_review_queue_oldest_open_seconds",
             "Age of the oldest open review item (s).",
         )  # fmt: skip
+
+
+def _agreement(verdicts: dict[tuple[str, bool], int]) -> Iterator[Metric]:
+    """Verdicts of the window by reason and verdict, and the share that agreed with the
+    bot per reason (absent for a reason without verdicts). The random sample's share is
+    the unbiased one: suspicious calls are chosen because the bot flagged them."""
+    counts = GaugeMetricFamily(
+        "callbot_review_verdicts",
+        f"Reviewers' verdicts of the last {AGREEMENT_WINDOW.days} days, by the item's "
+        "reason for review and verdict (agree, overturn).",
+        labels=["reason", "verdict"],
+    )
+    share = GaugeMetricFamily(
+        "callbot_review_agreement_ratio",
+        f"Share of the last {AGREEMENT_WINDOW.days} days' verdicts that agreed with the "
+        "bot, by reason for review (sample: the unbiased random sample).",
+        labels=["reason"],
+    )
+    for reason in REVIEW_REASONS:
+        agreed, overturned = verdicts.get((reason, True), 0), verdicts.get((reason, False), 0)
+        counts.add_metric([reason, "agree"], agreed)
+        counts.add_metric([reason, "overturn"], overturned)
+        if agreed + overturned:
+            share.add_metric([reason], agreed / (agreed + overturned))
+    yield counts
+    yield share
 
 
 def _backlog(

@@ -230,7 +230,8 @@ VOICE = Dashboard(
 REVIEW = Dashboard(
     "callbot-review",
     "Call bot: review desk",
-    "The review queue: how many items wait, how long the oldest has waited.",
+    "The review queue: how many items wait, how long the oldest has waited, how often "
+    "reviewers agree with the bot.",
     [
         Panel(
             "Open items",
@@ -269,6 +270,19 @@ REVIEW = Dashboard(
             "Oldest open item",
             (("max(callbot_review_queue_oldest_open_seconds)", "age"),),
             unit="s",
+        ),
+        Panel(
+            "Agreement with the bot, random sample (7 days)",
+            (('max(callbot_review_agreement_ratio{reason="sample"})', "sample"),),
+            "stat",
+            "percentunit",
+            "Share of verdicts on randomly sampled calls that agreed with the bot: the "
+            "unbiased estimate of how often it judges as a reviewer would.",
+            ((None, "red"), (0.8, "orange"), (0.9, "green")),
+        ),
+        Panel(
+            "Verdicts by reason (7 days)",
+            (("sum by (reason, verdict) (callbot_review_verdicts)", "{{reason}} {{verdict}}"),),
         ),
         Panel(
             "Calls not cleared, by band (most go to review)",

@@ -252,3 +252,33 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+def test_reviewer_agreement_counts_the_recent_verdicts(engine: Engine) -> None:
+    """Verdicts of the last 7 days by reason and verdict, and the share that agreed; a
+    verdict older than the window does not count, a reason without verdicts has no share."""
+    from bot.store.models import VerdictRow
+    from bot.web.security import create_user
+    from tests.web.factories import populate
+
+    populate(engine, "metrics-review")
+    with session_scope(engine) as s:
+        reviewer = create_user(s, "rev1", "a long enough pass phrase 7", "reviewer").id
+        items = s.exec(select(ReviewItemRow).order_by(col(ReviewItemRow.id))).all()
+        suspicious = [i for i in items if i.reason == "suspicious"]
+        assert len(suspicious) >= 4
+        for n, item in enumerate(suspicious[:4]):
+            age = dt.timedelta(days=30 if n == 3 else 1)  # the fourth is too old to count
+            s.add(
+                VerdictRow(
+                    review_item_id=item.id, reviewer_id=reviewer, agree=n != 1,
+                    created_at=MONDAY_10_LOCAL - age,
+                )
+            )  # fmt: skip
+    now = scrape(engine)
+    assert value(now, "callbot_review_verdicts", reason="suspicious", verdict="agree") == 2
+    assert value(now, "callbot_review_verdicts", reason="suspicious", verdict="overturn") == 1
+    assert value(now, "callbot_review_verdicts", reason="sample", verdict="agree") == 0
+    ratio = ("callbot_review_agreement_ratio", (("reason", "suspicious"),))
+    assert now[ratio] == pytest.approx(2 / 3)
+    assert ("callbot_review_agreement_ratio", (("reason", "sample"),)) not in now

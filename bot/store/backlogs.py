@@ -1,5 +1,6 @@
 """What is waiting, read cheaply for metrics scrapes: campaign queues, the outbox and the
-review desk (each a grouped ``COUNT``/``MIN`` on an indexed state column)."""
+review desk (each a grouped ``COUNT``/``MIN`` on an indexed state column), and how often
+reviewers agree with the bot (verdicts of a recent window, on the verdict time index)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from bot.store.db import session_scope
-from bot.store.models import CampaignAccountRow, CampaignRow, OutboxRow, ReviewItemRow
+from bot.store.models import (
+    CampaignAccountRow,
+    CampaignRow,
+    OutboxRow,
+    ReviewItemRow,
+    VerdictRow,
+)
 
 
 @dataclass(frozen=True)
@@ -68,3 +75,17 @@ def outbox_backlog(engine: Engine) -> Backlog:
 def review_backlog(engine: Engine) -> Backlog:
     """Open and claimed review items; ``oldest``: the oldest open one."""
     return _states(engine, ReviewItemRow, ("open", "claimed"), "open")
+
+
+def recent_verdicts(engine: Engine, since: dt.datetime) -> dict[tuple[str, bool], int]:
+    """Verdicts given since ``since``, by the item's reason for review (suspicious,
+    sample) and whether the reviewer agreed with the bot."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(ReviewItemRow.reason, VerdictRow.agree, sa.func.count())
+            .select_from(VerdictRow)
+            .join(ReviewItemRow, col(ReviewItemRow.id) == VerdictRow.review_item_id)
+            .where(col(VerdictRow.created_at) >= since)
+            .group_by(col(ReviewItemRow.reason), col(VerdictRow.agree))
+        ).all()
+    return {(reason, bool(agree)): int(n) for reason, agree, n in rows}
