@@ -32,7 +32,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -379,10 +379,44 @@ def bearer_ok(authorization: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
-def serve(port: int, host: str = "127.0.0.1") -> WSGIServer:
-    """A metrics-only HTTP server on a daemon thread (``bot worker``, whose gateway may
-    have no web app to add ``/metrics`` to); ``shutdown()`` stops it."""
-    from prometheus_client import start_http_server
+def serve(
+    port: int,
+    host: str = "127.0.0.1",
+    ready: Callable[[], tuple[bool, dict[str, str]]] | None = None,
+) -> WSGIServer:
+    """The worker's operations server on a daemon thread (``bot worker``, whose gateway
+    may have no web app to add routes to): ``/metrics``, ``/healthz`` and, with
+    ``ready`` (see :class:`bot.campaign.health.WorkerHealth`), ``/readyz``; any other
+    path answers the metrics, as prometheus_client's own server does. ``shutdown()``
+    stops it."""
+    import json
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    server, _thread = start_http_server(port, addr=host, registry=registry())
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # scrapes and probes every few seconds: not worth a log line each
+
+    metrics_app = make_wsgi_app(registry())
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        body: dict[str, object]
+        if path == "/healthz":
+            ok, body = True, {"status": "ok"}
+        elif path == "/readyz" and ready is not None:
+            ok, checks = ready()
+            body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        else:
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        start_response(
+            "200 OK" if ok else "503 Service Unavailable",
+            [("Content-Type", "application/json")],
+        )
+        return [json.dumps(body).encode()]
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

@@ -212,6 +212,8 @@ class Worker:
         self._last_status_text = ""
         self._last_dial = 0.0
         self._stop = threading.Event()
+        #: When the main loop last turned (monotonic; None before ``run``): ``/readyz``.
+        self.last_turn: float | None = None
 
     def _db(self, unit: Callable[[], T]) -> T:
         """Run one database unit of work, riding out outages until the worker stops."""
@@ -430,6 +432,7 @@ class Worker:
         live: dict[Future[CallResult | None], Claim] = {}
         last_renew = time.monotonic()
         while not stop.is_set():
+            self.last_turn = time.monotonic()
             self.stats.recovered += self._db(lambda: recover_expired(self.engine, now=self.clock()))
             claims = self._claim(self.concurrency - len(live))
             for c in claims:

@@ -15,6 +15,7 @@ from bot.gateways import GatewayName
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from bot.campaign.health import WorkerHealth
     from bot.campaign.worker import Gateway, Notice
     from bot.core.investigation import Investigator
     from bot.sim.personas import Persona
@@ -161,6 +162,7 @@ def worker_command(
     from bot.config_check import for_worker
 
     s = preflight(for_worker(gateway, deliver=deliver))  # before any model loads
+    from bot.campaign.health import WorkerHealth
     from bot.campaign.progress import idle_bound_line
     from bot.campaign.worker import Worker
     from bot.runtime import build_investigator
@@ -177,7 +179,9 @@ def worker_command(
     except GaveUp as exc:
         fail(str(exc), code=1)
     engine = make_engine(s.db_url)
-    _serve_metrics(s.voice.host, s.voice.metrics_port)
+    health = WorkerHealth()
+    health.watch_database(engine)
+    _serve_metrics(s.voice.host, s.voice.metrics_port, health)
     worker = Worker(
         engine,
         build_investigator(s),
@@ -191,6 +195,9 @@ def worker_command(
         status_every_s=status_every,
         on_notice=print_notice,
     )
+    health.models_loaded()
+    health.watch_loop(lambda: worker.last_turn)
+    health.watch_gateway(worker.gateway)
     console.print(f"worker {worker.worker_id} started", highlight=False)
     if until_idle:
         console.print(idle_bound_line(idle_horizon, worker.outbox_wait_s), highlight=False)
@@ -202,6 +209,7 @@ def worker_command(
             target=serve, args=(engine, s.delivery, s.data_dir, stop), name="delivery", daemon=True
         )
         delivery.start()
+        health.watch_thread("delivery", delivery)
     try:
         stats = worker.run(stop, until_idle=until_idle)
     finally:
@@ -234,14 +242,15 @@ def print_notice(notice: Notice) -> None:
     console.print(text, style=_NOTICE_STYLE[notice.kind], markup=False, highlight=False)
 
 
-def _serve_metrics(host: str, port: int) -> None:
-    """Prometheus metrics on ``host:port`` (``voice.metrics_port``; 0 = off)."""
+def _serve_metrics(host: str, port: int, health: WorkerHealth) -> None:
+    """Prometheus metrics, ``/healthz`` and ``/readyz`` on ``host:port``
+    (``voice.metrics_port``; 0 = off)."""
     if not port:
         return
     from bot import metrics
 
     try:
-        metrics.serve(port, host)
+        metrics.serve(port, host, health.report)
     except OSError as exc:
         fail(f"cannot serve metrics on {host}:{port} (BOT_VOICE__METRICS_PORT): {exc}", code=1)
     console.print(f"metrics on http://{host}:{port}/metrics", highlight=False)

@@ -190,6 +190,10 @@ class LoopbackGateway:
             voice.result, voice.duration_s, path, voice.timeline.by_turn(), voice.error
         )
 
+    def health(self) -> str:
+        """The media server's state, for the worker's ``/readyz``."""
+        return self._server.health()
+
     def close(self) -> None:
         self._loop.run(self._server.stop(), timeout=30)
         self._loop.close()

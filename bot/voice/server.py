@@ -78,6 +78,12 @@ class VoiceServer:
     def live_sessions(self) -> int:
         return len(self.app.state.live_sessions)
 
+    def health(self) -> str:
+        """``ok`` while listening, else what it is doing (the worker's ``/readyz``)."""
+        if self._server.should_exit:
+            return "media server stopping"
+        return "ok" if self._server.started else "media server not listening"
+
     async def _serve(self) -> None:
         try:
             await self._server.serve()

@@ -188,6 +188,10 @@ class TelephonyGateway:
             voice.result, voice.duration_s, path, voice.timeline.by_turn(), voice.error
         )
 
+    def health(self) -> str:
+        """The media server's state, for the worker's ``/readyz``."""
+        return self._server.health()
+
     def close(self) -> None:
         self._loop.run(self.caller.dialer.aclose(), timeout=10)
         self._loop.run(self._server.stop(), timeout=30)
