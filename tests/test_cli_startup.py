@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 HEAVY = ("sqlalchemy", "sqlmodel", "pypinyin", "torch", "faster_whisper", "transformers",
          "spacy", "bot.core.investigation", "bot.store.models", "pipecat")  # fmt: skip
@@ -52,3 +53,26 @@ def test_a_bad_gateway_is_refused_before_any_model_loads() -> None:
     loaded = set(json.loads(lines[-1]))
     assert not {m for m in loaded if m.split(".")[0] in ("torch", "faster_whisper", "spacy")}
     assert "bot.core.investigation" not in loaded
+
+
+def test_every_help_text_renders_without_leaked_markup() -> None:
+    """``--help`` of every command and group exits 0 and shows no reStructuredText or Rich
+    markup from docstrings (``code``, :class:, [bold]...)."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from bot.cli.app import app
+
+    runner, seen = CliRunner(), []
+
+    def walk(command: Any, path: list[str]) -> None:
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        for token in ("``", ":class:", ":func:", "[/", "[bold", "[red", "[yellow"):
+            assert token not in result.output, (path, token)
+        seen.append(" ".join(path))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    assert {"worker", "web", "campaign import", "users token create"} <= set(seen)

@@ -124,9 +124,9 @@ def eval_command(
 ) -> None:
     """Run every persona of PERSONA_DIR and write the report (exit 0 whatever the accuracy).
 
-    ``--mode audio`` places a real call per persona through the loopback gateway (Twilio
+    --mode audio places a real call per persona through the loopback gateway (Twilio
     protocol, 8 kHz mu-law, VAD, Whisper, TTS) with the answers' recordings from
-    ``--audio-dir`` (default: PERSONA_DIR/audio)."""
+    --audio-dir (default: PERSONA_DIR/audio)."""
     if mode not in ("text", "audio"):
         fail(f"--mode must be text or audio, not '{mode}'")
     cases, load_errors = load_cases(persona_dir)

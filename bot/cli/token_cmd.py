@@ -24,7 +24,7 @@ def create(
 ) -> None:
     """Create a token with ROLE's permissions (less what needs a person: verdicts,
     script approval, revealing numbers). The secret is printed once, on stdout alone
-    (``TOKEN=$(bot users token create ...)``); only its hash is kept."""
+    (TOKEN=$(bot users token create ...)); only its hash is kept."""
     from sqlmodel import Session
 
     from bot.cli.web_cmd import engine

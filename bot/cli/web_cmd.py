@@ -37,7 +37,7 @@ def add(
 ) -> None:
     """Create a user; the password is read from stdin (one line), never from the command
     line, so it does not end up in shell history or the process list. The name is stored
-    normalised (case, width and spacing folded: ``ADM1`` is ``adm1``); the password must
+    normalised (case, width and spacing folded: ADM1 is adm1); the password must
     pass the policy (docs/dashboard.md)."""
     from sqlmodel import Session
 
@@ -124,7 +124,7 @@ def web_command(
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
 ) -> None:
-    """Serve the review dashboard (``BOT_WEB__HOST``/``PORT``; put HTTPS in front)."""
+    """Serve the review dashboard (BOT_WEB__HOST, BOT_WEB__PORT; put HTTPS in front)."""
     from bot.cli.config_cmd import preflight
     from bot.config_check import WEB
 
