@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from bot.cli.common import console, fail, settings
+from bot.core.masking import mask_text
 from bot.gateways import GatewayName
 
 if TYPE_CHECKING:
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from bot.campaign.health import WorkerHealth
     from bot.campaign.worker import Gateway, Notice
     from bot.core.investigation import Investigator
+    from bot.delivery.adapters import Deliverer
+    from bot.settings import Settings
     from bot.sim.personas import Persona
     from bot.voice.gateways import Provider
     from bot.voice.session import VoiceStack
@@ -179,6 +182,7 @@ def worker_command(
     except GaveUp as exc:
         fail(str(exc), code=1)
     engine = make_engine(s.db_url)
+    deliverer = _deliverer(s) if deliver else None  # before the models: fail fast
     health = WorkerHealth()
     health.watch_database(engine)
     _serve_metrics(s.voice.host, s.voice.metrics_port, health)
@@ -201,13 +205,18 @@ def worker_command(
     console.print(f"worker {worker.worker_id} started", highlight=False)
     if until_idle:
         console.print(idle_bound_line(idle_horizon, worker.outbox_wait_s), highlight=False)
-    delivery = None
-    if deliver:
+    delivery, delivery_error = None, []
+    if deliverer is not None:
         from bot.delivery.outbox import serve
 
-        delivery = threading.Thread(
-            target=serve, args=(engine, s.delivery, s.data_dir, stop), name="delivery", daemon=True
-        )
+        def deliver_until_stopped() -> None:
+            try:
+                serve(engine, s.delivery, s.data_dir, stop, deliverer=deliverer)
+            except Exception as exc:  # the worker must not go on without delivery
+                delivery_error.append(f"{type(exc).__name__}: {exc}")
+                stop.set()
+
+        delivery = threading.Thread(target=deliver_until_stopped, name="delivery", daemon=True)
         delivery.start()
         health.watch_thread("delivery", delivery)
     try:
@@ -230,6 +239,19 @@ def worker_command(
     from bot import metrics
 
     metrics.mark_process_dead()  # multi-process mode: its live gauges go
+    if delivery_error:
+        fail(f"delivery stopped: {mask_text(delivery_error[0])}", code=1)
+
+
+def _deliverer(s: Settings) -> Deliverer:
+    """The configured deliverer, built before anything heavy loads; one clear line and
+    exit 1 if it cannot be."""
+    from bot.delivery.adapters import make_deliverer
+
+    try:
+        return make_deliverer(s.delivery, s.data_dir)
+    except (OSError, ValueError) as exc:
+        fail(f"delivery cannot start: {mask_text(str(exc))}", code=1)
 
 
 #: How each kind of worker notice is shown (colour only on a terminal).

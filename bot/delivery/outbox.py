@@ -349,10 +349,17 @@ def run_forever(
 
 
 def serve(
-    engine: Engine, settings: DeliverySettings, data_dir: Path, stop: threading.Event
+    engine: Engine,
+    settings: DeliverySettings,
+    data_dir: Path,
+    stop: threading.Event,
+    *,
+    deliverer: Deliverer | None = None,
 ) -> DeliveryStats:
-    """Run the configured deliverer until ``stop`` (what ``bot worker`` hosts)."""
-    deliverer = make_deliverer(settings, data_dir)
+    """Run the configured deliverer (or ``deliverer``, built by the caller so that it
+    fails before anything else starts) until ``stop``: what ``bot worker`` hosts. The
+    deliverer is closed at the end."""
+    deliverer = deliverer or make_deliverer(settings, data_dir)
     try:
         return run_forever(
             engine,

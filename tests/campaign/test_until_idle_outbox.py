@@ -164,3 +164,44 @@ def test_a_dead_endpoint_does_not_keep_the_worker_forever(
     # Every item was tried, more than once (it backed off until past the wait).
     assert len({r.key for r in received}) == n and len(received) > n
     assert {r.status for r in received} == {503}
+
+
+def test_a_delivery_loop_that_dies_stops_the_worker_with_one_line(
+    db: Engine, monkeypatch: pytest.MonkeyPatch, signals: None
+) -> None:
+    """Dispositions must reach the bank: a delivery thread that dies (here: its loop
+    raises) stops the worker, which says why in one line and exits 1, no traceback."""
+
+    def broken(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("the outbox table is gone for 13812345678")
+
+    monkeypatch.setattr("bot.delivery.outbox.run_forever", broken)
+    monkeypatch.setenv("BOT_DELIVERY__WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(
+        app, ["worker", "--personas", str(SHARED / "personas"), "--status-every", "0"]
+    )
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: delivery stopped: RuntimeError: the outbox table is gone for 138****5678"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_a_deliverer_that_cannot_start_stops_the_worker_before_the_models(
+    db: Engine, monkeypatch: pytest.MonkeyPatch, signals: None
+) -> None:
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise PermissionError("cannot create /var/callbot/outbox")
+
+    monkeypatch.setattr("bot.delivery.adapters.make_deliverer", refuse)
+    monkeypatch.setattr(
+        "bot.runtime.build_investigator", lambda *_: pytest.fail("models loaded first")
+    )
+    monkeypatch.setenv("BOT_DELIVERY__WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["worker", "--personas", str(SHARED / "personas")])
+    assert result.exit_code == 1, result.output
+    assert "error: delivery cannot start: cannot create /var/callbot/outbox" in result.output
+    assert "Traceback" not in result.output
