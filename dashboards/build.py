@@ -59,7 +59,7 @@ def _quantile(q: float, metric: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket[{RATE}])))"
 
 
-CONNECTED = 'outcome!~"no_answer|busy|failed|voicemail"'
+CONNECTED = 'outcome!~"no_answer|busy|failed"'  # bot.core.vocab.NOT_CONNECTED
 
 CAMPAIGNS = Dashboard(
     "callbot-campaigns",

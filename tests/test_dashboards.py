@@ -147,3 +147,14 @@ def test_every_alert_says_what_to_do() -> None:
     for r in rules:
         assert r["labels"]["severity"] in {"info", "warning", "critical"}
         assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
+
+
+def test_connected_means_the_same_everywhere() -> None:
+    """Each "not connected" outcome pattern in the dashboards and alerts is the vocabulary's
+    NOT_CONNECTED, as in the worker's status line, the monitor and campaign status."""
+    from bot.core.vocab import NOT_CONNECTED
+
+    patterns = {
+        m.group(1) for _, expr in all_exprs() for m in re.finditer(r'outcome!~"([^"]+)"', expr)
+    }
+    assert patterns and {frozenset(p.split("|")) for p in patterns} == {frozenset(NOT_CONNECTED)}

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.core.vocab import NOT_CONNECTED
 from bot.store.db import session_scope
 from bot.store.models import CallRow, CampaignAccountRow, CampaignRow, utcnow
 
@@ -121,12 +122,12 @@ def status_of(session: Session, campaign: CampaignRow) -> CampaignStatus:
     rows = session.exec(calls).all()
     st.outcomes = {str(o): n for o, n, _ in rows}
     st.calls = sum(st.outcomes.values())
-    answered = sum(n for o, n, _ in rows if o not in ("no_answer", "busy", "failed", "voicemail"))
+    answered = sum(n for o, n, _ in rows if o not in NOT_CONNECTED)
     st.connect_rate = round(answered / st.calls, 4) if st.calls else None
     talked = [
         (n, avg)
         for o, n, avg in rows
-        if avg is not None and o not in ("no_answer", "busy", "failed")
+        if avg is not None and o not in NOT_CONNECTED
     ]
     weight = sum(n for n, _ in talked)
     st.avg_duration_s = round(sum(n * avg for n, avg in talked) / weight, 1) if weight else None

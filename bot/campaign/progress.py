@@ -17,10 +17,7 @@ import datetime as dt
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from bot.core.vocab import Outcome
-
-#: Outcomes of calls that never reached a person or a machine on the line.
-UNCONNECTED: frozenset[str] = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED})
+from bot.core.vocab import NOT_CONNECTED, Outcome
 
 #: Calls/min counts the calls that finished within this many seconds.
 RATE_WINDOW_S = 60.0
@@ -34,7 +31,7 @@ _ORDER = [o.value for o in Outcome]
 
 def connected(outcome: str) -> bool:
     """An attempt that reached the line (someone, or voicemail, answered)."""
-    return outcome not in UNCONNECTED
+    return outcome not in NOT_CONNECTED
 
 
 @dataclass

@@ -22,6 +22,12 @@ class Outcome(StrEnum):
     HUNG_UP = "hung_up"
 
 
+#: Outcomes of attempts that never reached the line: the connect rate counts every other
+#: outcome (a person or voicemail answered) over all attempts, everywhere (worker status
+#: line, campaign status, monitor, alerts, dashboards/prometheus/alerts.yml).
+NOT_CONNECTED: frozenset[Outcome] = frozenset({Outcome.NO_ANSWER, Outcome.BUSY, Outcome.FAILED})
+
+
 class RiskBand(StrEnum):
     LOW = "low"
     MEDIUM = "medium"

@@ -22,10 +22,10 @@ from pydantic import BaseModel, Field, computed_field
 from sqlmodel import Session
 
 from bot.core.masking import mask_text
+from bot.core.vocab import NOT_CONNECTED
 from bot.web.config import MonitorThresholds
 
 #: Outcomes of calls nobody answered: the rest count as connected.
-NOT_CONNECTED = ("no_answer", "busy", "failed")
 #: Work-item states of the dial queue (see ``bot.campaign.queue``).
 QUEUE_STATES = ("queued", "in_progress", "done", "cancelled")
 
