@@ -32,6 +32,7 @@ from bot.core.masking import mask_entity, mask_tracked
 from bot.core.scoring import RiskAssessment
 from bot.core.vocab import Disposition, Scenario
 from bot.store.db import session_scope
+from bot.store.links import record_call_links
 from bot.store.models import (
     AccountRow,
     CallRow,
@@ -260,6 +261,7 @@ def record_result(
         session.add(disposition)
         session.flush()
         redactor.seal(session)
+        record_call_links(session, account, claim.call_id, result, entities)
         if decision.disposition is not Disposition.RETRY_CALL:
             enqueue(session, disposition, call, account)
         if decision.needs_review:

@@ -54,3 +54,29 @@ def mask_pii() -> None:
         engine.dispose()
     changed = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to mask"
     console.print(f"database at {_where(url)}: {changed}")
+
+
+@app.command("link-entities")
+def link_entities(
+    rebuild: bool = typer.Option(False, help="drop every link first (after a PII key rotation)"),
+) -> None:
+    """Build the accounts' network for what was stored before it existed: the accounts'
+    own data and the entities of stored calls. Numbers said in calls link only when
+    their sealed original opens (BOT_PII__KEY); without a key no number links. Safe to
+    repeat."""
+    from bot.store.db import make_engine
+    from bot.store.links import process_link_key
+    from bot.store.links_backfill import link_stored
+    from bot.store.pii_crypto import process_keyring
+
+    url = settings().db_url
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            counts = link_stored(conn, process_link_key(), process_keyring(), rebuild=rebuild)
+    finally:
+        engine.dispose()
+    parts = ", ".join(
+        f"{k} {counts[k]}" for k in ("accounts", "calls", "links", "masked", "no_key", "stale")
+    )
+    console.print(f"database at {_where(url)}: {parts}")

@@ -446,3 +446,34 @@ class ApiTokenRow(SQLModel, table=True):
     last_used_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
+
+
+# -- the accounts' network --------------------------------------------------------------
+
+
+class EntityLinkRow(SQLModel, table=True):
+    """One thing an account is tied to: a phone, card, ID number, person or employer,
+    from the account's own data or named in one of its calls (:mod:`bot.store.links`).
+    Two accounts sharing ``(kind, link_key)`` are linked. For numbers ``link_key`` is a
+    keyed hash (HMAC-SHA256) of the normalised full number, never the number; for names
+    it is the normalised name. ``shown`` is what pages display (numbers masked)."""
+
+    __tablename__ = "entity_link"
+    __table_args__ = (sa.Index("ix_entity_link_key", "kind", "link_key", "account_pk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_pk: int = Field(foreign_key="account.id", index=True)
+    #: The call that named it; None for the account's own data.
+    call_id: int | None = Field(default=None, foreign_key="call_attempt.id", index=True)
+    entity_id: int | None = Field(default=None, foreign_key="extracted_entity.id")
+    #: phone | card | id_number | person | employer
+    kind: str = Field(max_length=12)
+    #: holder (the account's own phone, ID, card, name) | counterparty (the flagged
+    #: transaction's) | said (named by the callee)
+    origin: str = Field(max_length=12)
+    link_key: str = Field(max_length=100)
+    shown: str = Field(max_length=100)
+    #: The id of the link key that hashed a number (None for names): keys rotate with
+    #: the PII key, and ``bot db link-entities --rebuild`` re-keys.
+    key_id: str | None = Field(default=None, max_length=16)
+    created_at: dt.datetime = Field(default_factory=utcnow)
