@@ -53,6 +53,7 @@ def create_app(
         review,
         workspace,
     )
+    from bot.web.routes.network import router as network_router
     from bot.web.routes.ops import router as ops_router
 
     app = FastAPI(
@@ -74,6 +75,7 @@ def create_app(
     for module in (*routers, admin_api, campaigns_api):
         app.include_router(module.router, responses=errors.COMMON_REFUSALS)
     app.include_router(ops_router)  # probes and metrics: no session, no refusals
+    app.include_router(network_router, responses=errors.COMMON_REFUSALS)  # the accounts' network
     api_docs.install(app)
     errors.install(app)
     app.add_middleware(RefuseNul)
