@@ -253,6 +253,128 @@ def next_open(
     return int(found) if found is not None else None
 
 
+def claim_next(
+    session: Session,
+    who: Viewer,
+    now: dt.datetime,
+    query: QueueQuery = _ANY,
+    *,
+    after: int | None = None,
+    tries: int = 5,
+) -> int | None:
+    """Claim the reviewer's next item and return its id ("submit and next", "skip"):
+    other than ``after``, among the items matching ``query``'s filters, one this reviewer
+    already holds (so that claims do not pile up), else the first claimable one in the
+    queue's order. The claim is the same conditional
+    UPDATE as :func:`claim`, so a reviewer who takes the same item an instant earlier
+    wins it and this one moves on to the following candidate (up to ``tries`` times)."""
+    passed: list[int] = [] if after is None else [after]
+    for _ in range(tries):
+        found = session.execute(
+            _queue_select()
+            .with_only_columns(col(ReviewItemRow.id))
+            .where(
+                sa.or_(_claimable(now), _held_by(who)),
+                col(ReviewItemRow.id).not_in(passed),
+                *query.conditions(),
+            )
+            .order_by(sa.case((_held_by(who), 0), else_=1), *query.order())
+            .limit(1)
+        ).scalar_one_or_none()
+        if found is None:
+            return None
+        item_id = int(found)
+        if _update(
+            session, item_id, sa.or_(_claimable(now), _held_by(who)),
+            state="claimed", claimed_by=who.user_id, claimed_at=now,
+        ):  # fmt: skip
+            session.expire_all()
+            audit(session, who.username, "review_claimed", "review_item", item_id)
+            return item_id
+        passed.append(item_id)  # taken by someone else meanwhile
+    return None
+
+
+# One reviewer's day and the queue's age, as the review pages and the API show them.
+class DeskStats(BaseModel):
+    done_today: int = Field(description="verdicts you gave since midnight UTC")
+    day_starts: dt.datetime = Field(description="midnight UTC: where today's count starts")
+    open_total: int = Field(description="claimable items, whatever the filters")
+    oldest_open_at: dt.datetime | None = Field(description="when the oldest open item was queued")
+    queue_age_hours: float | None = Field(description="hours since the oldest open item was queued")
+    overdue: bool = Field(description="the oldest open item is past the review SLA")
+
+
+def desk_stats(
+    session: Session, who: Viewer, now: dt.datetime, *, sla: dt.timedelta = REVIEW_SLA
+) -> DeskStats:
+    """Today's verdicts by ``who`` and the age of the queue. "Today" starts at midnight
+    UTC: the dashboard has no time-zone setting yet (docs/dashboard.md)."""
+    midnight = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    done = session.execute(
+        sa.select(sa.func.count())
+        .select_from(VerdictRow)
+        .where(col(VerdictRow.reviewer_id) == who.user_id, col(VerdictRow.created_at) >= midnight)
+    ).scalar_one()
+    total, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(ReviewItemRow.created_at))).where(
+            _claimable(now)
+        )
+    ).one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+    age = (now - oldest) if oldest is not None else None
+    return DeskStats(
+        done_today=int(done), day_starts=midnight, open_total=int(total), oldest_open_at=oldest,
+        queue_age_hours=round(max(age.total_seconds(), 0.0) / 3600, 1) if age else None,
+        overdue=age is not None and age > sla,
+    )  # fmt: skip
+
+
+# -- the item screen's player -----------------------------------------------------------
+
+#: How long a callee's answer is taken to last, per character and as a floor, when the
+#: player marks where it starts: a turn's ``at_s`` is when the bot's prompt started or
+#: when the callee's answer was heard in full (docs/dashboard.md, "The player").
+ANSWER_S_PER_CHAR = 0.35
+ANSWER_MIN_S = 1.5
+
+
+# One transcript turn's place in the recording (seconds from the answer).
+class PlayerTurn(BaseModel):
+    idx: int
+    role: str
+    start_s: float
+    end_s: float
+
+
+def player_turns(turns: list[TurnRow], duration_s: float | None) -> list[PlayerTurn]:
+    """Where each turn lies in the recording. A bot turn starts at its ``at_s``. A callee
+    turn's ``at_s`` is when the answer was heard in full, so its start is estimated from
+    the answer's length (never before the previous turn starts); each turn ends where the
+    next one starts, the last at the call's end."""
+    ordered = sorted(turns, key=lambda t: t.idx)
+    starts: list[float] = []
+    for n, t in enumerate(ordered):
+        previous = starts[n - 1] if n else 0.0
+        if t.role == "bot":
+            start = max(t.at_s, previous)
+        else:
+            guess = t.at_s - max(ANSWER_MIN_S, ANSWER_S_PER_CHAR * len(t.text))
+            start = max(min(guess, t.at_s), previous)
+        starts.append(round(max(start, 0.0), 2))
+    last = max([duration_s or 0.0, *(t.at_s for t in ordered)], default=0.0)
+    out = []
+    for n, t in enumerate(ordered):
+        end = starts[n + 1] if n + 1 < len(ordered) else last
+        out.append(
+            PlayerTurn(
+                idx=t.idx, role=t.role, start_s=starts[n], end_s=round(max(end, starts[n]), 2)
+            )
+        )
+    return out
+
+
 def campaign_choices(session: Session, limit: int = 200) -> list[tuple[int, str]]:
     """Campaigns for the queue's filter (id, name), by name."""
     rows = session.execute(

@@ -322,7 +322,9 @@ def test_verdicts_and_the_correction_sent_to_the_bank(
         f"turn_{page_turn}_reading": "acts=confirm, acts=ask_who",
     }
     assert app_client.post(f"/review/{page_item}/verdict", data=form).status_code == 403  # no CSRF
-    r = app_client.post(f"/review/{page_item}/verdict", data={**form, "csrf_token": token})
+    r = app_client.post(
+        f"/review/{page_item}/verdict", data={**form, "then": "queue", "csrf_token": token}
+    )  # the plain "submit": back to the queue (submit-and-next: tests/web/test_review_queue.py)
     assert r.status_code == 303 and r.headers["location"] == f"/review?done={page_item}"
     with Session(engine) as s:
         v = s.exec(select(VerdictRow).where(VerdictRow.review_item_id == page_item)).one()

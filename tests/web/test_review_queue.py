@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.store.models import CampaignAccountRow, ReviewItemRow
+from bot.store.models import CampaignAccountRow, ReviewItemRow, VerdictRow
 from bot.web.review_service import REVIEW_SLA
 from tests.campaign.factories import make_campaign
 from tests.web.conftest import Clock, login
@@ -88,7 +88,8 @@ def test_priority_order_filters_and_sla(
     page = app_client.get("/review", params={"band": "high", "sort": "score"})
     assert page.status_code == 200
     assert 'name="band"' in page.text and "highest score first" in page.text
-    assert page.text.count('action="/review/') - page.text.count("/release") == len(high)
+    claims = page.text.count('action="/review/') - page.text.count("/release")
+    assert claims - page.text.count('action="/review/next') == len(high)
 
 
 @pytest.mark.parametrize(
@@ -140,3 +141,151 @@ def test_the_sla_is_a_setting(engine: Engine, users: dict[str, int], clock: Cloc
         items = queue(client)
     assert len(items) >= 2
     assert {i["id"] for i in items if not i["overdue"]} == {fresh}
+
+
+# -- the review desk: submit and next, skip, today's counter, the queue's age -----------
+
+
+def held_by(engine: Engine, item_id: int) -> tuple[str, int | None]:
+    with Session(engine) as s:
+        item = s.get(ReviewItemRow, item_id)
+        assert item is not None
+        return item.state, item.claimed_by
+
+
+def test_submit_and_next_opens_the_next_item_claimed_with_the_filters_kept(
+    app_client: TestClient, engine: Engine, users: dict[str, int]
+) -> None:
+    """Start reviewing, then each verdict (the form's default) redirects to the next item
+    in the filtered queue's order, already claimed for this reviewer; an item another
+    reviewer took meanwhile is passed over; the last verdict lands on the queue."""
+    campaign = populate(engine, "desk")
+    split_campaign(engine, campaign, "other-desk")  # the filter must exclude these
+    token = login(app_client, "reviewer")
+    filters = {"campaign": str(campaign), "sort": "oldest"}
+    qs = f"campaign={campaign}&sort=oldest"
+    order = [int(str(i["id"])) for i in queue(app_client, **filters)]
+    assert len(order) >= 3 and len(order) < len(queue(app_client))
+
+    r = app_client.post(f"/review/next?{qs}", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == f"/review/{order[0]}?{qs}"
+    assert held_by(engine, order[0]) == ("claimed", users["reviewer"])
+    page = app_client.get(r.headers["location"])
+    assert page.status_code == 200
+    assert f'action="/review/{order[0]}/verdict?{qs.replace("&", "&amp;")}"' in page.text
+    assert "Submit and next" in page.text and 'id="keys-help"' in page.text
+
+    other = TestClient(app_client.app, base_url="https://testserver", follow_redirects=False)
+    with other:  # another reviewer takes what would have been next
+        theirs = login(other, "supervisor")
+        taken = other.post(f"/api/v1/review/{order[1]}/claim", headers={"X-CSRF-Token": theirs})
+        assert taken.status_code == 200
+
+    r = app_client.post(
+        f"/review/{order[0]}/verdict?{qs}", data={"decision": "agree", "csrf_token": token}
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/review/{order[2]}?{qs}&done={order[0]}"
+    assert held_by(engine, order[0])[0] == "done"
+    assert held_by(engine, order[2]) == ("claimed", users["reviewer"])
+    assert held_by(engine, order[1]) == ("claimed", users["supervisor"])
+    assert "Verdict recorded for item" in app_client.get(r.headers["location"]).text
+
+    for n, item in enumerate(order[2:], start=2):
+        r = app_client.post(
+            f"/review/{item}/verdict?{qs}",
+            data={"decision": "agree", "then": "next", "csrf_token": token},
+        )
+        following = order[n + 1] if n + 1 < len(order) else None
+        want = f"/review/{following}?{qs}" if following else f"/review?{qs}&empty=1"
+        assert r.headers["location"] == f"{want}&done={item}"
+    assert {held_by(engine, i)[0] for i in order if i != order[1]} == {"done"}
+    assert "No item left matching these filters" in app_client.get(r.headers["location"]).text
+    assert (
+        app_client.post(f"/review/next?{qs}", data={"csrf_token": token}).headers["location"]
+        == f"/review?{qs}&empty=1"
+    )
+
+
+def test_skip_gives_the_item_back_and_claims_the_next(
+    app_client: TestClient, engine: Engine, users: dict[str, int]
+) -> None:
+    populate(engine)
+    token = login(app_client, "reviewer")
+    high = [int(str(i["id"])) for i in queue(app_client, band="high")]
+    assert len(high) >= 2
+    first = app_client.post("/review/next?band=high", data={"csrf_token": token})
+    assert first.headers["location"] == f"/review/{high[0]}?band=high"
+    r = app_client.post(f"/review/{high[0]}/skip?band=high", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == f"/review/{high[1]}?band=high"
+    assert held_by(engine, high[0]) == ("open", None)
+    assert held_by(engine, high[1]) == ("claimed", users["reviewer"])
+    assert app_client.post(f"/review/{high[1]}/skip", data={}).status_code == 403  # CSRF
+    api = app_client.post("/api/v1/review/next", headers={"X-CSRF-Token": token})
+    assert api.status_code == 200 and api.json()["id"] == high[1]  # the one you hold first
+
+
+def test_todays_counter_counts_only_this_reviewers_verdicts_since_midnight_utc(
+    app_client: TestClient, engine: Engine, users: dict[str, int], clock: Clock
+) -> None:
+    populate(engine)
+    with Session(engine) as s:  # the oldest open item was queued 30 hours ago
+        rows = s.exec(select(ReviewItemRow).order_by(col(ReviewItemRow.id))).all()
+        for n, row in enumerate(rows):
+            row.created_at = clock.now - dt.timedelta(hours=30 if n == 1 else 2)
+            s.add(row)
+        s.commit()
+        ids = [r.id or 0 for r in rows]
+    mine = login(app_client, "reviewer")
+    other = TestClient(app_client.app, base_url="https://testserver", follow_redirects=False)
+    with other:
+        theirs = login(other, "supervisor")
+        for client, token, item in [(app_client, mine, ids[0]), (app_client, mine, ids[2]),
+                                    (other, theirs, ids[3])]:  # fmt: skip
+            h = {"X-CSRF-Token": token}
+            assert client.post(f"/api/v1/review/{item}/claim", headers=h).status_code == 200
+            v = client.post(f"/api/v1/review/{item}/verdict", json={"agree": True}, headers=h)
+            assert v.status_code == 200
+        assert other.get("/api/v1/review").json()["desk"]["done_today"] == 1
+    with Session(engine) as s:  # one of the reviewer's from yesterday evening
+        s.add(VerdictRow(review_item_id=ids[0], reviewer_id=users["reviewer"], agree=True,
+                         created_at=clock.now.replace(hour=0, minute=0) - dt.timedelta(minutes=1)))  # fmt: skip
+        s.commit()
+    stats = app_client.get("/api/v1/review").json()["desk"]
+    assert stats["done_today"] == 2
+    assert stats["day_starts"].startswith("2026-12-01T00:00:00")
+    assert stats["open_total"] == len(ids) - 3
+    assert stats["queue_age_hours"] == 30.0 and stats["overdue"] is True
+    assert stats["oldest_open_at"].startswith("2026-11-30T03:00:00")
+    page = app_client.get("/review").text
+    assert '<strong id="done-today">2</strong> reviewed today' in page
+    assert '<strong id="queue-age" class="overdue">30.0 h</strong>' in page
+    item_page = app_client.get(f"/review/{ids[4]}").text
+    assert '<strong id="done-today">2</strong>' in item_page
+    clock.advance(hours=15)  # past midnight: a new day, nothing done yet
+    login(app_client, "reviewer")
+    assert app_client.get("/api/v1/review").json()["desk"]["done_today"] == 0
+
+
+def test_player_turns_start_where_the_recording_has_them() -> None:
+    """A bot turn starts at its ``at_s``; a callee turn's ``at_s`` is when the answer was
+    heard in full, so it starts earlier by an estimate from its length, never before
+    the previous turn; each ends where the next starts."""
+    from bot.store.models import TurnRow
+    from bot.web.review_service import player_turns
+
+    def turn(idx: int, role: str, at: float, text: str) -> TurnRow:
+        return TurnRow(call_id=1, idx=idx, role=role, at_s=at, node_id="n", topic="t",
+                       text=text, event="speech")  # fmt: skip
+
+    spans = player_turns(
+        [turn(0, "bot", 0.0, "您好"), turn(1, "callee", 10.0, "对，我是李娜。"),
+         turn(2, "bot", 10.0, "好的"), turn(3, "callee", 11.0, "这张卡我借给朋友用了")],
+        duration_s=12.5,
+    )  # fmt: skip
+    assert [(p.start_s, p.end_s) for p in spans] == [
+        (0.0, 7.55),
+        (7.55, 10.0),
+        (10.0, 10.0),
+        (10.0, 12.5),
+    ]

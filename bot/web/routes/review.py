@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +29,7 @@ from bot.web.listing import page_count
 from bot.web.pages import render
 from bot.web.params import DbId, PageNo
 from bot.web.review_service import (
+    DeskStats,
     QueueItemOut,
     QueueQuery,
     ReviewError,
@@ -35,13 +37,15 @@ from bot.web.review_service import (
     VerdictIn,
     campaign_choices,
     claim,
+    claim_next,
+    desk_stats,
     give_verdict,
     holds,
     is_claimable,
     item_or_404,
     my_items,
-    next_open,
     open_items,
+    player_turns,
     release,
 )
 from bot.web.roles import Permission
@@ -85,17 +89,34 @@ def _verdict_from_form(form: Any) -> VerdictIn:
         raise ReviewError(400, f"invalid verdict: {exc}") from None
 
 
-def _form_action(
-    request: Request, who: Viewer, action: Callable[[], object], then: str
-) -> Response:
-    """Run a form's review action: on success redirect (303) to ``then``; a refusal
-    renders the error page with its status."""
+def _form_action(request: Request, who: Viewer, action: Callable[[], str]) -> Response:
+    """Run a form's review action: on success redirect (303) to the address it returns;
+    a refusal renders the error page with its status."""
     try:
-        action()
+        then = action()
     except ReviewError as exc:
         status = exc.status_code
         return render(request, "error.html", who, status, status=status, message=exc.detail)
     return RedirectResponse(then, status_code=303)
+
+
+def _url(path: str, params: dict[str, str], **extra: object) -> str:
+    """``path`` with the queue's filters (and ``extra``) as its query string."""
+    values = {**params, **{k: str(v) for k, v in extra.items() if v is not None}}
+    return f"{path}?{urlencode(values)}" if values else path
+
+
+def _next_url(
+    session: Session, who: Viewer, now: dt.datetime, query: QueueQuery, after: int | None,
+    **extra: object,
+) -> str:  # fmt: skip
+    """Claim the reviewer's next item (same filters and order) and point at it; the queue
+    when nothing is left."""
+    params = query.as_params()
+    found = claim_next(session, who, now, query, after=after)
+    if found is None:
+        return _url("/review", params, empty=1, **extra)
+    return _url(f"/review/{found}", params, **extra)
 
 
 @router.get("/review", response_class=HTMLResponse, include_in_schema=False)
@@ -113,26 +134,44 @@ def review_page(
         request, "review.html", who, open_rows=rows, total=total, page=page,
         pages=page_count(total, size), mine=my_items(session, who, now, sla=sla), query=query,
         params=query.as_params(), campaigns=campaign_choices(session),
+        desk=desk_stats(session, who, now, sla=sla), qs=_url("", query.as_params()),
+        done=request.query_params.get("done"), empty=request.query_params.get("empty"),
     )  # fmt: skip
+
+
+@router.post("/review/next", include_in_schema=False)
+def next_page(
+    request: Request,
+    query: Annotated[QueueQuery, Query()],
+    who: Viewer = Depends(MAY_REVIEW),
+    session: Session = DB,
+) -> Response:
+    """Start (or go on) reviewing: claim the first item in the queue's order."""
+    return _form_action(request, who, lambda: _next_url(session, who, clock(request), query, None))
 
 
 @router.get("/review/{item_id}", response_class=HTMLResponse, include_in_schema=False)
 def review_item_page(
     request: Request,
     item_id: DbId,
+    query: Annotated[QueueQuery, Query()],
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> HTMLResponse:
     item = item_or_404(session, item_id)
     detail = view_call(session, who, item.call_id, via="review")
-    now = clock(request)
+    web, now = web_settings(request), clock(request)
+    params = query.as_params()
+    player = player_turns(detail.turns, detail.call.duration_s)
     return render(
         request, "review_item.html", who, **body_context(detail), item=item,
         mine=holds(item, who), claimable=is_claimable(item, now),
-        next_id=next_open(session, now, item_id),
+        qs=_url("", params), params=params,
+        player=player, player_at={p.idx: p for p in player},
+        desk=desk_stats(session, who, now, sla=web.review_sla),
         band_choices=[b.value for b in RiskBand], disposition_choices=[d.value for d in Disposition],
         intent_choices=[i.value for i in Intent], reading_choices=ALL_LABELS,
-        error=request.query_params.get("error"),
+        error=request.query_params.get("error"), done=request.query_params.get("done"),
     )  # fmt: skip
 
 
@@ -140,37 +179,72 @@ def review_item_page(
 def claim_page(
     request: Request,
     item_id: DbId,
+    query: Annotated[QueueQuery, Query()],
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
-    return _form_action(
-        request, who, lambda: claim(session, item_id, who, clock(request)), f"/review/{item_id}"
-    )
+    def action() -> str:
+        claim(session, item_id, who, clock(request))
+        return _url(f"/review/{item_id}", query.as_params())
+
+    return _form_action(request, who, action)
 
 
 @router.post("/review/{item_id}/release", include_in_schema=False)
 def release_page(
     request: Request,
     item_id: DbId,
+    query: Annotated[QueueQuery, Query()],
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
-    return _form_action(request, who, lambda: release(session, item_id, who), "/review")
+    def action() -> str:
+        release(session, item_id, who)
+        return _url("/review", query.as_params())
+
+    return _form_action(request, who, action)
+
+
+@router.post("/review/{item_id}/skip", include_in_schema=False)
+def skip_page(
+    request: Request,
+    item_id: DbId,
+    query: Annotated[QueueQuery, Query()],
+    who: Viewer = Depends(MAY_REVIEW),
+    session: Session = DB,
+) -> Response:
+    """Skip to the next item: one you hold goes back to the queue for someone else, and
+    the next one in the queue's order is claimed for you."""
+
+    def action() -> str:
+        item = item_or_404(session, item_id)
+        if holds(item, who):
+            release(session, item_id, who)
+        return _next_url(session, who, clock(request), query, item_id)
+
+    return _form_action(request, who, action)
 
 
 @router.post("/review/{item_id}/verdict", include_in_schema=False)
 async def verdict_page(
     request: Request,
     item_id: DbId,
+    query: Annotated[QueueQuery, Query()],
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
+    """Record the verdict, then (``then=next``, the default) open the next item in the
+    queue's order already claimed, or (``then=queue``) go back to the queue."""
     form = await request.form()
-    return _form_action(
-        request, who,
-        lambda: give_verdict(session, item_id, _verdict_from_form(form), who, clock(request)),
-        f"/review?done={item_id}",
-    )  # fmt: skip
+
+    def action() -> str:
+        now = clock(request)
+        give_verdict(session, item_id, _verdict_from_form(form), who, now)
+        if form.get("then") == "queue":
+            return _url("/review", query.as_params(), done=item_id)
+        return _next_url(session, who, now, query, item_id, done=item_id)
+
+    return _form_action(request, who, action)
 
 
 # -- API --------------------------------------------------------------------------------
@@ -182,6 +256,7 @@ class QueueOut(BaseModel):
     page_size: int
     open: list[QueueItemOut] = Field(description="claimable, oldest first")
     mine: list[QueueItemOut] = Field(description="claimed by you")
+    desk: DeskStats = Field(description="your verdicts today and the queue's age")
 
 
 class ClaimOut(BaseModel):
@@ -218,6 +293,7 @@ def api_queue(
     return QueueOut(
         total_open=total, page=page, page_size=size,
         open=rows, mine=my_items(session, who, now, sla=sla),
+        desk=desk_stats(session, who, now, sla=sla),
     )  # fmt: skip
 
 
@@ -236,6 +312,25 @@ def api_claim(
     return ClaimOut(
         id=item_id, state=item.state, claimed_by=who.username, claimed_at=item.claimed_at
     )
+
+
+@router.post(
+    "/api/v1/review/next", response_model=ClaimOut, tags=["review"], responses=refusals(404),
+)  # fmt: skip
+def api_next(
+    request: Request,
+    query: Annotated[QueueQuery, Query()],
+    who: Viewer = Depends(MAY_REVIEW),
+    session: Session = DB,
+) -> ClaimOut:
+    """Claim your next item: the first one in the queue's order (the filters and
+    ``sort`` as for the queue) that you hold or may claim; 404 when none is left."""
+    now = clock(request)
+    found = claim_next(session, who, now, query)
+    if found is None:
+        raise ReviewError(404, "no item left in the queue")
+    item = item_or_404(session, found)
+    return ClaimOut(id=found, state=item.state, claimed_by=who.username, claimed_at=item.claimed_at)
 
 
 @router.post(
