@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -47,38 +47,73 @@ def base_ruleset_path(settings: Settings) -> Path:
     return settings.ruleset_file or settings.templates_dir / RULESET_FILE
 
 
-def packaged_scripts(templates_dir: Path) -> dict[str, str]:
-    """Version 0 of every script: id (the file's stem) -> source."""
+#: The folders of a templates tree whose files are workspace documents, each file one
+#: document named by its stem. Their versions share ``script_version``: a script's rows
+#: are keyed by its id (as they always were), the others by ``<folder>/<stem>``.
+FOLDERS = ("scripts", "blocks", "languages")
+
+
+def row_key(folder: str, doc: str) -> str:
+    """``script_version.script_id`` of document ``doc`` in ``folder``."""
+    return doc if folder == "scripts" else f"{folder}/{doc}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(folder, document) of a ``script_version.script_id``."""
+    folder, sep, doc = key.partition("/")
+    return (folder, doc) if sep and folder in FOLDERS else ("scripts", key)
+
+
+def packaged_docs(templates_dir: Path, folder: str) -> dict[str, str]:
+    """Version 0 of every document of ``folder``: the file's stem -> source."""
     return {
         path.stem: path.read_text(encoding="utf-8")
-        for path in sorted((templates_dir / "scripts").glob("*.yaml"))
+        for path in sorted((templates_dir / folder).glob("*.yaml"))
     }
+
+
+def packaged_scripts(templates_dir: Path) -> dict[str, str]:
+    """Version 0 of every script: id (the file's stem) -> source."""
+    return packaged_docs(templates_dir, "scripts")
 
 
 @dataclass(frozen=True)
 class PublishedSet:
-    """What the database says runs: script id -> source, and the rule set's source
-    (``None``: nothing published, the packaged file runs)."""
+    """What the database says runs: script id -> source, block and language-pack file
+    stems -> source, and the rule set's source (``None``: nothing published, the packaged
+    file runs). What is not here runs as packaged."""
 
     scripts: dict[str, str]
     ruleset: str | None
+    blocks: dict[str, str] = field(default_factory=dict)
+    languages: dict[str, str] = field(default_factory=dict)
+
+    def folder(self, name: str) -> dict[str, str]:
+        """The published documents of one folder of the tree (``FOLDERS``)."""
+        found: dict[str, str] = getattr(self, name)
+        return found
 
 
 def published_set(session: Session) -> PublishedSet:
-    scripts = {
-        row.script_id: row.source
-        for row in session.exec(
-            select(ScriptVersionRow)
-            .where(ScriptVersionRow.state == PUBLISHED)
-            .order_by(col(ScriptVersionRow.id))
-        )
-    }
+    by_folder: dict[str, dict[str, str]] = {name: {} for name in FOLDERS}
+    for key, source in session.exec(
+        select(ScriptVersionRow.script_id, ScriptVersionRow.source)
+        .where(ScriptVersionRow.state == PUBLISHED)
+        .order_by(col(ScriptVersionRow.id))
+    ):
+        folder, doc = split_key(key)
+        by_folder[folder][doc] = source
     ruleset = session.exec(
         select(RulesetVersionRow)
         .where(RulesetVersionRow.state == PUBLISHED)
         .order_by(col(RulesetVersionRow.id).desc())
     ).first()
-    return PublishedSet(scripts, ruleset.source if ruleset else None)
+    return PublishedSet(
+        by_folder["scripts"],
+        ruleset.source if ruleset else None,
+        by_folder["blocks"],
+        by_folder["languages"],
+    )
 
 
 @dataclass(frozen=True)
@@ -107,8 +142,9 @@ def assemble(templates_dir: Path, base_ruleset: Path, published: PublishedSet) -
     files[RULESET_FILE] = (
         published.ruleset.encode() if published.ruleset is not None else base_ruleset.read_bytes()
     )
-    for script_id, source in published.scripts.items():
-        files[Path("scripts") / f"{script_id}.yaml"] = source.encode()
+    for folder in FOLDERS:
+        for doc, source in published.folder(folder).items():
+            files[Path(folder) / f"{doc}.yaml"] = source.encode()
     return files
 
 

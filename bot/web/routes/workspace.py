@@ -4,7 +4,8 @@ under four eyes (see :mod:`bot.web.workspace`).
 
 ``edit_templates`` opens everything and saves, lints, previews, evaluates and submits;
 ``approve_templates`` approves, rejects and rolls back. Documents are addressed as
-``/{kind}/{doc}``: ``scripts/<script id>`` or ``rulesets/default``.
+``/{kind}/{doc}``: ``scripts/<script id>``, ``blocks/<block file stem>``,
+``languages/<pack file stem>`` or ``rulesets/default``.
 
 Each action is one method of :class:`~bot.web.workspace.service.Workspace`; a page and its
 ``/api/v1`` twin call the same method and differ only in how they read the input (form or
@@ -15,6 +16,7 @@ JSON) and show the result (template or redirect, or a JSON model). A refusal
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -22,7 +24,13 @@ from functools import wraps
 from typing import Any, ParamSpec
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -147,9 +155,14 @@ class PromptOut(BaseModel):
     label: str
     after_identity: bool
     line: int | None
+    #: The document it was written in (``blocks/identity_check.yaml``) and its editor
+    #: at that line.
     file: str
     text: str
     error: str
+    edit_url: str
+    #: The script it was rendered in.
+    script: str
 
 
 class PreviewOut(BaseModel):
@@ -368,21 +381,33 @@ def api_accounts(who: Viewer = EDIT) -> list[AccountOut]:
     return [AccountOut(**asdict(a)) for a in accounts()]
 
 
-@_api("GET", "/scripts/{doc}/versions/{number}/preview", PreviewOut)
+@_api("GET", "/{kind}/{doc}/versions/{number}/preview", PreviewOut)
 def api_preview(
-    doc: str, number: VersionNo, account: str = Query(SAMPLE), desk: Desk = EDITING
+    kind: Kind, doc: str, number: VersionNo, account: str = Query(SAMPLE), desk: Desk = EDITING
 ) -> Any:
-    """Every prompt of the version rendered for a sample account (masked)."""
-    return PreviewOut.model_validate(asdict(desk.ws.preview(doc, number, account).preview))
+    """Every prompt of the version rendered for a sample account (masked), each with the
+    document and line it was written on and a link to edit it there."""
+    return PreviewOut.model_validate(asdict(desk.ws.preview(kind, doc, number, account).preview))
 
 
 @_api("POST", "/{kind}/{doc}/versions/{number}/evaluate", EvaluationOut)
 def api_evaluate(
-    kind: Kind, doc: str, number: VersionNo, body: EvaluateIn | None = None, desk: Desk = EDITING
+    kind: Kind,
+    doc: str,
+    number: VersionNo,
+    body: EvaluateIn | None = None,
+    stream: bool = Query(False, description="answer progress as JSON lines (NDJSON)"),
+    desk: Desk = EDITING,
 ) -> Any:
     """Run the personas through this version and through the published set (rules-only
-    NLU); the result is kept with the version (audit event ``evaluate``)."""
+    NLU); the result is kept with the version (audit event ``evaluate``). With
+    ``stream=true`` the answer is one JSON line per persona run (``done``, ``total``,
+    ``percent``) and a last one with ``finished: true`` once the result is stored."""
     body = body or EvaluateIn()
+    if stream:
+        steps = desk.ws.evaluate_steps(kind, doc, number, body.sets, body.personas)
+        lines = (json.dumps(step) + "\n" for step in steps)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
     return _evaluation_out(desk.ws.evaluate(kind, doc, number, body.sets, body.personas))
 
 
@@ -501,10 +526,10 @@ def page_save(
     try:
         version, _report = desk.ws.save(kind, doc, source)
     except WorkspaceError as exc:
-        if exc.status != 422:
+        if exc.status not in (409, 422):
             raise
         report = Report(document_file(kind, doc), refused=exc.problems)
-        return _editor(desk, kind, doc, source, base, report, 422, exc.message)
+        return _editor(desk, kind, doc, source, base, report, exc.status, exc.message)
     return _to_version(version)
 
 
@@ -523,6 +548,8 @@ def page_version(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING) 
         file=report.file,
         evaluation=desk.ws.latest_evaluation(v),
         can_approve=desk.who.can(Permission.APPROVE_TEMPLATES),
+        # what an approver is asked to publish: shown on the page itself
+        diff=desk.ws.diff(kind, doc, number) if v.state in ("draft", "pending") else None,
     )
 
 
@@ -548,13 +575,13 @@ def page_rollback(kind: Kind, doc: str, number: VersionNo, desk: Desk = APPROVIN
     return _to_version(desk.ws.rollback(kind, doc, number))
 
 
-@_page("GET", "/scripts/{doc}/versions/{number}/preview")
+@_page("GET", "/{kind}/{doc}/versions/{number}/preview")
 def page_preview(
-    doc: str, number: VersionNo, account: str = Query(SAMPLE), desk: Desk = EDITING
+    kind: Kind, doc: str, number: VersionNo, account: str = Query(SAMPLE), desk: Desk = EDITING
 ) -> Response:
-    shown = desk.ws.preview(doc, number, account)
+    shown = desk.ws.preview(kind, doc, number, account)
     return desk.render(
-        "workspace_preview.html", kind=Kind.SCRIPTS, doc=doc, v=shown.version,
+        "workspace_preview.html", kind=kind, doc=doc, v=shown.version,
         preview=shown.preview, accounts=accounts(),
     )  # fmt: skip
 

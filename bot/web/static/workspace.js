@@ -1,6 +1,8 @@
 // The workspace editor: line numbers, lint as you type (debounced), each problem shown
 // at its line (a marked line number and a note beside it), Tab indents, Ctrl+S saves.
 // No framework; the lint API is POST /api/v1/workspace/{kind}/{doc}/lint.
+// Opened as .../edit#L12 (a preview's "edit" link) it selects line 12.
+// The evaluation page runs its personas through the streaming API and shows progress.
 (function () {
   "use strict";
   const editor = document.getElementById("ws-editor");
@@ -127,4 +129,66 @@
     }
   });
   render();
+  const wanted = /^#L(\d+)$/.exec(window.location.hash);
+  if (wanted) goTo(Number(wanted[1]));
+})();
+
+// Evaluation with progress: POST .../evaluate?stream=1 answers one JSON line per persona
+// run ({"done", "total", "percent"}), then {"finished": true} once the result is stored.
+(function () {
+  "use strict";
+  const form = document.getElementById("ws-evaluate");
+  if (!form) return;
+  const bar = document.getElementById("ws-progress");
+  const label = document.getElementById("ws-progress-label");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const sets = Array.from(form.querySelectorAll("input[name=sets]:checked")).map((x) => x.value);
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    bar.hidden = false;
+    bar.value = 0;
+    label.textContent = "starting…";
+    try {
+      const r = await window.botFetch(form.dataset.streamUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sets: sets }),
+      });
+      if (!r.ok) {
+        const body = await r.json().catch(() => ({}));
+        label.textContent = "evaluation refused (" + r.status + "): " + (body.detail || "");
+        button.disabled = false;
+        return;
+      }
+      const reader = r.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, cut).trim();
+          buffer = buffer.slice(cut + 1);
+          if (!line) continue;
+          const step = JSON.parse(line);
+          if (step.error) {
+            label.textContent = "evaluation failed: " + step.error;
+            button.disabled = false;
+            return;
+          }
+          bar.value = step.percent;
+          label.textContent = step.finished
+            ? "done: " + step.total + " persona runs"
+            : step.percent + "% · " + step.done + " of " + step.total + " persona runs";
+          if (step.finished) window.location.reload();
+        }
+      }
+    } catch (err) {
+      label.textContent = "evaluation failed: " + err;
+      button.disabled = false;
+    }
+  });
 })();

@@ -1,7 +1,9 @@
 """Saving drafts and the four-eyes flow, each step audited in the caller's transaction.
 
 * save: a new ``draft`` version; refused (not stored, audited ``template_rejected``) when
-  the sandbox screen finds an escape attempt; stored with its lint errors otherwise.
+  the sandbox screen finds an escape attempt, and refused (409, not stored) when it is
+  the published version's text again (nothing would change); stored with its lint
+  errors otherwise.
 * submit: the author sends a draft without errors for approval (``pending``).
 * approve: a *different* user with ``approve_templates`` publishes a pending version
   (the checks run again against what is published now); the previously published
@@ -71,7 +73,7 @@ class Workflow:
             self.session,
             actor.username,
             "template_rejected",
-            "script" if kind is Kind.SCRIPTS else "ruleset",
+            kind.singular,
             doc,
             stage=stage,
             digest=source_digest(source),
@@ -91,6 +93,13 @@ class Workflow:
             self._rejected(actor, kind, doc, source, report, "save")
             raise WorkspaceError(
                 422, "refused: the template tries to leave the sandbox", report.refused
+            )
+        published = self.docs.published(kind, doc)
+        if _same_text(published.source or "", source):
+            raise WorkspaceError(
+                409,
+                f"this text is identical to the published version "
+                f"(v{published.version}): a draft must change something",
             )
         latest = self.docs.latest(kind, doc)
         if (
@@ -206,6 +215,12 @@ class Workflow:
             replaces=current.version,
         )
         return version
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Identical but for line endings and blank space at the very start and end (what a
+    browser's text area adds or drops)."""
+    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
 
 
 def _check_size(source: str) -> None:

@@ -25,12 +25,14 @@ from pathlib import Path
 from bot.core.lint import lint_library, render_problems
 from bot.core.routing import load_router
 from bot.core.scoring import RiskScorer, RuleSet
-from bot.core.scripts import Script, TemplateLibrary, load_library, parse_model
+from bot.core.script_model import BlockFile, LanguagePack
+from bot.core.scripts import Script, TemplateLibrary, parse_model
+from bot.core.scripts import _Block as Block
 from bot.core.template_screen import screen
 from bot.core.yamlsource import SourceError, SourceFileError
 from bot.settings import Settings
-from bot.templates_store import RULESET_FILE, PublishedSet, packaged_scripts
-from bot.web.workspace.documents import Kind
+from bot.templates_store import FOLDERS, RULESET_FILE, PublishedSet, packaged_docs
+from bot.web.workspace.documents import Documents, Kind
 
 
 @dataclass(frozen=True)
@@ -61,44 +63,85 @@ class Report:
 
 
 def document_file(kind: Kind, doc: str) -> str:
-    return str(RULESET_FILE) if kind is Kind.RULESETS else f"scripts/{doc}.yaml"
+    return str(RULESET_FILE) if kind is Kind.RULESETS else f"{kind.value}/{doc}.yaml"
 
 
 # -- the library with a draft in place --------------------------------------------------
 
 
-def _fingerprint(root: Path) -> tuple[tuple[str, int], ...]:
-    files = [*(root / "blocks").glob("*.yaml"), *(root / "languages").glob("*.yaml")]
-    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in files))
+@dataclass(frozen=True)
+class Draft:
+    """One document's text put in place of what runs (a draft being checked, previewed
+    or evaluated)."""
+
+    kind: Kind
+    doc: str
+    source: str
 
 
-@lru_cache(maxsize=4)
-def _base(root: Path, _fingerprint: tuple[tuple[str, int], ...]) -> TemplateLibrary:
-    return load_library(root)
+def tree_sources(
+    settings: Settings, published: PublishedSet, draft: Draft | None = None
+) -> dict[str, dict[str, str]]:
+    """Folder -> file stem -> source of what the bot would run: the packaged files, the
+    published versions over them, and ``draft`` over those."""
+    root = settings.templates_dir
+    out = {}
+    for folder in FOLDERS:
+        docs = packaged_docs(root, folder) | published.folder(folder)
+        if draft is not None and draft.kind.value == folder:
+            docs[draft.doc] = draft.source
+        out[folder] = docs
+    return out
 
 
-def base_library(templates_dir: Path) -> TemplateLibrary:
-    """The packaged library (blocks and languages are shared, never mutated), loaded
-    again only when a block or language file changes."""
-    return _base(templates_dir, _fingerprint(templates_dir))
+# Parsed blocks and packs are shared between libraries (never mutated): a lint as one
+# types re-parses only the document being edited.
+@lru_cache(maxsize=256)
+def _block(text: str, file: str) -> tuple[Block | None, tuple[SourceError, ...]]:
+    try:
+        spec, lines = parse_model(text, file, BlockFile)
+    except SourceFileError as exc:
+        return None, tuple(exc.errors)
+    return Block(spec, lines, file, text), ()
+
+
+@lru_cache(maxsize=64)
+def _language(text: str, file: str) -> tuple[LanguagePack | None, tuple[SourceError, ...]]:
+    try:
+        pack, _lines = parse_model(text, file, LanguagePack)
+    except SourceFileError as exc:
+        return None, tuple(exc.errors)
+    return pack, ()
 
 
 def library_with(
-    settings: Settings, published: PublishedSet, overrides: dict[str, str] | None = None
+    settings: Settings, published: PublishedSet, draft: Draft | None = None
 ) -> TemplateLibrary:
-    """The packaged blocks and languages, the published scripts over the packaged ones,
-    and ``overrides`` (script id -> source) over those: what the bot would run."""
+    """The library the bot would run with ``draft`` in place: packaged languages, blocks
+    and scripts, the published versions over them, the draft over those."""
     root = settings.templates_dir
-    base = base_library(root)
-    lib = TemplateLibrary(
-        root=root,
-        languages=base.languages,
-        blocks=base.blocks,
-        errors=[e for e in base.errors if Path(e.file).parent.name != "scripts"],
-    )
-    sources = packaged_scripts(root) | published.scripts | (overrides or {})
-    for sid in sorted(sources):
-        lib.add_script_source(sources[sid], str(root / "scripts" / f"{sid}.yaml"))
+    sources = tree_sources(settings, published, draft)
+    lib = TemplateLibrary(root=root)
+    for stem, text in sorted(sources["languages"].items()):
+        pack, errors = _language(text, str(root / "languages" / f"{stem}.yaml"))
+        lib.errors += errors
+        if pack is not None:
+            lib.languages[pack.language] = pack
+    for stem, text in sorted(sources["blocks"].items()):
+        file = str(root / "blocks" / f"{stem}.yaml")
+        block, errors = _block(text, file)
+        lib.errors += errors
+        if block is None:
+            continue
+        if block.spec.id in lib.blocks:
+            line = block.lines.line(("id",))
+            lib.errors.append(
+                SourceError(file, line, "id", f"duplicate block id '{block.spec.id}'")
+            )
+            continue
+        lib.blocks[block.spec.id] = block
+    for sid, text in sorted(sources["scripts"].items()):
+        lib.add_script_source(text, str(root / "scripts" / f"{sid}.yaml"))
     return lib
 
 
@@ -121,11 +164,6 @@ def _router_errors(settings: Settings, lib: TemplateLibrary) -> list[SourceError
     )
 
 
-def _id_line(source: str) -> int | None:
-    match = re.search(r"^id\s*:", source, re.M)
-    return source.count("\n", 0, match.start()) + 1 if match else None
-
-
 def _render_all(settings: Settings, script: Script, report: Report) -> None:
     for problem in render_problems(script, settings.bank_name):
         found = _relative(settings, problem.error)
@@ -139,25 +177,95 @@ def _screen(source: str, file: str) -> list[Problem]:
     return [Problem(e.file, e.line, e.field, e.message) for e in screen(source, file)]
 
 
-def check_script(settings: Settings, published: PublishedSet, doc: str, source: str) -> Report:
-    file = document_file(Kind.SCRIPTS, doc)
+def _render_scripts(settings: Settings, scripts: list[Script], report: Report) -> None:
+    for script in scripts:
+        _render_all(settings, script, report)
+
+
+def _using(lib: TemplateLibrary, settings: Settings, file: str) -> list[Script]:
+    """The scripts with a node written in ``file`` (a block's scripts)."""
+    path = str(settings.templates_dir / file)
+    return [s for s in lib.scripts.values() if any(n.origin.file == path for n in s.nodes.values())]
+
+
+def _same_id(source: str, file: str, model: type[BlockFile] | type[LanguagePack]) -> str | None:
+    """The ``id`` (block) or ``language`` (pack) of ``source``, if it parses."""
+    try:
+        parsed, _ = parse_model(source, file, model)
+    except SourceFileError:
+        return None
+    return parsed.id if isinstance(parsed, BlockFile) else parsed.language
+
+
+def _reply_problems(settings: Settings, source: str, file: str) -> list[Problem]:
+    """A language pack's fixed phrases are ``str.format`` text with ``{bank_name}`` and
+    ``{hotline}`` only: anything else would fail in the middle of a call."""
+    try:
+        pack, lines = parse_model(source, file, LanguagePack)
+    except SourceFileError:
+        return []
+    found = []
+    phrases: list[tuple[tuple[str, ...], str]]
+    phrases = [(("replies", k), v) for k, v in pack.replies.model_dump().items()]
+    phrases.append((("hotline_fallback",), pack.hotline_fallback))
+    for path, text in phrases:
+        try:
+            text.format(bank_name=settings.bank_name, hotline=settings.bank_hotline or "95555")
+        except (KeyError, IndexError, ValueError) as exc:
+            message = f"only {{bank_name}} and {{hotline}} can be used here ({exc!r})"
+            found.append(Problem(file, lines.line(path), ".".join(path), message))
+    return found
+
+
+def check_tree_document(
+    settings: Settings, published: PublishedSet, kind: Kind, doc: str, source: str
+) -> Report:
+    """A script, block or language pack, checked inside the whole library it would run
+    in: its own errors, and what it breaks elsewhere (a script including a block)."""
+    file = document_file(kind, doc)
     report = Report(file, refused=_screen(source, file))
     if report.refused:
         return report  # never compile or render what tries to escape
-    lib = library_with(settings, published, {doc: source})
+    lib = library_with(settings, published, Draft(kind, doc, source))
     errors = lint_library(lib, settings.bank_name, renders=False) + _router_errors(settings, lib)
     report.errors = sorted(
         {_relative(settings, e) for e in errors},
         key=lambda p: (p.file != file, p.file, p.line or 0),
     )
-    script = lib.scripts.get(doc)
-    if script is None and not any(p.file == file for p in report.errors):
-        report.errors.insert(
-            0, Problem(file, _id_line(source), "id", f"the script's id must stay '{doc}'")
-        )
-    if script is not None:
-        _render_all(settings, script, report)
+    mine = any(p.file == file for p in report.errors)
+    if kind is Kind.SCRIPTS:
+        script = lib.scripts.get(doc)
+        if script is None and not mine:
+            report.errors.insert(
+                0, Problem(file, _id_line(source), "id", f"the script's id must stay '{doc}'")
+            )
+        if script is not None:
+            _render_all(settings, script, report)
+        return report
+    model = BlockFile if kind is Kind.BLOCKS else LanguagePack
+    expected = _same_id(Documents.packaged_text(settings, kind, doc), file, model)
+    got = _same_id(source, file, model)
+    if got is not None and got != expected:
+        key = "id" if kind is Kind.BLOCKS else "language"
+        line = _key_line(source, key)
+        report.errors.insert(0, Problem(file, line, key, f"the {key} must stay '{expected}'"))
+    if kind is Kind.LANGUAGES:
+        report.errors += _reply_problems(settings, source, file)
+        language = got or ""
+        scripts = [s for s in lib.scripts.values() if s.language == language]
+    else:
+        scripts = _using(lib, settings, file)
+    _render_scripts(settings, scripts, report)
     return report
+
+
+def _key_line(source: str, key: str) -> int | None:
+    match = re.search(rf"^{key}\s*:", source, re.M)
+    return source.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _id_line(source: str) -> int | None:
+    return _key_line(source, "id")
 
 
 def check_ruleset(settings: Settings, source: str) -> Report:
@@ -178,4 +286,4 @@ def check_ruleset(settings: Settings, source: str) -> Report:
 def check(settings: Settings, published: PublishedSet, kind: Kind, doc: str, source: str) -> Report:
     if kind is Kind.RULESETS:
         return check_ruleset(settings, source)
-    return check_script(settings, published, doc, source)
+    return check_tree_document(settings, published, kind, doc, source)

@@ -1,9 +1,12 @@
-"""The workspace's documents (each script, and the rule set) and their versions.
+"""The workspace's documents (each script, block and language pack, and the rule set)
+and their versions.
 
 A version is a row of ``script_version`` / ``ruleset_version``; rows are never edited
-except for their state (and who approved them, when). Version 0 of each document is the
-packaged file (``settings.templates_dir``, ``settings.ruleset_file``): it is not stored,
-and counts as published while nothing of that document is published in the database.
+except for their state (and who approved them, when). Blocks and language packs share
+``script_version`` with the scripts, keyed ``blocks/<stem>`` / ``languages/<stem>``
+(:func:`bot.templates_store.row_key`). Version 0 of each document is the packaged file
+(``settings.templates_dir``, ``settings.ruleset_file``): it is not stored, and counts as
+published while nothing of that document is published in the database.
 
 States: ``draft`` (saved, editable by saving a new version) -> ``pending`` (submitted,
 waiting for a second person) -> ``published`` (what the bot runs) -> ``retired`` (a later
@@ -26,9 +29,11 @@ from bot.templates_store import (
     RULESET_ID,
     PublishedSet,
     base_ruleset_path,
-    packaged_scripts,
+    packaged_docs,
     published_set,
+    row_key,
     source_digest,
+    split_key,
 )
 
 DocRow = ScriptVersionRow | RulesetVersionRow
@@ -39,8 +44,29 @@ LIST_LIMIT = 200
 
 
 class Kind(StrEnum):
+    """A kind of document; the value is its folder in a templates tree (and its URL)."""
+
     SCRIPTS = "scripts"
+    BLOCKS = "blocks"
+    LANGUAGES = "languages"
     RULESETS = "rulesets"
+
+    @property
+    def in_tree(self) -> bool:
+        """Stored in ``script_version`` (a file of the templates tree)."""
+        return self is not Kind.RULESETS
+
+    @property
+    def singular(self) -> str:
+        return _SINGULAR[self]
+
+
+_SINGULAR = {
+    Kind.SCRIPTS: "script",
+    Kind.BLOCKS: "block",
+    Kind.LANGUAGES: "language",
+    Kind.RULESETS: "ruleset",
+}
 
 
 class State(StrEnum):
@@ -87,12 +113,12 @@ class Version:
     @property
     def object_type(self) -> str:
         """The audit log's object type."""
-        return "script" if self.kind is Kind.SCRIPTS else "ruleset"
+        return self.kind.singular
 
 
 def _model(kind: Kind) -> Any:
     """The row class (typed ``Any``: the two share columns but not a typed base)."""
-    return ScriptVersionRow if kind is Kind.SCRIPTS else RulesetVersionRow
+    return ScriptVersionRow if kind.in_tree else RulesetVersionRow
 
 
 def _row_version(row: Any) -> int:
@@ -108,20 +134,25 @@ class Documents:
 
     # -- documents ----------------------------------------------------------------------
 
+    @staticmethod
+    def packaged_text(settings: Settings, kind: Kind, doc: str) -> str:
+        """Version 0 of a document known to exist."""
+        if kind is Kind.RULESETS:
+            return base_ruleset_path(settings).read_text(encoding="utf-8")
+        return (settings.templates_dir / kind.value / f"{doc}.yaml").read_text(encoding="utf-8")
+
     def packaged_source(self, kind: Kind, doc: str) -> str:
         self.require(kind, doc)
-        if kind is Kind.RULESETS:
-            return base_ruleset_path(self.settings).read_text(encoding="utf-8")
-        return packaged_scripts(self.settings.templates_dir)[doc]
+        return self.packaged_text(self.settings, kind, doc)
 
     def doc_ids(self, kind: Kind) -> list[str]:
         if kind is Kind.RULESETS:
             return [RULESET_ID]
-        return sorted(packaged_scripts(self.settings.templates_dir))
+        return sorted(packaged_docs(self.settings.templates_dir, kind.value))
 
     def require(self, kind: Kind, doc: str) -> None:
         if doc not in self.doc_ids(kind):
-            raise WorkspaceError(404, f"no {kind.value[:-1]} '{doc}'")
+            raise WorkspaceError(404, f"no {kind.singular} '{doc}'")
 
     def published_set(self) -> PublishedSet:
         return published_set(self.session)
@@ -129,7 +160,9 @@ class Documents:
     # -- versions -----------------------------------------------------------------------
 
     def _where(self, kind: Kind, doc: str) -> Any:
-        return ScriptVersionRow.script_id == doc if kind is Kind.SCRIPTS else sa.true()
+        if kind.in_tree:
+            return ScriptVersionRow.script_id == row_key(kind.value, doc)
+        return sa.true()
 
     def _to_version(self, kind: Kind, doc: str, row: Any, with_source: bool) -> Version:
         return Version(
@@ -178,7 +211,7 @@ class Documents:
 
     def _row(self, kind: Kind, doc: str, version: int) -> DocRow:
         model = _model(kind)
-        wanted = version if kind is Kind.SCRIPTS else str(version)
+        wanted = version if kind.in_tree else str(version)
         row: DocRow | None = self.session.exec(
             select(model).where(self._where(kind, doc), model.version == wanted)
         ).first()
@@ -201,9 +234,9 @@ class Documents:
 
     def next_version(self, kind: Kind, doc: str) -> int:
         model = _model(kind)
-        if kind is Kind.SCRIPTS:
+        if kind.in_tree:
             top = self.session.exec(
-                select(func.max(ScriptVersionRow.version)).where(ScriptVersionRow.script_id == doc)
+                select(func.max(ScriptVersionRow.version)).where(self._where(kind, doc))
             ).one()
             return int(top or 0) + 1
         numbers = self.session.exec(select(model.version)).all()
@@ -230,8 +263,8 @@ class Documents:
             "created_at": now,
         }
         row: DocRow = (
-            ScriptVersionRow(script_id=doc, version=number, **common)
-            if kind is Kind.SCRIPTS
+            ScriptVersionRow(script_id=row_key(kind.value, doc), version=number, **common)
+            if kind.in_tree
             else RulesetVersionRow(version=str(number), **common)
         )
         self.session.add(row)
@@ -268,14 +301,15 @@ class Documents:
         counts: dict[tuple[Kind, str], dict[str, int]] = {}
         published: dict[tuple[Kind, str], int] = {}
         s = ScriptVersionRow
-        for script_id, state, n, top in self.session.exec(
+        for key, state, n, top in self.session.exec(
             select(s.script_id, s.state, func.count(), func.max(s.version)).group_by(
                 s.script_id, s.state
             )
         ):
-            counts.setdefault((Kind.SCRIPTS, script_id), {})[state] = n
+            folder, doc = split_key(key)
+            counts.setdefault((Kind(folder), doc), {})[state] = n
             if state == State.PUBLISHED:
-                published[(Kind.SCRIPTS, script_id)] = int(top)
+                published[(Kind(folder), doc)] = int(top)
         r = RulesetVersionRow
         for state, n in self.session.exec(select(r.state, func.count()).group_by(r.state)):
             counts.setdefault((Kind.RULESETS, RULESET_ID), {})[state] = n

@@ -13,6 +13,7 @@ version page shows the latest one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,8 +32,8 @@ from bot.settings import REPO_ROOT, Settings
 from bot.store.models import AuditEventRow
 from bot.templates_store import RULESET_FILE, PublishedSet, base_ruleset_path
 from bot.web.audit import audit
-from bot.web.workspace.checks import library_with
-from bot.web.workspace.documents import Kind, Version, WorkspaceError
+from bot.web.workspace.checks import Draft, library_with
+from bot.web.workspace.documents import Version, WorkspaceError
 from bot.web.workspace.preview import public_personas_dir
 
 ACTION = "evaluate"
@@ -131,6 +132,42 @@ def _compact(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Called after each persona run with (runs done, runs in all).
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Plan:
+    """An evaluation ready to run: the cases, and each side's library and rules (the
+    published side left out when the version is the published one)."""
+
+    settings: Settings
+    cases: list[PersonaCase]
+    load_errors: list[str]
+    sides: list[tuple[str, TemplateLibrary, RuleSet]]
+
+    @property
+    def total(self) -> int:
+        """Persona runs in all (each side runs every case)."""
+        return len(self.cases) * len(self.sides)
+
+    def run(self, progress: Progress | None = None) -> tuple[Side, Side]:
+        """(this version, the published set); ``progress`` after each persona run."""
+        done = 0
+
+        def step(_case_id: str) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, self.total)
+
+        out = [
+            _run(self.settings, label, library, rules, self.cases, self.load_errors, step)
+            for label, library, rules in self.sides
+        ]
+        return out[0], out[-1]
+
+
 def _run(
     settings: Settings,
     label: str,
@@ -138,9 +175,40 @@ def _run(
     ruleset: RuleSet,
     cases: list[PersonaCase],
     load_errors: list[str],
+    progress: Callable[[str], None] | None = None,
 ) -> Side:
-    entries = run_cases(investigator(settings, library, ruleset), cases)
+    entries = run_cases(investigator(settings, library, ruleset), cases, progress)
     return Side(label, summarise(entries, load_errors), [_compact(e) for e in entries])
+
+
+def plan(
+    settings: Settings,
+    published: PublishedSet,
+    version: Version,
+    published_version: Version,
+    sets: list[str],
+    only: list[str] | None = None,
+) -> Plan:
+    """What :func:`evaluate` runs: refused (422) when there are no personas or the rule
+    set does not load."""
+    assert version.source is not None
+    cases, load_errors = load_cases(sets, only)
+    if not cases:
+        raise WorkspaceError(422, "no personas to run (check the sets and ids)")
+    current_rules = _ruleset(settings, published.ruleset)
+    if version.kind.in_tree:
+        library = library_with(
+            settings, published, Draft(version.kind, version.doc, version.source)
+        )
+        rules = current_rules
+    else:
+        library = library_with(settings, published)
+        rules = _ruleset(settings, version.source)
+    sides = [(f"v{version.version}", library, rules)]
+    if version.version != published_version.version:
+        label = f"v{published_version.version} (published)"
+        sides.append((label, library_with(settings, published), current_rules))
+    return Plan(settings, cases, load_errors, sides)
 
 
 def evaluate(
@@ -150,31 +218,10 @@ def evaluate(
     published_version: Version,
     sets: list[str],
     only: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Side, Side]:
     """(this version, the published set) on the same personas."""
-    assert version.source is not None
-    cases, load_errors = load_cases(sets, only)
-    if not cases:
-        raise WorkspaceError(422, "no personas to run (check the sets and ids)")
-    current_rules = _ruleset(settings, published.ruleset)
-    if version.kind is Kind.SCRIPTS:
-        library = library_with(settings, published, {version.doc: version.source})
-        rules = current_rules
-    else:
-        library = library_with(settings, published)
-        rules = _ruleset(settings, version.source)
-    mine = _run(settings, f"v{version.version}", library, rules, cases, load_errors)
-    if version.version == published_version.version:
-        return mine, mine
-    theirs = _run(
-        settings,
-        f"v{published_version.version} (published)",
-        library_with(settings, published),
-        current_rules,
-        cases,
-        load_errors,
-    )
-    return mine, theirs
+    return plan(settings, published, version, published_version, sets, only).run(progress)
 
 
 def store(

@@ -10,15 +10,18 @@ written in the request's session, which the caller must commit all the same.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
 from bot.settings import Settings
 from bot.web.workspace import evaluation
 from bot.web.workspace.approval import Actor, Workflow
-from bot.web.workspace.checks import Report
+from bot.web.workspace.checks import Draft, Report
 from bot.web.workspace.diff import DiffLine, diff_lines, unified
 from bot.web.workspace.documents import DocumentSummary, Kind, Version, WorkspaceError
 from bot.web.workspace.evaluation import Evaluation
@@ -105,12 +108,19 @@ class Workspace:
         a, b = _source(old), _source(new)
         return VersionDiff(old, new, unified(a, b, old.ref, new.ref), diff_lines(a, b))
 
-    def preview(self, doc: str, number: int, account: str) -> Previewed:
-        """Every prompt of a script version rendered for a sample account (masked)."""
-        v = self.docs.get(Kind.SCRIPTS, doc, number)
+    def preview(self, kind: Kind, doc: str, number: int, account: str) -> Previewed:
+        """Every prompt of a version rendered for a sample account (masked); the rule set
+        has none (404)."""
+        if not kind.in_tree:
+            raise WorkspaceError(404, "the rule set has no prompts to preview")
+        v = self.docs.get(kind, doc, number)
         try:
             shown = render_preview(
-                self.settings, self.docs.published_set(), doc, _source(v), account
+                self.settings,
+                self.docs.published_set(),
+                Draft(kind, doc, _source(v)),
+                number,
+                account,
             )
         except KeyError:
             raise WorkspaceError(404, f"no sample account '{account}'") from None
@@ -146,6 +156,26 @@ class Workspace:
         evaluation.store(self.session, self.actor.username, v, sets, mine, theirs)
         return Evaluation(mine, theirs, sets)
 
+    def evaluate_steps(
+        self, kind: Kind, doc: str, number: int, sets: list[str], personas: list[str] | None
+    ) -> Iterator[dict[str, Any]]:
+        """:meth:`evaluate` step by step, for a page that shows progress: refusals are
+        raised before the first step; then one ``{"done", "total", "percent"}`` per
+        persona run, and ``{"finished": True, ...}`` once the result is stored (in a
+        session of its own: the request's transaction is over by then)."""
+        v = self.docs.get(kind, doc, number)
+        ready = evaluation.plan(
+            self.settings,
+            self.docs.published_set(),
+            v,
+            self.docs.published(kind, doc),
+            sets,
+            personas,
+        )
+        engine = self.session.get_bind()
+        actor = self.actor.username
+        return _steps(ready, engine, actor, v, sets)
+
     def latest_evaluation(self, version: Version) -> Evaluation | None:
         return evaluation.latest(self.session, version)
 
@@ -167,3 +197,38 @@ class Workspace:
 
     def rollback(self, kind: Kind, doc: str, number: int) -> Version:
         return self.flow.rollback(self.actor, kind, doc, number)
+
+
+def _step(done: int, total: int, **more: Any) -> dict[str, Any]:
+    return {"done": done, "total": total, "percent": 100 * done // max(total, 1), **more}
+
+
+def _steps(
+    ready: evaluation.Plan, engine: Any, actor: str, v: Version, sets: list[str]
+) -> Iterator[dict[str, Any]]:
+    """Runs the plan in a thread of its own and yields its progress as it comes; the
+    result is stored once it is complete."""
+    steps: queue.Queue[tuple[int, int]] = queue.Queue()
+    result: list[tuple[evaluation.Side, evaluation.Side]] = []
+    failed: list[str] = []
+
+    def work() -> None:
+        try:
+            result.append(ready.run(lambda done, total: steps.put((done, total))))
+        except Exception as exc:  # told to the page, not lost with the thread
+            failed.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            steps.put((-1, -1))
+
+    threading.Thread(target=work, name="workspace-evaluation", daemon=True).start()
+    yield _step(0, ready.total)
+    while (item := steps.get())[0] >= 0:
+        yield _step(*item)
+    if not result:
+        yield {"error": failed[0] if failed else "no result"}
+        return
+    mine, theirs = result[0]
+    with Session(engine) as session:
+        evaluation.store(session, actor, v, sets, mine, theirs)
+        session.commit()
+    yield _step(ready.total, ready.total, finished=True, passed=mine.summary.get("passed"))
