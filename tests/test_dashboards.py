@@ -158,3 +158,11 @@ def test_connected_means_the_same_everywhere() -> None:
         m.group(1) for _, expr in all_exprs() for m in re.finditer(r'outcome!~"([^"]+)"', expr)
     }
     assert patterns and {frozenset(p.split("|")) for p in patterns} == {frozenset(NOT_CONNECTED)}
+
+
+def test_connect_and_stall_alerts_match_the_monitor() -> None:
+    t = MonitorThresholds()
+    rules = {r["alert"]: " ".join(r["expr"].split()) for r in alert_rules()}
+    floor = re.search(r"<\s*(0\.\d+)", rules["CallbotConnectRateCollapsed"])
+    assert floor and float(floor.group(1)) == pytest.approx(t.connect_rate_min)
+    assert f"[{t.stall_minutes}m]" in rules["CallbotCampaignStalled"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -21,16 +22,20 @@ from bot.settings import Settings
 from bot.store.models import utcnow
 from bot.web import api_docs, errors
 from bot.web.feedback_cache import FeedbackCache
+from bot.web.localtime import local_filter
 from bot.web.nul_guard import RefuseNul
 from bot.web.roles import Permission, allowed
 
 HERE = Path(__file__).resolve().parent
 
 
-def templates() -> Jinja2Templates:
+def templates(zone: ZoneInfo | None = None) -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.globals["Permission"] = Permission
     t.env.globals["allowed"] = allowed
+    zone = zone or ZoneInfo("Asia/Shanghai")
+    t.env.globals["timezone_name"] = str(zone)
+    t.env.filters["local"] = local_filter(zone)
     return t
 
 
@@ -69,7 +74,7 @@ def create_app(
     app.state.feedback_cache = FeedbackCache(
         app.state.engine, max_stale_s=settings.web.feedback_max_stale_s
     )
-    app.state.templates = templates()
+    app.state.templates = templates(settings.web.zone)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     routers = (auth, home, calls, review, audit_log, monitor, feedback, workspace)
     for module in (*routers, admin_api, campaigns_api):

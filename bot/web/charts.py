@@ -36,7 +36,9 @@ def percent(v: float) -> str:
 def _svg(width: int, height: int, title: str, body: list[str], css_class: str) -> Markup:
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {escape(css_class)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        # The card's width, the drawing's proportions: fits any screen, never clipped.
+        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMidYMid meet" '
+        f'style="max-width: {width * 2}px; height: auto" role="img" '
         f'aria-label="{escape(title)}" {FONT} font-size="12">'
         f"<title>{escape(title)}</title>"
     )
@@ -164,8 +166,11 @@ def line_chart(
         _text(left - 4, py(top) + 4, fmt(top), "end", fill=MUTED),
     ]
     every = every or max(1, -(-len(labels) // 8))
+    last = len(labels) - 1
     for i, label in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
+        if i == last:  # the newest point (e.g. the live hour) sits on the right edge
+            body.append(_text(px(i), height - 8, label, "end" if last else "middle", fill=MUTED))
+        elif i % every == 0 and (last - i) >= every / 2:  # no overlap with the last label
             body.append(_text(px(i), height - 8, label, "middle", fill=MUTED))
     x = float(left)
     for s, (name, vs) in enumerate(series):

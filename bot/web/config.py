@@ -7,17 +7,23 @@ Environment variables follow the nesting: ``BOT_WEB__PORT=8000``,
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class MonitorThresholds(BaseModel):
     """When the monitor raises an alert: the failure or refusal rate over the last
-    ``window`` finished calls (of a campaign, or overall) reaches its threshold, once at
-    least ``min_calls`` calls are in the window (a handful of calls is not a trend)."""
+    ``window`` finished calls (of a campaign, or overall) reaches its threshold, or the
+    connect rate falls below ``connect_rate_min``, once at least ``min_calls`` calls are
+    in the window (a handful of calls is not a trend); or a running campaign is stalled:
+    work claimable for ``stall_minutes`` and no call started in that time. The Prometheus
+    rules in ``dashboards/prometheus/alerts.yml`` use the same values."""
 
     failure_rate: float = Field(0.10, ge=0, le=1)
     refusal_rate: float = Field(0.30, ge=0, le=1)
+    connect_rate_min: float = Field(0.05, ge=0, le=1)
+    stall_minutes: int = Field(30, ge=1, le=24 * 60)
     window: int = Field(200, ge=1, le=100_000)
     min_calls: int = Field(20, ge=1)
 
@@ -39,6 +45,8 @@ class WebSettings(BaseModel):
     #: Feedback figures may be served this many seconds old while they are recomputed
     #: in the background after new verdicts (0: always recompute on change).
     feedback_max_stale_s: float = Field(60.0, ge=0)
+    #: The team's time zone: pages and charts show times in it (the database keeps UTC).
+    timezone: str = "Asia/Shanghai"
     #: A review item older than this is overdue (marked in the queue, counted on the
     #: monitor): the team's service level for looking at a suspicious call.
     review_sla_hours: float = Field(24.0, gt=0, le=24 * 90)
@@ -48,6 +56,19 @@ class WebSettings(BaseModel):
     #: (``Authorization: Bearer <token>``); empty = open to whoever reaches the listen
     #: address (see docs/operations.md).
     metrics_token: SecretStr = SecretStr("")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def review_sla(self) -> dt.timedelta:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, computed_field
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from bot.campaign.due import claimable_throughout
 from bot.core.masking import mask_text
 from bot.core.vocab import NOT_CONNECTED
+from bot.store.models import CallRow, CampaignAccountRow
 from bot.web.config import MonitorThresholds
 
 #: Outcomes of calls nobody answered: the rest count as connected.
@@ -73,6 +76,8 @@ class WindowRates(BaseModel):
     calls: int = 0
     failed: int = 0
     refused: int = 0
+    #: Calls that reached the line (any outcome but :data:`NOT_CONNECTED`).
+    connected: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -84,10 +89,15 @@ class WindowRates(BaseModel):
     def refusal_rate(self) -> float | None:
         return self.refused / self.calls if self.calls else None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def connect_rate(self) -> float | None:
+        return self.connected / self.calls if self.calls else None
+
 
 class Alert(BaseModel):
     campaign: str | None = Field(None, description="null: all campaigns together")
-    kind: str = Field(description="failure | refusal")
+    kind: str = Field(description="failure | refusal | connect | stalled")
     rate: float
     threshold: float
     window_calls: int
@@ -173,6 +183,13 @@ class FeedbackOut(BaseModel):
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+#: SQL: how many of the rows' ``outcome`` reached the line (the vocabulary's constants).
+_CONNECTED_SUM = (
+    "coalesce(sum(CASE WHEN outcome NOT IN ("
+    + ", ".join(f"'{o.value}'" for o in sorted(NOT_CONNECTED))
+    + ") THEN 1 ELSE 0 END), 0)"
+)
 
 
 def _is_pg(session: Session) -> bool:
@@ -369,7 +386,7 @@ def _latency_generic(session: Session, scope: Scope) -> dict[int | None, dict[st
     only the two ranks around each percentile's position."""
     join, cond = scope.join(grouped=True), scope.where
     out: dict[int | None, dict[str, Any]] = defaultdict(dict)
-    for col in LATENCY_COLUMNS:
+    for column in LATENCY_COLUMNS:
         picks = " OR ".join(
             f"(rn = CAST({p} * (n - 1) AS INTEGER) OR rn = CAST({p} * (n - 1) AS INTEGER) + 1)"
             for p in PCTS
@@ -377,11 +394,11 @@ def _latency_generic(session: Session, scope: Scope) -> dict[int | None, dict[st
         rows = _rows(
             session,
             f"""WITH x AS (
-                    SELECT ca.campaign_id AS g, c.{col} AS v FROM call_attempt c {join}
-                    WHERE c.{col} IS NOT NULL AND {cond}
+                    SELECT ca.campaign_id AS g, c.{column} AS v FROM call_attempt c {join}
+                    WHERE c.{column} IS NOT NULL AND {cond}
                     UNION ALL
-                    SELECT {ALL}, c.{col} FROM call_attempt c {join}
-                    WHERE c.{col} IS NOT NULL AND {cond}),
+                    SELECT {ALL}, c.{column} FROM call_attempt c {join}
+                    WHERE c.{column} IS NOT NULL AND {cond}),
                 r AS (
                     SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS rn,
                            COUNT(*) OVER (PARTITION BY g) AS n
@@ -395,7 +412,7 @@ def _latency_generic(session: Session, scope: Scope) -> dict[int | None, dict[st
             ranks[r.g][r.rn] = float(r.v)
             sizes[r.g] = r.n
         for g, n in sizes.items():
-            out[g][col] = Percentiles(
+            out[g][column] = Percentiles(
                 p50=interpolate(ranks[g], n, 0.5), p95=interpolate(ranks[g], n, 0.95)
             )
     return dict(out)
@@ -408,14 +425,15 @@ def window_rates(session: Session, window: int, scope: Scope = Scope()) -> Windo
         session,
         f"""SELECT count(*) AS n,
                    coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused
+                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused,
+                   {_CONNECTED_SUM} AS connected
             FROM (SELECT c.outcome FROM call_attempt c {scope.join()}
                   WHERE c.outcome IS NOT NULL AND {scope.where}
                   ORDER BY c.started_at DESC, c.id DESC LIMIT :window) last_calls""",
         window=window,
         **scope.params(session),
     )[0]
-    return WindowRates(calls=r.n, failed=r.failed, refused=r.refused)
+    return WindowRates(calls=r.n, failed=r.failed, refused=r.refused, connected=r.connected)
 
 
 def window_rates_by_campaign(
@@ -427,7 +445,8 @@ def window_rates_by_campaign(
         session,
         f"""SELECT g, count(*) AS n,
                    coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused
+                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused,
+                   {_CONNECTED_SUM} AS connected
             FROM (SELECT ca.campaign_id AS g, c.outcome,
                          ROW_NUMBER() OVER (PARTITION BY ca.campaign_id
                                             ORDER BY c.started_at DESC, c.id DESC) AS rn
@@ -439,20 +458,26 @@ def window_rates_by_campaign(
         window=window,
         **scope.params(session),
     )
-    return {r.g: WindowRates(calls=r.n, failed=r.failed, refused=r.refused) for r in rows}
+    return {
+        r.g: WindowRates(calls=r.n, failed=r.failed, refused=r.refused, connected=r.connected)
+        for r in rows
+    }
 
 
 def alerts_for(name: str | None, rates: WindowRates, t: MonitorThresholds) -> list[Alert]:
-    """Alerts when a rate reaches its threshold over at least ``t.min_calls`` calls."""
+    """Alerts when a rate crosses its threshold over at least ``t.min_calls`` calls: the
+    failure or refusal rate at or above its limit, the connect rate below its floor."""
     if rates.calls < t.min_calls:
         return []
     who = f"campaign {name}" if name else "all campaigns"
     found = []
-    for kind, rate, limit in (
-        ("failure", rates.failure_rate, t.failure_rate),
-        ("refusal", rates.refusal_rate, t.refusal_rate),
+    for kind, rate, limit, crossed in (
+        ("failure", rates.failure_rate, t.failure_rate, operator.ge),
+        ("refusal", rates.refusal_rate, t.refusal_rate, operator.ge),
+        ("connect", rates.connect_rate, t.connect_rate_min, operator.lt),
     ):
-        if rate is not None and rate >= limit:
+        if rate is not None and crossed(rate, limit):
+            side = "below" if crossed is operator.lt else "threshold"
             found.append(
                 Alert(
                     campaign=name,
@@ -461,10 +486,47 @@ def alerts_for(name: str | None, rates: WindowRates, t: MonitorThresholds) -> li
                     threshold=limit,
                     window_calls=rates.calls,
                     message=f"{who}: {kind} rate {rate:.0%} over the last {rates.calls} "
-                    f"calls (threshold {limit:.0%})",
+                    f"calls ({side} {limit:.0%})",
                 )
             )
     return found
+
+
+def stalled_alerts(
+    session: Session, now: dt.datetime, t: MonitorThresholds, names: dict[int, str]
+) -> list[Alert]:
+    """A running campaign (of ``names``) whose work has been claimable for the last
+    ``t.stall_minutes`` while none of its calls started in that time: no worker is
+    taking it (none running, all stuck, or all on other campaigns)."""
+    span = dt.timedelta(minutes=t.stall_minutes)
+    waiting = {
+        cid: n for cid, n in claimable_throughout(session, now, span).items() if cid in names
+    }
+    if not waiting:
+        return []
+    started = session.execute(
+        sa.select(col(CampaignAccountRow.campaign_id))
+        .join(CallRow, col(CallRow.campaign_account_id) == col(CampaignAccountRow.id))
+        .where(
+            col(CallRow.started_at) >= now - span,
+            col(CampaignAccountRow.campaign_id).in_(list(waiting)),
+        )
+        .distinct()
+    ).scalars()
+    busy = set(started)
+    return [
+        Alert(
+            campaign=names[cid],
+            kind="stalled",
+            rate=0.0,
+            threshold=float(t.stall_minutes),
+            window_calls=0,
+            message=f"campaign {names[cid]}: {n} calls waiting for {t.stall_minutes} min "
+            "and none started: is a worker running?",
+        )
+        for cid, n in sorted(waiting.items())
+        if cid not in busy
+    ]
 
 
 def hourly_calls(
@@ -555,6 +617,11 @@ def monitor(
         )
         _add_latency(overall.figures, latency.get(ALL))
         overall.alerts = alerts_for(None, overall.recent, thresholds)
+    stalled = stalled_alerts(
+        session, now, thresholds, {c.id: c.name for c in found if c.state == "running"}
+    )
+    for c in per_campaign:
+        c.alerts.extend(a for a in stalled if a.campaign == c.name)
     alerts = [*(overall.alerts if campaign is None else []), *_all_alerts(per_campaign)]
     return MonitorOut(
         generated_at=now,

@@ -222,7 +222,8 @@ def test_figures_match_the_stored_calls(app_client: TestClient, engine: Engine) 
     assert by_name["nov-mules"]["id"] == personas
     assert by_name["nov-mules"]["queue"]["done"] == 10
     assert by_name["dec-dormant"]["recent"] == {
-        "calls": 5, "failed": 1, "refused": 1, "failure_rate": 0.2, "refusal_rate": 0.2,
+        "calls": 5, "failed": 1, "refused": 1, "connected": 2, "failure_rate": 0.2,
+        "refusal_rate": 0.2, "connect_rate": 0.4,
     }  # fmt: skip
     assert data["failure_reasons"][0]["count"] == 1
     # One campaign only: the same numbers as its row in the overview.
@@ -258,7 +259,11 @@ def test_figures_count_the_calls_of_the_period_and_queues_count_everything(
     assert app_client.get("/api/v1/monitor", params={"days": -1}).status_code == 422
     page = app_client.get("/monitor", params={"days": 1})
     assert '<option value="1" selected>' in page.text.replace("  ", " ")
-    assert "since 2026-11-30 09:00 UTC" in page.text
+    assert "since 2026-11-30 17:00 (Asia/Shanghai)" in page.text  # web.timezone
+    assert get_monitor(app_client, days=1)["hourly"][-1]["hour"].startswith("2026-12-01T09")
+    # the chart's newest hour is labelled in local time, right-aligned (never clipped)
+    assert re.search(r'text-anchor="end"[^>]*>17:00</text>', page.text), "live hour label"
+    assert "last 24 hours (Asia/Shanghai)" in page.text
 
 
 def col_id_mod(n: int) -> Any:
@@ -312,8 +317,13 @@ def test_too_few_calls_raise_no_alert() -> None:
     from bot.web.stats import WindowRates
 
     assert alerts_for("x", WindowRates(calls=19, failed=19), t) == []
-    assert [a.kind for a in alerts_for("x", WindowRates(calls=20, failed=2), t)] == ["failure"]
-    assert alerts_for("x", WindowRates(calls=200, failed=19, refused=59), t) == []
+    kinds = [a.kind for a in alerts_for("x", WindowRates(calls=20, failed=2, connected=18), t)]
+    assert kinds == ["failure"]
+    assert alerts_for("x", WindowRates(calls=200, failed=19, refused=59, connected=181), t) == []
+    # the connect rate alerts below its floor (5 %), not at it
+    assert alerts_for("x", WindowRates(calls=20, connected=1), t) == []
+    (low,) = alerts_for("x", WindowRates(calls=20, connected=0), t)
+    assert low.kind == "connect" and "below 5%" in low.message
 
 
 def test_thresholds_come_from_the_settings_when_present() -> None:
@@ -382,3 +392,83 @@ def assert_get_changes_nothing(app_client: TestClient, engine: Engine, campaign_
     for path in ("/monitor", "/monitor/screen", "/api/v1/monitor", "/monitor?campaign=hours"):
         assert app_client.get(path).status_code == 200
     assert snapshot() == before
+
+
+def test_a_collapsing_connect_rate_alerts(app_client: TestClient, engine: Engine) -> None:
+    dead = add_campaign(engine, "dead-trunk")
+    add_calls(engine, dead, ["no_answer"] * 15 + ["busy"] * 4 + ["failed"] * 0 + ["voicemail"])
+    fine = add_campaign(engine, "answering")
+    add_calls(engine, fine, ["no_answer"] * 10 + ["completed"] * 10)
+    login(app_client, "supervisor")
+    fired = {(x["campaign"], x["kind"]) for x in get_monitor(app_client)["alerts"]}
+    assert ("dead-trunk", "connect") not in fired  # voicemail answered: 1 of 20 is 5 %
+    add_calls(engine, dead, ["no_answer"], start=NOW - dt.timedelta(minutes=1))
+    fired = {(x["campaign"], x["kind"]) for x in get_monitor(app_client)["alerts"]}
+    assert ("dead-trunk", "connect") in fired and not {k for c, k in fired if c == "answering"}
+
+
+def queue_items(engine: Engine, campaign_id: int, n: int, due: dt.datetime) -> None:
+    with Session(engine) as s:
+        for _ in range(n):
+            acc = AccountRow(
+                account_id=f"62{next(SEQ):010d}", name="王五", phone="13900000000",
+                phone_e164="+8613900000000", scenario="dormant", model_score=0.4,
+                timezone="UTC",
+            )  # fmt: skip
+            s.add(acc)
+            s.flush()
+            s.add(
+                CampaignAccountRow(
+                    campaign_id=campaign_id, account_pk=acc.id or 0, state="queued",
+                    next_attempt_at=due,
+                )
+            )  # fmt: skip
+        s.commit()
+
+
+def open_all_day(engine: Engine, campaign_id: int) -> None:
+    with Session(engine) as s:
+        c = s.get(CampaignRow, campaign_id)
+        assert c is not None
+        c.window_start, c.window_end, c.weekdays = "00:00", "24:00", [1, 2, 3, 4, 5, 6, 7]
+        s.add(c)
+        s.commit()
+
+
+def test_a_stalled_campaign_alerts(app_client: TestClient, engine: Engine) -> None:
+    """Work claimable for the last 30 minutes and no call started in them: stalled. Work
+    that only just became due, a campaign whose calls go on, and a paused one: not."""
+    stalled = add_campaign(engine, "nobody-dials")
+    queue_items(engine, stalled, 3, NOW - dt.timedelta(hours=1))
+    add_calls(engine, stalled, ["completed"], start=NOW - dt.timedelta(hours=2))
+    fresh = add_campaign(engine, "just-due")
+    queue_items(engine, fresh, 3, NOW - dt.timedelta(minutes=5))
+    going = add_campaign(engine, "dialling")
+    queue_items(engine, going, 3, NOW - dt.timedelta(hours=1))
+    add_calls(engine, going, ["completed"], start=NOW - dt.timedelta(minutes=2))
+    paused = add_campaign(engine, "paused", state="paused")
+    queue_items(engine, paused, 3, NOW - dt.timedelta(hours=1))
+    for c in (stalled, fresh, going, paused):
+        open_all_day(engine, c)
+    login(app_client, "supervisor")
+    data = get_monitor(app_client)
+    stalls = [x for x in data["alerts"] if x["kind"] == "stalled"]
+    assert [x["campaign"] for x in stalls] == ["nobody-dials"]
+    assert "3 calls waiting for 30 min and none started" in stalls[0]["message"]
+    page = app_client.get("/monitor")
+    assert "nobody-dials: 3 calls waiting" in page.text
+
+
+def test_tiles_are_coloured_as_the_alerts_judge(app_client: TestClient, engine: Engine) -> None:
+    c = add_campaign(engine, "levels")
+    # 20 calls: failure 10 % (at the limit: bad), refusal 25 % (within a fifth: warn),
+    # connect 80 % (ok)
+    add_calls(engine, c, ["failed"] * 2 + ["no_answer"] * 2 + ["refused"] * 5 + ["completed"] * 11)
+    login(app_client, "supervisor")
+    page = app_client.get("/monitor").text
+    levels = dict(re.findall(r'data-level="(\w+)"><b>[^<]*</b><span>(\w+) rate', page))
+    assert {v: k for k, v in levels.items()} == {
+        "failure": "bad", "refusal": "warn", "connect": "ok"
+    }  # fmt: skip
+    screen = app_client.get("/monitor/screen").text
+    assert 'class="big level-bad"><b data-k="failure_rate">' in screen

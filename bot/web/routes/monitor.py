@@ -8,6 +8,7 @@ All figures are SQL aggregates (:mod:`bot.web.stats`); nothing here changes stat
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -16,8 +17,9 @@ from sqlmodel import Session
 
 from bot.web import charts
 from bot.web.config import MonitorThresholds
-from bot.web.deps import DB, Viewer, clock, require
+from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
+from bot.web.localtime import to_local
 from bot.web.pages import render
 from bot.web.roles import Permission
 from bot.web.stats import MONITOR_DAYS, MonitorOut, monitor
@@ -26,8 +28,9 @@ __all__ = ["MonitorThresholds", "router"]
 
 router = APIRouter()
 MAY_VIEW_MONITOR = require(Permission.VIEW_MONITOR)
-#: Seconds between reloads of the big screen.
+#: Seconds between reloads of the big screen, and between refreshes of the monitor page.
 SCREEN_REFRESH_S = 15
+PAGE_REFRESH_S = 30
 QUEUE_SERIES = ("queued", "in progress", "done", "cancelled")
 
 
@@ -59,6 +62,28 @@ def _figures(request: Request, session: Session, campaign: str | None, days: int
     return found
 
 
+def tile_levels(data: MonitorOut) -> dict[str, str]:
+    """``ok`` / ``warn`` / ``bad`` for the figures that have thresholds, so that the tiles
+    are coloured as the alerts judge them (warn: within a fifth of the limit)."""
+    t, recent = data.thresholds, data.overall.recent
+
+    def high(rate: float | None, limit: float) -> str:
+        if rate is None or recent.calls < t.min_calls:
+            return "none"
+        return "bad" if rate >= limit else "warn" if rate >= 0.8 * limit else "ok"
+
+    def low(rate: float | None, floor: float) -> str:
+        if rate is None or recent.calls < t.min_calls:
+            return "none"
+        return "bad" if rate < floor else "warn" if rate < 2 * floor else "ok"
+
+    return {
+        "failure_rate": high(recent.failure_rate, t.failure_rate),
+        "refusal_rate": high(recent.refusal_rate, t.refusal_rate),
+        "connect_rate": low(recent.connect_rate, t.connect_rate_min),
+    }
+
+
 def _figures_page(
     request: Request,
     who: Viewer,
@@ -66,6 +91,7 @@ def _figures_page(
     campaign: str | None,
     days: int,
     template: str,
+    refresh_s: int = PAGE_REFRESH_S,
     **context: Any,
 ) -> HTMLResponse:
     """A monitor page: ``template`` with the figures (``data``), their ``charts``, the
@@ -78,15 +104,16 @@ def _figures_page(
         return render(request, "error.html", who, 404, status=404, message=exc.detail)
     names = [c.name for c in data.campaigns] if campaign is None else []
     return render(
-        request, template, who, data=data, charts=monitor_charts(data), names=names, days=days,
+        request, template, who, data=data, charts=monitor_charts(data, web_settings(request).zone),
+        names=names, days=days, levels=tile_levels(data), refresh_s=refresh_s,
         **context,
     )  # fmt: skip
 
 
-def monitor_charts(data: MonitorOut) -> dict[str, Any]:
-    """The page's SVG charts."""
+def monitor_charts(data: MonitorOut, zone: ZoneInfo) -> dict[str, Any]:
+    """The page's SVG charts, hours in the team's time zone."""
     overall = data.overall.figures
-    hours = [h.hour.strftime("%H:00") for h in data.hourly]
+    hours = [to_local(h.hour, zone).strftime("%H:%M") for h in data.hourly]
     return {
         "queue": charts.stacked_bar(
             [
@@ -104,7 +131,7 @@ def monitor_charts(data: MonitorOut) -> dict[str, Any]:
                 ("calls", [float(h.calls) for h in data.hourly]),
                 ("failed", [float(h.failed) for h in data.hourly]),
             ],
-            title="Calls per hour, last 24 hours (UTC)",
+            title=f"Calls per hour, last 24 hours ({zone})",
             every=3,
         ),
         "spark": charts.sparkline(
@@ -133,7 +160,7 @@ def monitor_screen(
     session: Session = DB,
 ) -> HTMLResponse:
     return _figures_page(
-        request, who, session, campaign, days, "monitor_screen.html", refresh_s=SCREEN_REFRESH_S
+        request, who, session, campaign, days, "monitor_screen.html", SCREEN_REFRESH_S
     )
 
 

@@ -34,7 +34,9 @@
     n.vx = 0; n.vy = 0;
   });
   const centre = byId.get(data.centre);
-  const k = Math.sqrt((W * H) / Math.max(nodes.length, 1)) * 0.6;
+  // The ideal edge length: shorter as the graph grows, never so long that a small
+  // graph is pushed into the corners.
+  const k = Math.min(110, Math.max(40, Math.sqrt((W * H) / Math.max(nodes.length, 1)) * 0.5));
   for (let step = 0; step < 300; step++) {
     const cool = 1 - step / 300;
     for (let i = 0; i < nodes.length; i++) {
@@ -44,6 +46,7 @@
         let dx = a.x - b.x, dy = a.y - b.y;
         let d2 = dx * dx + dy * dy;
         if (d2 < 0.01) { dx = 0.1 * (i - j); dy = 0.1; d2 = dx * dx + dy * dy; }
+        if (d2 > 9 * k * k) continue; // far apart: no push
         const f = (k * k) / d2;
         a.vx += dx * f * 0.05; a.vy += dy * f * 0.05;
         b.vx -= dx * f * 0.05; b.vy -= dy * f * 0.05;
@@ -52,9 +55,9 @@
     edges.forEach((e) => {
       const dx = e.t.x - e.s.x, dy = e.t.y - e.s.y;
       const d = Math.sqrt(dx * dx + dy * dy) || 1;
-      const f = (d - k * 0.8) * 0.02;
-      e.s.vx += (dx / d) * f * d * 0.05; e.s.vy += (dy / d) * f * d * 0.05;
-      e.t.vx -= (dx / d) * f * d * 0.05; e.t.vy -= (dy / d) * f * d * 0.05;
+      const f = (d - k) * 0.1; // a spring of rest length k
+      e.s.vx += (dx / d) * f; e.s.vy += (dy / d) * f;
+      e.t.vx -= (dx / d) * f; e.t.vy -= (dy / d) * f;
     });
     nodes.forEach((n) => {
       n.vx += (W / 2 - n.x) * 0.002; n.vy += (H / 2 - n.y) * 0.002;
