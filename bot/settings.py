@@ -117,8 +117,12 @@ class Settings(BaseSettings):
     ruleset_file: Path | None = None
     #: Where the bot's scripts and rule set come from: "files" (templates_dir and
     #: ruleset_file as they are) or "database" (the versions published in the compliance
-    #: workspace, materialised over them under data_dir/templates when a worker starts).
+    #: workspace, materialised over them under data_dir/templates).
     templates_source: Literal["files", "database"] = "files"
+    #: With templates_source = "database": how often (seconds, at most) a worker, ``bot
+    #: call`` or ``bot eval`` checks for a newly published set before a call; a new set
+    #: is used from the next call on, calls in progress keep theirs. 0 = read at start only.
+    templates_reload_s: float = Field(10.0, ge=0)
     #: Disposition policy overrides (per branch); None = the built-in default table.
     policy_file: Path | None = None
     #: A ``save_pretrained`` directory of the intent classifier (swap in a bank's own).

@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.core.yamlsource import SourceFileError
 from bot.runtime import build_investigator, template_paths
 from bot.settings import Settings
-from bot.store.models import RulesetVersionRow, ScriptVersionRow
+from bot.store.db import make_engine
+from bot.store.models import AuditEventRow, RulesetVersionRow, ScriptVersionRow
+from bot.templates_live import LOADED, LiveInvestigator
 from bot.templates_store import (
     RULESET_FILE,
     materialise_published,
@@ -27,9 +30,9 @@ HELLO = "这里是{{ bank_name }}反诈中心。"
 
 
 class DatabaseSettings(Settings):
-    """Settings with the field the lead adds to :class:`Settings` (read with getattr)."""
+    """Settings of a worker that runs the published set."""
 
-    templates_source: str = "database"
+    templates_source: Literal["files", "database"] = "database"
 
 
 def settings(tmp_path: Path) -> DatabaseSettings:
@@ -124,7 +127,106 @@ def test_a_broken_published_script_stops_the_worker_at_start(
 
 def test_an_unknown_templates_source_is_refused(tmp_path: Path) -> None:
     class Odd(Settings):
-        templates_source: str = "ftp"
+        templates_source: str = "ftp"  # type: ignore[assignment]
 
     with pytest.raises(ValueError, match="files' or 'database"):
         template_paths(Odd(data_dir=tmp_path))
+
+
+class Ticks:
+    """A clock the test moves (the reload interval without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def add_block(engine: Engine, source: str, version: int, state: str = "published") -> None:
+    with Session(engine) as s:
+        s.add(
+            ScriptVersionRow(
+                script_id=f"blocks/{BLOCK}",
+                version=version,
+                source=source,
+                digest=source_digest(source),
+                state=state,
+            )
+        )
+        s.commit()
+
+
+BLOCK = "identity_check"
+OPENING = "您好，我是{{ bank_name }}的智能语音助手，本次通话将全程录音。"
+BLOCK_SOURCE = (Settings().templates_dir / "blocks" / f"{BLOCK}.yaml").read_text("utf-8")
+
+
+def worker_investigator(engine: Engine, tmp_path: Path, ticks: Ticks) -> LiveInvestigator:
+    """What the worker's build_investigator makes with templates_source = database, on a
+    clock of the test's."""
+    from bot.runtime import _Shared
+
+    s = settings(tmp_path)
+    return LiveInvestigator(s, engine, _Shared(s, engine).core, clock=ticks)
+
+
+def test_a_worker_picks_up_a_newly_published_block_for_the_next_call(
+    engine: Engine, tmp_path: Path
+) -> None:
+    assert OPENING in BLOCK_SOURCE
+    ticks = Ticks()
+    built = build_investigator(settings(tmp_path), engine)
+    assert isinstance(built, LiveInvestigator)  # the worker's own kind, interval 10 s
+    investigator = worker_investigator(engine, tmp_path, ticks)
+    account = make_account(scenario="dormant")
+    assert opening(investigator).startswith("您好，我是示例银行")
+    in_progress = investigator.dialogue(account, DOC)
+    first = investigator.digest
+
+    add_block(engine, BLOCK_SOURCE.replace("我是", "这里是"), 1)  # approved meanwhile
+    assert opening(investigator).startswith("您好，我是")  # not checked before the interval
+    ticks.now += 10
+    assert opening(investigator).startswith("您好，这里是示例银行")  # the next call
+    assert investigator.digest != first
+    # the call that had begun speaks and is scored with the set it started with
+    assert str(in_progress.start().text).startswith("您好，我是")
+    assert investigator.library.blocks[BLOCK].text.count("这里是") == 1
+    with Session(engine) as s:
+        loaded = [
+            r.detail
+            for r in s.exec(select(AuditEventRow).where(AuditEventRow.action == LOADED)).all()
+        ]
+    assert [d["digest"] for d in loaded][-2:] == [first, investigator.digest]
+    assert loaded[-1]["replaces"] == first
+
+    # a published set that fails the checks leaves the running one in place
+    broken = BLOCK_SOURCE.replace(OPENING, "{{ nobody }}")
+    with Session(engine) as s:
+        row = s.exec(select(ScriptVersionRow)).one()
+        row.state = "retired"
+        s.add(row)
+        s.commit()
+    add_block(engine, broken, 2)
+    ticks.now += 10
+    running = investigator.digest
+    assert opening(investigator).startswith("您好，这里是")
+    assert investigator.digest == running
+
+
+def test_a_worker_rides_out_a_database_it_cannot_reach(engine: Engine, tmp_path: Path) -> None:
+    ticks = Ticks()
+    investigator = worker_investigator(engine, tmp_path, ticks)
+    running = investigator.digest
+    investigator._engine = make_engine("sqlite:///" + str(tmp_path / "nowhere" / "x.db"))
+    ticks.now += 10
+    assert opening(investigator).startswith("您好，我是示例银行")  # the set it has
+    assert investigator.digest == running
+
+
+def test_reloading_is_off_with_an_interval_of_zero(engine: Engine, tmp_path: Path) -> None:
+    class AtStart(DatabaseSettings):
+        templates_reload_s: float = 0
+
+    built = build_investigator(AtStart(data_dir=tmp_path, intent_model_enabled=False), engine)
+    assert not isinstance(built, LiveInvestigator)
