@@ -268,9 +268,24 @@ def record_call_links(
 
 
 def _linking(table: Any = LINKS) -> Any:
-    """Rows that may link: not a stop-list name."""
-    return sa.not_(
-        sa.and_(table.c.kind.in_(sorted(NAME_KINDS)), table.c.link_key.in_(sorted(STOP_NAMES)))
+    """Rows that may link: not a stop-list name, and not a holder's name that only other
+    holders share (two holders called 张伟 are not tied by that; a callee or a flagged
+    transaction naming 张伟 ties every 张伟 holder to it)."""
+    other = LINKS.alias("other_mention")
+    named_elsewhere = (
+        sa.select(other.c.id)
+        .where(
+            other.c.kind == table.c.kind,
+            other.c.link_key == table.c.link_key,
+            other.c.origin != "holder",
+        )
+        .exists()
+    )
+    return sa.and_(
+        sa.not_(
+            sa.and_(table.c.kind.in_(sorted(NAME_KINDS)), table.c.link_key.in_(sorted(STOP_NAMES)))
+        ),
+        sa.or_(table.c.kind != "person", table.c.origin != "holder", named_elsewhere),
     )
 
 
@@ -473,27 +488,29 @@ def group_of(session: Session, account_pk: int) -> set[int]:
     query over the bipartite graph (each node is expanded once: ``UNION`` drops a row
     already reached, so the work is proportional to the group's links)."""
     l1 = LINKS.alias("l1")
+    # A row of ``reach`` is a node: an account (kind "account", its pk in ``pk``) or a
+    # shared thing (its kind and link key, ``pk`` 0).
     seed = sa.select(
-        sa.literal("account").label("kind"), sa.cast(sa.literal(account_pk), sa.String).label("key")
+        sa.literal("account").label("kind"),
+        sa.literal("").label("key"),
+        sa.literal(account_pk).label("pk"),
     ).cte("reach", recursive=True)
-    from_account = sa.and_(
-        seed.c.kind == "account", l1.c.account_pk == sa.cast(seed.c.key, sa.Integer)
-    )
+    from_account = sa.and_(seed.c.kind == "account", l1.c.account_pk == seed.c.pk)
     from_node = sa.and_(
         seed.c.kind != "account", l1.c.kind == seed.c.kind, l1.c.link_key == seed.c.key
     )
+    is_account = seed.c.kind == "account"
     step = (
         sa.select(
-            sa.case((seed.c.kind == "account", l1.c.kind), else_=sa.literal("account")),
-            sa.case(
-                (seed.c.kind == "account", l1.c.link_key), else_=sa.cast(l1.c.account_pk, sa.String)
-            ),
+            sa.case((is_account, l1.c.kind), else_=sa.literal("account")),
+            sa.case((is_account, l1.c.link_key), else_=sa.literal("")),
+            sa.case((is_account, sa.literal(0)), else_=l1.c.account_pk),
         )
         .select_from(seed.join(l1, sa.or_(from_account, from_node)))
         .where(_linking(l1))
     )
     reach = seed.union(step)
-    found = session.execute(sa.select(reach.c.key).where(reach.c.kind == "account")).scalars()
+    found = session.execute(sa.select(reach.c.pk).where(reach.c.kind == "account")).scalars()
     return {int(k) for k in found}
 
 

@@ -36,14 +36,15 @@ def _two_accounts_sharing_a_counterparty(live: Live) -> tuple[int, int]:
 def test_two_accounts_sharing_a_counterparty_are_drawn(page: Any, live: Live) -> None:
     first, second = _two_accounts_sharing_a_counterparty(live)
     outside: list[str] = []
-    page.route(
-        "**/*",
-        lambda route: (
+
+    def local_only(route: Any) -> None:
+        if route.request.url.startswith(live.url):
             route.continue_()
-            if route.request.url.startswith(live.url)
-            else (outside.append(route.request.url), route.abort())
-        ),
-    )
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
     sign_in(page, live.url, "supervisor")
     response = page.goto(f"{live.url}/accounts/{first}/network")
     assert response is not None and response.status == 200

@@ -201,3 +201,27 @@ def test_link_stored_rebuilds_calls_stored_before_from_sealed_originals(
     with Session(engine) as s:
         a = pks[A["account_id"]]
         assert group_of(s, a) == {a}  # the phone was their only tie
+
+
+def test_holders_with_one_name_link_only_once_someone_names_it(engine: Engine) -> None:
+    """Two holders called 周杰 are not tied by that; a flagged transaction to 周杰 ties
+    both to the account that sent it."""
+    key = LinkKey(b"t" * 32)
+    with Session(engine) as s:
+        h1 = _add(s, account_id="6222000000000011", name="周杰")
+        h2 = _add(s, account_id="6222000000000012", name="周 杰")  # the same, normalised
+        for row in (h1, h2):
+            refresh_account(s, row, key)
+        s.commit()
+        assert groups(s) == [] and group_of(s, h1.id or 0) == {h1.id}
+        assert [a.pk for a in neighbourhood(s, h1.id or 0).accounts] == [h1.id]
+        sender = _add(s, account_id="6222000000000013", name="吴三", txn_counterparty="周杰")
+        refresh_account(s, sender, key)
+        s.commit()
+        assert [g.accounts for g in groups(s)] == [3]
+        assert group_of(s, h1.id or 0) == {h1.id, h2.id, sender.id}
+        assert {a.pk for a in neighbourhood(s, sender.id or 0).accounts} == {
+            h1.id,
+            h2.id,
+            sender.id,
+        }
