@@ -77,6 +77,23 @@
 
   // An overturn needs a reason (the server refuses one without): let the browser say
   // so before the form is sent, keeping what the reviewer chose.
+  // The sticky column holds the evidence and the form within the window: its height is
+  // what is left below its top (which moves until it sticks).
+  const aside = document.querySelector(".desk-right");
+  function fitAside() {
+    if (!aside) return;
+    if (getComputedStyle(aside).position !== "sticky") {
+      aside.style.maxHeight = "";
+      return;
+    }
+    const top = Math.max(aside.getBoundingClientRect().top, 0);
+    aside.style.maxHeight = Math.max(window.innerHeight - top - 10, 240) + "px";
+  }
+  fitAside();
+  window.addEventListener("scroll", fitAside, { passive: true });
+  window.addEventListener("resize", fitAside);
+
+  if (root) root.classList.add("scripted"); // the overturn fields wait for o / Overturn
   const reason = document.getElementById("verdict-reason");
   function reasonRule() {
     const overturn = document.getElementById("decision-overturn");
