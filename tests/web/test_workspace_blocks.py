@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.runtime import build_investigator
 from bot.settings import Settings
 from bot.store.models import AuditEventRow, ScriptVersionRow
+from bot.templates_live import LiveInvestigator, worker_name
 from bot.templates_store import packaged_docs, published_set
-from tests.web.conftest import login
+from bot.web.app import create_app
+from tests.web.conftest import Clock, login
 from tests.web.test_workspace import act, h, line_of, save
 
 BLOCK = "identity_check"
@@ -234,3 +238,28 @@ def test_evaluation_streams_its_progress_and_keeps_the_result(
         f"{API}/versions/{number}/evaluate?stream=true", json={"sets": ["nope"]}, headers=h(token)
     )
     assert refused.status_code == 422
+
+
+def test_the_front_page_says_which_templates_the_bot_runs(
+    app_client: TestClient, engine: Engine, clock: Clock, tmp_path: Path
+) -> None:
+    login(app_client, "compliance")
+    files = app_client.get("/workspace").text
+    assert "the packaged files" in files and "templates_source = files" in files
+
+    settings = Settings(templates_source="database", data_dir=tmp_path, intent_model_enabled=False)
+    app = create_app(settings, engine, clock=clock)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        token = login(client, "compliance")
+        page = client.get("/workspace").text
+        assert "the published versions (templates_source = database)" in page
+        assert "within 10 s" in page and "No worker has reported" in page
+        worker = build_investigator(settings, engine)  # what a worker starts with
+        assert isinstance(worker, LiveInvestigator)
+        page = client.get("/workspace").text
+        assert worker_name() in page and worker.digest[:12] in page and ">current<" in page
+        number = save(client, token, CHANGED, API).json()["version"]["version"]
+        act(client, token, number, "submit", API)
+        act(client, login(client, "compliance2"), number, "approve", API)
+        page = client.get("/workspace").text
+        assert "older set" in page and worker.digest[:12] in page

@@ -457,8 +457,7 @@ def _source_lines(source: str, problems: list[Problem], file: str) -> list[dict[
 
 @_page("GET", "")
 def page_index(desk: Desk = EDITING) -> Response:
-    source = desk.ws.settings.templates_source
-    return desk.render("workspace.html", documents=desk.ws.overview(), source=source)
+    return desk.render("workspace.html", documents=desk.ws.overview(), running=desk.ws.running())
 
 
 @_page("GET", "/{kind}/{doc}")

@@ -27,6 +27,7 @@ from bot.web.workspace.documents import DocumentSummary, Kind, Version, Workspac
 from bot.web.workspace.evaluation import Evaluation
 from bot.web.workspace.preview import AccountView, Preview, account_view, sample_accounts
 from bot.web.workspace.preview import preview as render_preview
+from bot.web.workspace.running import Running, running
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class Workspace:
     def overview(self) -> list[DocumentSummary]:
         """Every script and the rule set, with the published version and waiting ones."""
         return self.docs.overview()
+
+    def running(self) -> Running:
+        """Which templates the bot runs: the source, the published set's digest, and the
+        set each worker last loaded."""
+        return running(self.session, self.settings)
 
     def versions(self, kind: Kind, doc: str) -> list[Version]:
         """Newest first; version 0 (the packaged file) last; without sources."""
