@@ -11,6 +11,9 @@ from rich.markup import escape
 from bot.cli import token_cmd
 from bot.cli.common import console, fail, settings
 
+#: Addresses only this machine reaches (a browser keeps Secure cookies there over HTTP).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -120,6 +123,26 @@ def unlock(name: str = typer.Argument(...)) -> None:
 GRACEFUL_SHUTDOWN_S = 10
 
 
+def start_lines(host: str, port: int, *, secure_cookies: bool) -> list[str]:
+    """What ``bot web`` says as it starts: where it listens and, when browsers on other
+    machines will reach it, that it serves plain HTTP (HTTPS belongs in front of it)."""
+    shown = f"[{host}]" if ":" in host else host
+    lines = [f"dashboard on http://{shown}:{port}/ (API docs: /api/docs)"]
+    if host not in LOOPBACK_HOSTS:
+        if secure_cookies:
+            lines.append(
+                "warning: plain HTTP on a network address: browsers keep the sign-in cookie "
+                "only over HTTPS, so put a TLS proxy in front (docs/security.md); on a "
+                "closed test network only, BOT_WEB__SECURE_COOKIES=false"
+            )
+        else:
+            lines.append(
+                "warning: BOT_WEB__SECURE_COOKIES=false on a network address: sign-in "
+                "cookies travel unencrypted; use this on a closed test network only"
+            )
+    return lines
+
+
 def web_command(
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
@@ -135,10 +158,13 @@ def web_command(
     from bot.web.app import create_app
 
     upgrade(s.db_url)
+    host, port = host or s.web.host, port or s.web.port
+    for line in start_lines(host, port, secure_cookies=s.web.secure_cookies):
+        console.print(line, highlight=False)
     uvicorn.run(
         create_app(s),
-        host=host or s.web.host,
-        port=port or s.web.port,
+        host=host,
+        port=port,
         log_level="warning",
         proxy_headers=True,
         # SIGTERM: stop taking requests, give those in flight this long, then exit

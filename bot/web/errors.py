@@ -27,11 +27,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.store.retry import describe, is_unreachable
-from bot.web.deps import CsrfError, Forbidden, NotSignedIn
+from bot.web.deps import (
+    SESSION_COOKIE,
+    CsrfError,
+    Forbidden,
+    NotSignedIn,
+    Viewer,
+    clock,
+    engine_of,
+    web_settings,
+)
 from bot.web.pages import render
+from bot.web.security import resume_session
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +110,29 @@ def refusal(
         body = ErrorOut(detail=message, problems=list(problems))
         return JSONResponse(body.model_dump(), status_code=status, headers=headers)
     viewer = getattr(request.state, "viewer", None)
+    if viewer is None and status != 503:
+        viewer = _signed_in(request)
     page = render(request, "error.html", viewer, status, status=status, message=message)
     page.headers.update(headers or {})
     return page
+
+
+def _signed_in(request: Request) -> Viewer | None:
+    """Who is signed in, for an error page of a request that never got as far as loading
+    its viewer (no such route, a bug before the guard): so the page keeps the
+    navigation. Read only (the session's sliding expiry is not written) and best effort."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        with Session(engine_of(request)) as session:  # never committed
+            found = resume_session(session, token, clock(request), web_settings(request))
+            if found is None:
+                return None
+            row, user = found
+            return Viewer(user.id or 0, user.username, user.role, row.csrf_token)
+    except Exception:  # an error page must render whatever else is broken
+        return None
 
 
 def validation_problems(exc: RequestValidationError) -> list[ProblemOut]:
@@ -166,6 +197,13 @@ def install(app: FastAPI) -> None:
         problems = validation_problems(exc)
         where = "; ".join(f"{p.field}: {p.message}" for p in problems[:3])
         return refusal(request, 422, f"invalid request: {where}", problems)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Response:
+        # Starlette's last resort (it re-raises afterwards, so the server logs the
+        # traceback): answered in the request's shape, the page with the navigation,
+        # never with the exception's text.
+        return refusal(request, 500, "something went wrong on our side; it has been logged")
 
     outage_log = _OutageLog()
 

@@ -63,10 +63,29 @@ def _sign_in(
     return user, open_session(session, user, now, web_settings(request))
 
 
+#: Hosts on which browsers keep ``Secure`` cookies over plain HTTP.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def cookie_dropped_over_http(request: Request) -> bool:
+    """True when this browser will silently drop the ``Secure`` session cookie: the page
+    came over plain HTTP (after any proxy's X-Forwarded-Proto) to a host that is not
+    loopback, with ``web.secure_cookies`` on. Signing in would seem to do nothing."""
+    host = (request.url.hostname or "").lower()
+    return (
+        web_settings(request).secure_cookies
+        and request.url.scheme == "http"
+        and host not in LOOPBACK_HOSTS
+    )
+
+
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, next: str = "/") -> Response:
     token = secrets.token_urlsafe(24)
-    page = render(request, "login.html", None, next=_safe_next(next), login_csrf=token)
+    page = render(
+        request, "login.html", None, next=_safe_next(next), login_csrf=token,
+        plain_http=cookie_dropped_over_http(request),
+    )  # fmt: skip
     page.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -91,14 +110,14 @@ def login_submit(
     if not cookie or not login_csrf or not hmac.compare_digest(cookie, login_csrf):
         return render(
             request, "login.html", None, 403, next=_safe_next(next), login_csrf=cookie,
-            error="the form expired: try again",
+            error="the form expired: try again", plain_http=cookie_dropped_over_http(request),
         )  # fmt: skip
     try:
         _user, opened = _sign_in(request, session, username, password)
     except LoginError as exc:
         return render(
             request, "login.html", None, 401, next=_safe_next(next), login_csrf=cookie,
-            error=exc.public, username=username,
+            error=exc.public, username=username, plain_http=cookie_dropped_over_http(request),
         )  # fmt: skip
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_session_cookie(request, response, opened)
