@@ -53,19 +53,20 @@ def fill(engine: sa.engine.Engine, accounts: int, seed: int = 7) -> tuple[int, i
             "shown": shown, "key_id": key.key_id if numeric else None, "created_at": now,
         })  # fmt: skip
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     hub_member = 0
     for pk in range(1, accounts + 1):
         phone = f"138{pk:08d}" if rng.random() > 0.02 else f"138{rng.randint(1, accounts):08d}"
+        holder = rng.choice(names)
         rows.append({
-            "id": pk, "account_id": f"6222{pk:012d}", "name": rng.choice(names), "phone": phone,
+            "id": pk, "account_id": f"6222{pk:012d}", "name": holder, "phone": phone,
             "phone_e164": "+86" + phone, "scenario": "suspicious_txn", "model_score": 0.5,
             "timezone": "Asia/Shanghai", "extra": {}, "created_at": now, "updated_at": now,
         })  # fmt: skip
         add(pk, "phone", "holder", phone, phone[:3] + "****" + phone[-4:], True)
         add(pk, "id_number", "holder", f"44010619900101{pk:04d}", "4****X", True)
         add(pk, "card", "holder", f"6222{pk:012d}", "****", True)
-        add(pk, "person", "holder", rows[-1]["name"], rows[-1]["name"], False)
+        add(pk, "person", "holder", holder, holder, False)
         r = rng.random()
         if r < 0.1:
             counterparty = rng.choice(hubs)
