@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from cachetools import FIFOCache
 
 from bot.core.vocab import Outcome
 
@@ -170,8 +171,8 @@ class CallStatusBoard:
 
     def __init__(self, keep_finished: int = 1024) -> None:
         self._attempts: dict[str, _Attempt] = {}
-        self._finished: OrderedDict[str, DialStatusEvent] = OrderedDict()
-        self._keep_finished = keep_finished
+        # The oldest finished attempts are forgotten first.
+        self._finished: FIFOCache[str, DialStatusEvent] = FIFOCache(maxsize=keep_finished)
 
     def __len__(self) -> int:
         """Attempts still awaiting their final status."""
@@ -241,5 +242,3 @@ class CallStatusBoard:
 
     def _remember(self, event: DialStatusEvent) -> None:
         self._finished[event.call_key] = event
-        while len(self._finished) > self._keep_finished:
-            self._finished.popitem(last=False)

@@ -21,11 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from cachetools import LRUCache
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -68,7 +68,8 @@ class FeedbackCache:
         self.size = size
         self._compute: Compute = compute or (lambda s, now, since: feedback(s, now, since=since))
         self._version: Version = version or verdict_version
-        self._items: OrderedDict[dt.datetime, _Entry] = OrderedDict()
+        # Least recently used periods go first (cachetools: reads count as uses).
+        self._items: LRUCache[dt.datetime, _Entry] = LRUCache(maxsize=size)
         self._refreshing: set[dt.datetime] = set()
         self._lock = threading.Lock()
 
@@ -78,7 +79,6 @@ class FeedbackCache:
         with self._lock:
             entry = self._items.get(key)
             if entry is not None:
-                self._items.move_to_end(key)
                 if entry.version == version:
                     return entry.data
                 fresh_enough = time.monotonic() - entry.computed_at < self.max_stale_s
@@ -92,9 +92,6 @@ class FeedbackCache:
     def _store(self, key: dt.datetime, version: tuple[int, int], data: FeedbackOut) -> FeedbackOut:
         with self._lock:
             self._items[key] = _Entry(data, version, time.monotonic())
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
         return data
 
     def _refresh(self, key: dt.datetime, now: dt.datetime) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import FIFOCache
 from loguru import logger
 from pipecat.frames.frames import ErrorFrame, Frame, TTSSpeakFrame
 from pipecat.processors.frame_processor import FrameDirection
@@ -54,7 +54,7 @@ class CachedTTSService(TTSService):
         self._next_slow = False
         #: Speak contexts to be spoken slowly (the last few; a context may be spoken in
         #: several sentences).
-        self._slow: OrderedDict[str, bool] = OrderedDict()
+        self._slow: FIFOCache[str, bool] = FIFOCache(maxsize=16)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, TTSSpeakFrame):
@@ -64,8 +64,6 @@ class CachedTTSService(TTSService):
     async def on_turn_context_created(self, context_id: str) -> None:
         self._slow[context_id] = self._next_slow
         self._next_slow = False
-        while len(self._slow) > 16:
-            self._slow.popitem(last=False)
         await super().on_turn_context_created(context_id)
 
     def can_generate_metrics(self) -> bool:
