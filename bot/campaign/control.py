@@ -124,11 +124,7 @@ def status_of(session: Session, campaign: CampaignRow) -> CampaignStatus:
     st.calls = sum(st.outcomes.values())
     answered = sum(n for o, n, _ in rows if o not in NOT_CONNECTED)
     st.connect_rate = round(answered / st.calls, 4) if st.calls else None
-    talked = [
-        (n, avg)
-        for o, n, avg in rows
-        if avg is not None and o not in NOT_CONNECTED
-    ]
+    talked = [(n, avg) for o, n, avg in rows if avg is not None and o not in NOT_CONNECTED]
     weight = sum(n for n, _ in talked)
     st.avg_duration_s = round(sum(n * avg for n, avg in talked) / weight, 1) if weight else None
     return st
