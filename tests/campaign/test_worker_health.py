@@ -82,6 +82,9 @@ def test_the_ops_server_answers_probes_and_metrics_over_http(engine: Engine) -> 
         ready = httpx.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["status"] == "ok"
         scrape = httpx.get(f"{base}/metrics", timeout=5)
-        assert scrape.status_code == 200 and "# TYPE callbot_outbox_deliveries_total counter" in scrape.text
+        assert (
+            scrape.status_code == 200
+            and "# TYPE callbot_outbox_deliveries_total counter" in scrape.text
+        )
     finally:
         server.shutdown()
