@@ -6,12 +6,16 @@ once a second person has approved it (state ``published``). The packaged files u
 ``settings.templates_dir`` (and ``settings.ruleset_file``) are version 0 of each document:
 whatever has no published version in the database runs as packaged.
 
+Scripts, blocks and language packs share ``script_version`` (a block's or pack's rows are
+keyed ``blocks/<stem>`` / ``languages/<stem>``, :func:`row_key`).
+
 With ``templates_source = "database"`` a worker calls :func:`materialise_published` at
 start: the published sources are written over a copy of the packaged tree into
 ``<data_dir>/templates/<digest of the whole set>/``. The directory is content-addressed
 and created atomically (written under a temporary name, then renamed), so workers that
-start at the same time agree on it and never read a half-written set; a worker keeps the
-set it started with until it restarts.
+start at the same time agree on it and never read a half-written set. A running worker
+checks :func:`set_digest` of the published set now and then and moves to a new set for
+its next call (:mod:`bot.templates_live`).
 """
 
 from __future__ import annotations
