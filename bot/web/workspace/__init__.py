@@ -1,6 +1,6 @@
 """The compliance workspace: scripts, blocks, language packs and the rule set edited in
-the browser, checked,
-previewed, evaluated on personas, compared, and published under four eyes.
+the browser, checked, previewed, evaluated on personas, compared, and published under
+four eyes.
 
 * :mod:`.documents` — the documents and their versions (database rows; the packaged
   files are version 0).
