@@ -31,6 +31,10 @@ HERE = Path(__file__).resolve().parent
 
 def templates(zone: ZoneInfo | None = None) -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
+    t.env.add_extension("jinja2.ext.i18n")
+    # The gettext callables come with each page's context (bot.web.pages.render), in the
+    # request's language; these English ones serve templates rendered without one.
+    t.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     t.env.globals["Permission"] = Permission
     t.env.globals["allowed"] = allowed
     zone = zone or ZoneInfo("Asia/Shanghai")

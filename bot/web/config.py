@@ -7,6 +7,7 @@ Environment variables follow the nesting: ``BOT_WEB__PORT=8000``,
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -45,6 +46,9 @@ class WebSettings(BaseModel):
     #: Feedback figures may be served this many seconds old while they are recomputed
     #: in the background after new verdicts (0: always recompute on change).
     feedback_max_stale_s: float = Field(60.0, ge=0)
+    #: The dashboard's language when neither ``?lang=``, its cookie nor the browser
+    #: chooses one: ``zh_CN`` (Simplified Chinese) or ``en``.
+    default_locale: Literal["zh_CN", "en"] = "zh_CN"
     #: The team's time zone: pages and charts show times in it (the database keeps UTC).
     timezone: str = "Asia/Shanghai"
     #: A review item older than this is overdue (marked in the queue, counted on the

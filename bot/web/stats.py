@@ -100,8 +100,8 @@ class Alert(BaseModel):
     kind: str = Field(description="failure | refusal | connect | stalled")
     rate: float
     threshold: float
-    window_calls: int
-    message: str
+    window_calls: int = Field(description="calls in the window; for stalled: calls waiting")
+    message: str = Field(description="in English; pages show it in their language")
 
 
 class FailureReason(BaseModel):
@@ -520,7 +520,7 @@ def stalled_alerts(
             kind="stalled",
             rate=0.0,
             threshold=float(t.stall_minutes),
-            window_calls=0,
+            window_calls=n,
             message=f"campaign {names[cid]}: {n} calls waiting for {t.stall_minutes} min "
             "and none started: is a worker running?",
         )

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_a_reviewer_is_refused_the_compliance_pages(page: Any, live: Live) -> None:
     sign_in(page, live.url, "reviewer")
     nav = page.inner_text("header nav")
-    assert "Review" in nav and "Workspace" not in nav and "Audit" not in nav
+    assert "复核" in nav and "话术工作台" not in nav and "审计" not in nav
     for path in ("/workspace", "/workspace/scripts/dormant_short/edit", "/audit"):
         response = page.goto(f"{live.url}{path}")
         assert response is not None and response.status == 403, path

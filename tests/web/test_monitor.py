@@ -234,7 +234,10 @@ def test_figures_match_the_stored_calls(app_client: TestClient, engine: Engine) 
     page = app_client.get("/monitor?days=0")
     assert page.status_code == 200
     assert f"{want['connect_rate'] * 100:.1f}%" in page.text
-    assert "dec-dormant" in page.text and "1 lease expired" in page.text
+    assert "dec-dormant" in page.text and "1 个租约已过期" in page.text  # Chinese by default
+    english = app_client.get("/monitor?days=0&lang=en")
+    assert english.status_code == 200 and "1 lease expired" in english.text
+    assert '<html lang="en">' in english.text and '<html lang="zh-CN">' in page.text
 
 
 def test_figures_count_the_calls_of_the_period_and_queues_count_everything(
@@ -259,11 +262,11 @@ def test_figures_count_the_calls_of_the_period_and_queues_count_everything(
     assert app_client.get("/api/v1/monitor", params={"days": -1}).status_code == 422
     page = app_client.get("/monitor", params={"days": 1})
     assert '<option value="1" selected>' in page.text.replace("  ", " ")
-    assert "since 2026-11-30 17:00 (Asia/Shanghai)" in page.text  # web.timezone
+    assert "2026-11-30 17:00（Asia/Shanghai）之后" in page.text  # web.timezone
     assert get_monitor(app_client, days=1)["hourly"][-1]["hour"].startswith("2026-12-01T09")
     # the chart's newest hour is labelled in local time, right-aligned (never clipped)
     assert re.search(r'text-anchor="end"[^>]*>17:00</text>', page.text), "live hour label"
-    assert "last 24 hours (Asia/Shanghai)" in page.text
+    assert "最近 24 小时每小时通话（Asia/Shanghai）" in page.text
 
 
 def col_id_mod(n: int) -> Any:
@@ -307,9 +310,11 @@ def test_alerts_fire_at_the_thresholds(app_client: TestClient, engine: Engine) -
     # Overall, the last 200 calls are mostly "old-failures"' completed ones: no alert.
     assert all(x["campaign"] is not None for x in data["alerts"])
     page = app_client.get("/monitor")
-    assert 'role="alert"' in page.text and "at-threshold: failure rate 10%" in page.text
-    screen = app_client.get("/monitor/screen")
-    assert "at-threshold: refusal rate 30%" in screen.text
+    assert (
+        'role="alert"' in page.text and "任务 at-threshold：最近 20 通的失败率为 10%" in page.text
+    )
+    screen = app_client.get("/monitor/screen?lang=en")
+    assert "campaign at-threshold: refusal rate 30% over the last 20 calls" in screen.text
 
 
 def test_too_few_calls_raise_no_alert() -> None:
@@ -371,7 +376,7 @@ def test_charts_are_well_formed_and_labels_escaped(app_client: TestClient, engin
     r = app_client.get("/monitor/screen?campaign=wall")
     assert r.status_code == 200
     assert re.search(r'<meta http-equiv="refresh" content="15">', r.text)
-    assert "<nav>" not in r.text and "Sign out" not in r.text
+    assert "<nav>" not in r.text and "退出" not in r.text
     assert 'data-k="connect_rate">50%<' in r.text and 'data-k="calls">2<' in r.text
     assert len(svgs(r.text)) == 2
 
@@ -456,7 +461,7 @@ def test_a_stalled_campaign_alerts(app_client: TestClient, engine: Engine) -> No
     assert [x["campaign"] for x in stalls] == ["nobody-dials"]
     assert "3 calls waiting for 30 min and none started" in stalls[0]["message"]
     page = app_client.get("/monitor")
-    assert "nobody-dials: 3 calls waiting" in page.text
+    assert "任务 nobody-dials：3 通待呼已等待 30 分钟" in page.text
 
 
 def test_tiles_are_coloured_as_the_alerts_judge(app_client: TestClient, engine: Engine) -> None:
@@ -466,7 +471,7 @@ def test_tiles_are_coloured_as_the_alerts_judge(app_client: TestClient, engine: 
     add_calls(engine, c, ["failed"] * 2 + ["no_answer"] * 2 + ["refused"] * 5 + ["completed"] * 11)
     login(app_client, "supervisor")
     page = app_client.get("/monitor").text
-    levels = dict(re.findall(r'data-level="(\w+)"><b>[^<]*</b><span>(\w+) rate', page))
+    levels = dict(re.findall(r'data-level="(\w+)" data-k="(\w+)"', page))
     assert {v: k for k, v in levels.items()} == {
         "failure": "bad", "refusal": "warn", "connect": "ok"
     }  # fmt: skip

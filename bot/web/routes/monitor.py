@@ -7,6 +7,7 @@ All figures are SQL aggregates (:mod:`bot.web.stats`); nothing here changes stat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,12 +16,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from bot.web import charts
+from bot.web import charts, i18n
 from bot.web.config import MonitorThresholds
 from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
+from bot.web.i18n import N_
+from bot.web.labels import label
 from bot.web.localtime import to_local
-from bot.web.pages import render
+from bot.web.pages import locale_of, render
 from bot.web.roles import Permission
 from bot.web.stats import MONITOR_DAYS, MonitorOut, monitor
 
@@ -31,7 +34,7 @@ MAY_VIEW_MONITOR = require(Permission.VIEW_MONITOR)
 #: Seconds between reloads of the big screen, and between refreshes of the monitor page.
 SCREEN_REFRESH_S = 15
 PAGE_REFRESH_S = 30
-QUEUE_SERIES = ("queued", "in progress", "done", "cancelled")
+QUEUE_SERIES = (N_("queued"), N_("in progress"), N_("done"), N_("cancelled"))
 
 
 def thresholds_of(request: Request) -> MonitorThresholds:
@@ -103,16 +106,25 @@ def _figures_page(
     except HTTPException as exc:
         return render(request, "error.html", who, 404, status=404, message=exc.detail)
     names = [c.name for c in data.campaigns] if campaign is None else []
+    speak = i18n.translations(locale_of(request)).gettext
+    drawn = monitor_charts(data, web_settings(request).zone, speak)
     return render(
-        request, template, who, data=data, charts=monitor_charts(data, web_settings(request).zone),
+        request, template, who, data=data, charts=drawn,
         names=names, days=days, levels=tile_levels(data), refresh_s=refresh_s,
         **context,
     )  # fmt: skip
 
 
-def monitor_charts(data: MonitorOut, zone: ZoneInfo) -> dict[str, Any]:
-    """The page's SVG charts, hours in the team's time zone."""
+def monitor_charts(
+    data: MonitorOut, zone: ZoneInfo, _: Callable[[str], str] = str
+) -> dict[str, Any]:
+    """The page's SVG charts, hours in the team's time zone, words in the page's
+    language (``_``: its gettext)."""
     overall = data.overall.figures
+
+    def named(kind: str, counts: dict[str, int]) -> list[tuple[str, float]]:
+        return [(label(kind, value, _), float(n)) for value, n in counts.items()]
+
     hours = [to_local(h.hour, zone).strftime("%H:%M") for h in data.hourly]
     return {
         "queue": charts.stacked_bar(
@@ -120,22 +132,24 @@ def monitor_charts(data: MonitorOut, zone: ZoneInfo) -> dict[str, Any]:
                 (c.name, [c.queue.queued, c.queue.in_progress, c.queue.done, c.queue.cancelled])
                 for c in data.campaigns
             ],
-            QUEUE_SERIES,
-            title="Work items per campaign",
+            [_(s) for s in QUEUE_SERIES],
+            title=_("Work items per campaign"),
         ),
-        "outcomes": charts.bar_chart(list(overall.outcomes.items()), title="Outcomes"),
-        "dispositions": charts.bar_chart(list(overall.dispositions.items()), title="Dispositions"),
+        "outcomes": charts.bar_chart(named("outcome", overall.outcomes), title=_("Outcomes")),
+        "dispositions": charts.bar_chart(
+            named("disposition", overall.dispositions), title=_("Dispositions")
+        ),
         "hourly": charts.line_chart(
             hours,
             [
-                ("calls", [float(h.calls) for h in data.hourly]),
-                ("failed", [float(h.failed) for h in data.hourly]),
+                (_("calls"), [float(h.calls) for h in data.hourly]),
+                (_("failed"), [float(h.failed) for h in data.hourly]),
             ],
-            title=f"Calls per hour, last 24 hours ({zone})",
+            title=_("Calls per hour, last 24 hours (%(zone)s)") % {"zone": zone},
             every=3,
         ),
         "spark": charts.sparkline(
-            [float(h.calls) for h in data.hourly], title="Calls per hour", width=240, height=48
+            [float(h.calls) for h in data.hourly], title=_("Calls per hour"), width=240, height=48
         ),
     }
 
