@@ -1,9 +1,10 @@
 """The dashboard's languages: Simplified Chinese by default, English on request.
 
 Templates mark their text with Jinja2's i18n extension (``{% trans %}``, ``_("...")``);
-the English text is the message id, and ``bot/web/locale/<locale>/LC_MESSAGES/messages.po``
-holds the translations (gettext catalogues, read with Babel and compiled in memory at
-start, so there is no build step). Vocabulary values are shown with their labels
+the English text is the message id, and the ``.po`` files of
+``bot/web/locale/<locale>/LC_MESSAGES/`` (one per area: ``messages.po`` for the frame,
+then ``review.po``, ``workspace.po`` ...) hold the translations (gettext catalogues, read
+with Babel and compiled in memory at start, so there is no build step). Vocabulary values are shown with their labels
 (:mod:`bot.web.labels`), dates and numbers in the locale's format (Babel).
 
 The locale of a request: ``?lang=en`` (remembered in a cookie), else the cookie, else the
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -76,16 +78,32 @@ def choose(query: str | None, cookie: str | None, accept_language: str | None, d
     return normalise(query) or normalise(cookie) or negotiate(accept_language) or default
 
 
+def catalogue_files(locale: str) -> list[Path]:
+    """``locale``'s catalogues: one ``.po`` per area of the dashboard (``messages.po``
+    for the shared frame, ``review.po``, ``workspace.po`` ...), so that translators of
+    different areas do not edit one file."""
+    return sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"))
+
+
+def read_catalogue(locale: str) -> Catalog:
+    """Every area's catalogue of ``locale`` merged into one (a message translated in
+    two files: the one of the later file name wins)."""
+    merged = Catalog(locale=locale)
+    for po in catalogue_files(locale):
+        with po.open("rb") as f:
+            for message in read_po(f, locale=locale):
+                if message.id and message.string:
+                    merged.add(message.id, message.string, context=message.context)
+    return merged
+
+
 @functools.cache
 def translations(locale: str) -> NullTranslations:
     """The compiled catalogue of ``locale`` (English, the source language, has none)."""
-    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if not po.is_file():
+    if not catalogue_files(locale):
         return NullTranslations()
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=locale)
     buffer = io.BytesIO()
-    write_mo(buffer, catalog)
+    write_mo(buffer, read_catalogue(locale))
     buffer.seek(0)
     return Translations(buffer)
 

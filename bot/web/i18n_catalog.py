@@ -1,8 +1,8 @@
 """The messages the dashboard needs translated, gathered from the source: every
 ``_()``/``gettext``/``{% trans %}`` in the templates (Babel's Jinja2 extractor), the
 ``_()`` calls of the web package's Python, and the vocabulary labels. ``python -m
-bot.web.i18n_catalog`` lists the ones a catalogue lacks; ``--update`` adds them to the
-catalogues (untranslated, for a translator) and drops the ones no longer used."""
+bot.web.i18n_catalog`` lists the ones no catalogue translates; ``--update [AREA]`` adds
+them, untranslated, to ``AREA.po`` (default ``messages``) for a translator."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from bot.web.i18n import LOCALE_DIR, SUPPORTED
+from bot.web.i18n import LOCALE_DIR, SUPPORTED, read_catalogue
 from bot.web.labels import LABELS
 
 WEB = Path(__file__).resolve().parent
@@ -35,44 +35,37 @@ def messages() -> Iterator[tuple[str, str]]:
             yield text, f"labels.py:{kind}"
 
 
-def catalogue_path(locale: str) -> Path:
-    return LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-
-
-def load(locale: str) -> Catalog:
-    path = catalogue_path(locale)
-    if not path.is_file():
-        return Catalog(locale=locale)
-    with path.open("rb") as f:
-        return read_po(f, locale=locale)
+def catalogue_path(locale: str, area: str = "messages") -> Path:
+    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{area}.po"
 
 
 def missing(locale: str) -> list[str]:
-    """Message ids without a translation in ``locale``'s catalogue."""
-    catalog = load(locale)
-    return sorted(
-        {m for m, _ in messages() if not (catalog.get(m) and catalog.get(m).string)}  # type: ignore[union-attr]
-    )
+    """Message ids without a translation in any of ``locale``'s catalogues."""
+    catalog = read_catalogue(locale)
+    return sorted({m for m, _ in messages() if catalog.get(m) is None})
 
 
-def update(locale: str) -> None:
-    catalog, used = load(locale), dict(messages())
-    for message_id, where in used.items():
+def update(locale: str, area: str = "messages") -> None:
+    """Add the untranslated messages to ``area``'s catalogue (empty, for a translator)."""
+    path = catalogue_path(locale, area)
+    catalog = Catalog(locale=locale)
+    if path.is_file():
+        with path.open("rb") as f:
+            catalog = read_po(f, locale=locale)
+    for message_id in missing(locale):
         if catalog.get(message_id) is None:
-            catalog.add(message_id, "", locations=[(where, 0)])
-    for message in list(catalog):
-        if message.id and message.id not in used:
-            catalog.delete(message.id)
-    path = catalogue_path(locale)
+            catalog.add(message_id, "")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         write_po(f, catalog, sort_output=True, omit_header=False, width=100)
 
 
 if __name__ == "__main__":
+    args = sys.argv[1:]
     for loc in SUPPORTED[:-1]:  # English is the source language
-        if "--update" in sys.argv:
-            update(loc)
+        if "--update" in args:
+            rest = args[args.index("--update") + 1 :]
+            update(loc, rest[0] if rest else "messages")
         lacking = missing(loc)
         print(f"{loc}: {len(lacking)} untranslated")
         for m in lacking:
