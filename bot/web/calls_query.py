@@ -32,6 +32,16 @@ from bot.web.listing import offset, page_count
 from bot.web.params import DB_INT_MAX
 
 REVIEW_STATES = ("none", "open", "claimed", "done")
+#: The list's orders: ``sort=`` value -> columns (every order ends on the id, so pages
+#: never overlap). The CSV export is always newest first (keyset batches).
+SORTS: dict[str, tuple[Any, ...]] = {
+    "newest": (col(CallRow.started_at).desc(), col(CallRow.id).desc()),
+    "oldest": (col(CallRow.started_at).asc(), col(CallRow.id).asc()),
+    "score": (col(CallRow.risk_score).desc().nulls_last(), col(CallRow.id).desc()),
+    "length": (col(CallRow.duration_s).desc().nulls_last(), col(CallRow.id).desc()),
+}
+#: The longest search text accepted.
+MAX_SEARCH = 60
 #: Values of the band filter: the bands, and calls that got none (too few answers).
 BAND_FILTERS = (*(b.value for b in RiskBand), "none")
 #: Other attempts of the same account shown in the panorama.
@@ -54,6 +64,9 @@ class CallFilters:
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     branch: str | None = None
+    #: Search: an account number, a phone number (or its last digits), or a name.
+    q: str | None = None
+    sort: str = "newest"
 
     @classmethod
     def parse(cls, **raw: str | None) -> CallFilters:
@@ -68,11 +81,18 @@ class CallFilters:
             date_from=_date(v.get("date_from"), "date_from"),
             date_to=_date(v.get("date_to"), "date_to"),
             branch=v.get("branch"),
+            q=_search(v.get("q")),
+            sort=_among(v.get("sort"), tuple(SORTS), "sort") or "newest",
         )
 
     def as_params(self) -> dict[str, str]:
-        """The set filters as query-string values (for links, the audit log, the API)."""
-        return {k: str(value) for k, value in asdict(self).items() if value is not None}
+        """The set filters as query-string values (for links, the audit log, the API);
+        the default order is left out."""
+        return {
+            k: str(value)
+            for k, value in asdict(self).items()
+            if value is not None and not (k == "sort" and value == "newest")
+        }
 
 
 def _int(value: str | None, name: str) -> int | None:
@@ -104,6 +124,45 @@ def _date(value: str | None, name: str) -> dt.date | None:
     if day >= dt.date.max:  # the day after it, where a range ends, does not exist
         raise FilterError(f"{name}: a date before {dt.date.max}")
     return day
+
+
+def _search(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_SEARCH:
+        raise FilterError(f"q: at most {MAX_SEARCH} characters")
+    return value
+
+
+def _like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (a backslash escapes % and _)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_condition(q: str) -> sa.ColumnElement[bool]:
+    """Calls whose account matches ``q``: digits (spaces and dashes ignored) match an
+    account number's start or a phone number's end (the last four digits are enough,
+    a full number with or without +86 too); other text matches the holder's name or the
+    account number. Through ``account_pk IN (...)``, like the other filters."""
+    digits = "".join(ch for ch in q if ch.isdigit())
+    compact = q.replace(" ", "").replace("-", "")
+    accounts = sa.select(col(AccountRow.id))
+    if digits and compact.lstrip("+") == digits:
+        national = digits[2:] if digits.startswith("86") and len(digits) > 11 else digits
+        matched = accounts.where(
+            sa.or_(
+                col(AccountRow.account_id).like(f"{_like(digits)}%", escape="\\"),
+                col(AccountRow.phone_e164).like(f"%{_like(national)}", escape="\\"),
+            )
+        )
+    else:
+        matched = accounts.where(
+            sa.or_(
+                col(AccountRow.name).like(f"%{_like(q)}%", escape="\\"),
+                col(AccountRow.account_id) == q,
+            )
+        )
+    return col(CallRow.account_pk).in_(matched)
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -218,6 +277,8 @@ def _where(f: CallFilters) -> list[sa.ColumnElement[bool]]:
                 sa.select(col(AccountRow.id)).where(col(AccountRow.branch) == f.branch)
             )
         )
+    if f.q:
+        conds.append(search_condition(f.q))
     return conds
 
 
@@ -229,25 +290,27 @@ def count_calls(session: Session, f: CallFilters) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def _summaries(session: Session, ids: list[int]) -> list[CallSummary]:
-    """The display columns of ``ids`` (one page), newest first."""
+def _summaries(
+    session: Session, ids: list[int], order: tuple[Any, ...] = _ORDER
+) -> list[CallSummary]:
+    """The display columns of ``ids`` (one page), in ``order``."""
     if not ids:
         return []
-    stmt = _joined(sa.select(*_COLUMNS)).where(col(CallRow.id).in_(ids)).order_by(*_ORDER)
+    stmt = _joined(sa.select(*_COLUMNS)).where(col(CallRow.id).in_(ids)).order_by(*order)
     return [CallSummary(**r._asdict()) for r in session.execute(stmt)]
 
 
 def list_calls(session: Session, f: CallFilters, page: int, page_size: int) -> Page:
     """One page (1-based; past the end gives an empty page) and the total."""
-    page = max(1, page)
+    page, order = max(1, page), SORTS[f.sort]
     ids = session.execute(
         sa.select(col(CallRow.id))
         .where(*_where(f))
-        .order_by(*_ORDER)
+        .order_by(*order)
         .limit(page_size)
         .offset(offset(page, page_size))
     ).scalars()
-    return Page(_summaries(session, list(ids)), count_calls(session, f), page, page_size)
+    return Page(_summaries(session, list(ids), order), count_calls(session, f), page, page_size)
 
 
 def iter_calls(session: Session, f: CallFilters, batch: int = 1000) -> Iterator[CallSummary]:

@@ -67,12 +67,16 @@ def call_filters(
     date_from: str | None = Query(None, description="first day (UTC), YYYY-MM-DD"),
     date_to: str | None = Query(None, description="last day (UTC), YYYY-MM-DD"),
     branch: str | None = Query(None),
+    q: str | None = Query(
+        None, description="account number, phone number (or its last digits), or name"
+    ),
+    sort: str | None = Query(None, description="newest (default) | oldest | score | length"),
 ) -> CallFilters:
     """The list's filters from the query string; blank values mean "any"."""
     try:
         return CallFilters.parse(
             campaign=campaign, outcome=outcome, band=band, disposition=disposition,
-            review=review, date_from=date_from, date_to=date_to, branch=branch,
+            review=review, date_from=date_from, date_to=date_to, branch=branch, q=q, sort=sort,
         )  # fmt: skip
     except FilterError as exc:
         raise HTTPException(400, str(exc)) from None
