@@ -294,6 +294,6 @@ def test_every_role_sees_calls_and_strangers_do_not(app_client: TestClient, engi
     for role in ("reviewer", "compliance", "supervisor", "admin"):
         login(app_client, role)
         assert app_client.get("/api/v1/calls").json()["total"] == 0
-        assert "No calls match." in app_client.get("/calls").text
+        assert "没有符合条件的通话。" in app_client.get("/calls").text
     with Session(engine) as s:
         assert s.exec(select(CampaignAccountRow)).all() == []
