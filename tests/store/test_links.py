@@ -225,3 +225,22 @@ def test_holders_with_one_name_link_only_once_someone_names_it(engine: Engine) -
             h2.id,
             sender.id,
         }
+
+
+def test_the_pages_group_list_is_reused_until_the_links_change(engine: Engine) -> None:
+    from bot.store.links import recent_groups
+
+    key = LinkKey(b"t" * 32)
+    with Session(engine) as s:
+        a = _add(s, account_id="6222000000000011", name="甲", phone_e164="+8613800000111")
+        b = _add(s, account_id="6222000000000012", name="乙", phone_e164="+8613800000111")
+        for row in (a, b):
+            refresh_account(s, row, key)
+        s.commit()
+        first = recent_groups(s)
+        assert recent_groups(s) is first  # nothing changed: the same list, not recomputed
+        c = _add(s, account_id="6222000000000013", name="丙", phone_e164="+8613800000111")
+        refresh_account(s, c, key)
+        s.commit()
+        again = recent_groups(s)
+        assert again is not first and again[0].accounts == 3 == len(groups(s)[0].members)
