@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ from nlu.types import Entity, IntentScore, NluContext, NluResult
 
 TEMPLATES = REPO_ROOT / "scripts_templates"
 SHARED = Path(os.environ.get("BOT_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for servers the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture

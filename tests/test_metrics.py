@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -37,6 +36,7 @@ from bot.voice.session import CallBook, VoiceStack
 from bot.voice.timeline import CallTimeline
 from tests.campaign.factories import MONDAY_10_LOCAL, make_campaign
 from tests.campaign.test_worker import _row, personas
+from tests.conftest import free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -245,13 +245,6 @@ def test_the_worker_metrics_server_and_the_media_health_probe() -> None:
     assert value(parse(r.text), "callbot_speech_errors_total", component="asr") >= 1
     media = TestClient(media_app(cast(VoiceStack, None), CallBook()))
     assert media.get("/healthz").json() == {"status": "ok"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def test_reviewer_agreement_counts_the_recent_verdicts(engine: Engine) -> None:

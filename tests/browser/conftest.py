@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from bot.store.migrate import upgrade
 from bot.web.app import create_app
 from bot.web.config import WebSettings
 from bot.web.security import create_user
+from tests.conftest import free_port
 from tests.web.factories import populate
 
 PASSWORD = "correct horse battery staple"
@@ -50,12 +50,6 @@ class Live:
     engine: Engine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The dashboard on a free local port, over a populated SQLite database."""
@@ -75,7 +69,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             create_user(s, name, PASSWORD, role)
         s.commit()
     settings = Settings(data_dir=data, web=WebSettings())
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning"

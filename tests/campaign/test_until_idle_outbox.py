@@ -90,15 +90,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def signals() -> Iterator[None]:
-    """``bot worker`` installs SIGINT/SIGTERM handlers; give pytest its own back."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-
-
 def run_worker(receiver: Receiver, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
     """``bot worker --until-idle`` delivering to ``receiver``. A run that does not end
     on its own is stopped by SIGTERM (the command's own clean stop) and fails the test."""

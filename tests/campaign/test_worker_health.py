@@ -4,7 +4,6 @@ the database answers and the delivery thread lives; each failure named, nothing 
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 
@@ -14,13 +13,7 @@ from sqlalchemy.engine import Engine
 
 from bot import metrics
 from bot.campaign.health import STALL_S, WorkerHealth, database_answers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+from tests.conftest import free_port
 
 
 def test_readiness_follows_the_start_and_names_what_fails(engine: Engine) -> None:

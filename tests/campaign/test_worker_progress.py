@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -274,15 +273,6 @@ def test_calls_that_never_connect_raise_one_loud_warning(
 
 
 # -- the command ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def signals() -> Iterator[None]:
-    """``bot worker`` installs SIGINT/SIGTERM handlers; give pytest its own back."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 def test_the_command_says_nothing_is_due_and_exits(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -26,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from bot.store.db import make_engine
 from bot.store.migrate import upgrade_connection
+from tests.conftest import free_port
 
 
 def new_tag() -> str:
@@ -101,13 +101,6 @@ def cluster_problem() -> str:
     return ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Cluster:
     """A private PostgreSQL server in a temporary folder, owned by ``postgres`` when
     the tests run as root (initdb refuses root). Trust authentication, loopback only,
@@ -122,7 +115,7 @@ class Cluster:
         self.root = Path(tempfile.mkdtemp(prefix="bot-pgtest-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             self.as_user = ["runuser", "-u", "postgres", "--"]

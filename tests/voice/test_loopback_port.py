@@ -14,13 +14,8 @@ import websockets.sync.client as ws_client
 
 from bot.settings import Settings
 from bot.voice.loopback import LoopbackGateway
+from tests.conftest import free_port
 from tests.voice.light import light_stack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
