@@ -12,6 +12,7 @@ opaque (a digest of the node's kind and key), never the link key itself.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -20,10 +21,13 @@ from sqlmodel import Session
 
 from bot.store import links
 from bot.store.models import AccountRow
+from bot.web import i18n
 from bot.web.audit import audit
 from bot.web.deps import DB, Viewer, require
 from bot.web.errors import refusals
-from bot.web.pages import render
+from bot.web.i18n import N_
+from bot.web.labels import LABELS, label
+from bot.web.pages import locale_of, render
 from bot.web.params import DbId
 from bot.web.roles import Permission
 
@@ -31,10 +35,14 @@ router = APIRouter()
 MAY_VIEW_NETWORK = require(Permission.VIEW_MONITOR)
 #: Accounts drawn around one account at most (a hub's others are counted, not drawn).
 MAX_ACCOUNTS = 60
+#: Node kinds as the pages name them (English message ids, translated where shown).
 KIND_LABELS = {
-    "phone": "电话 phone", "card": "卡号 card", "id_number": "证件 ID",
-    "person": "人名 person", "employer": "单位 employer",
+    "phone": N_("Phone"), "card": N_("Card"), "id_number": N_("ID number"),
+    "person": N_("Person"), "employer": N_("Employer"),
 }  # fmt: skip
+#: An account no call has scored yet (its band key in a group's counts).
+NO_BAND = N_("Not scored")
+NO_ACCOUNT = N_("no such account")
 
 
 class AccountNodeOut(BaseModel):
@@ -152,6 +160,18 @@ def _network(session: Session, who: Viewer, account_pk: int, via: str) -> Networ
     return view
 
 
+def _graph_labels(locale: str) -> dict[str, Any]:
+    """The labels the graph's script shows in its tooltips (node kinds, bands,
+    dispositions), in the page's language: the script gets values, not labels."""
+    speak = i18n.translations(locale).gettext
+    return {
+        "kinds_shown": {kind: speak(text) for kind, text in KIND_LABELS.items()},
+        "bands_shown": {band: label("band", band, speak) for band in LABELS["band"]}
+        | {"none": speak(NO_BAND)},
+        "dispositions_shown": {d: label("disposition", d, speak) for d in LABELS["disposition"]},
+    }
+
+
 LIMIT = Query(20, ge=1, le=200, description="groups to list")
 
 
@@ -162,8 +182,8 @@ def groups_page(
     who: Viewer = Depends(MAY_VIEW_NETWORK),
     session: Session = DB,
 ) -> HTMLResponse:
-    view = groups_view(links.groups(session, limit=limit))
-    return render(request, "network.html", who, view=view, kinds=KIND_LABELS)
+    view = groups_view(links.recent_groups(session, limit=limit))
+    return render(request, "network.html", who, view=view, kinds=KIND_LABELS, no_band=NO_BAND)
 
 
 @router.get("/accounts/{account_pk}/network", response_class=HTMLResponse, include_in_schema=False)
@@ -176,11 +196,12 @@ def account_network_page(
     try:
         view = _network(session, who, account_pk, "page")
     except NoAccount:
-        return render(request, "error.html", who, 404, status=404, message="no such account")
+        speak = i18n.translations(locale_of(request)).gettext
+        return render(request, "error.html", who, 404, status=404, message=speak(NO_ACCOUNT))
     centre = next(a for a in view.accounts if a.id == view.centre)
     return render(
         request, "account_network.html", who, view=view, centre=centre, kinds=KIND_LABELS,
-        data=view.model_dump_json(),
+        data=view.model_dump_json(), **_graph_labels(locale_of(request)),
     )  # fmt: skip
 
 
@@ -211,4 +232,4 @@ def api_groups(
 ) -> GroupsOut:
     """The largest connected groups of accounts, most accounts first, each with its
     most shared nodes (hubs), its accounts' bands and its most linked members."""
-    return groups_view(links.groups(session, limit=limit))
+    return groups_view(links.recent_groups(session, limit=limit))

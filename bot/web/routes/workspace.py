@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -35,14 +36,16 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from bot.settings import Settings
+from bot.web import i18n
 from bot.web.deps import DB, Viewer, clock, require
 from bot.web.errors import ErrorOut, ProblemOut, refusals
-from bot.web.pages import render
+from bot.web.i18n import N_
+from bot.web.pages import locale_of, render
 from bot.web.params import VersionNo
 from bot.web.roles import Permission
 from bot.web.workspace.approval import Actor
 from bot.web.workspace.checks import Problem, Report, document_file
-from bot.web.workspace.documents import Kind, Version, WorkspaceError
+from bot.web.workspace.documents import KIND_LABELS, STATE_LABELS, Kind, Version, WorkspaceError
 from bot.web.workspace.evaluation import Evaluation, persona_sets
 from bot.web.workspace.preview import SAMPLE
 from bot.web.workspace.service import Workspace, accounts
@@ -66,7 +69,24 @@ class Desk:
     ws: Workspace
 
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        return render(self.request, name, self.who, status_code, **context)
+        """The page in the viewer's language, with the workspace's vocabulary (version
+        states, kinds of document, evaluation figures) for its templates to translate."""
+        return render(
+            self.request,
+            name,
+            self.who,
+            status_code,
+            states=STATE_LABELS,
+            kinds=KIND_LABELS,
+            figures=FIGURES,
+            side=lambda label: side_label(label, self.gettext),
+            **context,
+        )
+
+    @property
+    def gettext(self) -> Callable[[str], str]:
+        """The viewer's language, for messages made in Python."""
+        return i18n.translations(locale_of(self.request)).gettext
 
 
 def _desk(guard: Any) -> Any:
@@ -235,6 +255,26 @@ def _evaluation_out(found: Evaluation) -> EvaluationOut:
     )
 
 
+#: The evaluation's summary figures as its page names them (key, label, shown as a share).
+FIGURES = (
+    ("n", N_("Persona runs"), False),
+    ("passed", N_("Passed"), False),
+    ("outcome_accuracy", N_("Outcome accuracy"), True),
+    ("risk_band_accuracy", N_("Risk band accuracy"), True),
+    ("entity_recall", N_("Entity recall"), True),
+)
+_PUBLISHED_SIDE = re.compile(r"v(\d+) \(published\)")
+
+
+def side_label(label: str, gettext: Callable[[str], str]) -> str:
+    """An evaluation side's label (``v3``, ``v2 (published)``, stored with the result in
+    English) in the page's language."""
+    found = _PUBLISHED_SIDE.fullmatch(label)
+    if found is None:
+        return label
+    return gettext("v%(version)s (published)") % {"version": found[1]}
+
+
 REFUSALS = refusals(403, 404, 409, 413, 422)
 
 
@@ -275,7 +315,7 @@ def _page_refusal(exc: WorkspaceError, arguments: dict[str, Any]) -> Response:
     """The error page. FastAPI passes every argument by keyword, so the page's
     :class:`Desk` is among them."""
     desk = next(a for a in arguments.values() if isinstance(a, Desk))
-    return desk.render("error.html", exc.status, status=exc.status, message=exc.message)
+    return desk.render("error.html", exc.status, status=exc.status, message=exc.shown(desk.gettext))
 
 
 def _api(
@@ -416,7 +456,7 @@ def api_evaluation(kind: Kind, doc: str, number: VersionNo, desk: Desk = EDITING
     """The latest evaluation of this version (404 if it was never evaluated)."""
     _version, found = desk.ws.evaluation_of(kind, doc, number)
     if found is None:
-        raise WorkspaceError(404, "not evaluated yet")
+        raise WorkspaceError(404, N_("not evaluated yet"))
     return _evaluation_out(found)
 
 
@@ -528,7 +568,7 @@ def page_save(
         if exc.status not in (409, 422):
             raise
         report = Report(document_file(kind, doc), refused=exc.problems)
-        return _editor(desk, kind, doc, source, base, report, exc.status, exc.message)
+        return _editor(desk, kind, doc, source, base, report, exc.status, exc.shown(desk.gettext))
     return _to_version(version)
 
 

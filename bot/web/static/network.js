@@ -8,6 +8,10 @@
   const host = document.getElementById("network");
   if (!host) return;
   const data = JSON.parse(host.dataset.network || "{}");
+  // The page's words, translated by the template (the data holds values, not labels).
+  const wordsBlock = document.getElementById("network-words");
+  const words = JSON.parse((wordsBlock && wordsBlock.textContent) || "{}");
+  const named = (map, value) => (words[map] && words[map][value]) || value;
   const SVG = "http://www.w3.org/2000/svg";
   const W = 900, H = 560, HUB = 5;
 
@@ -77,7 +81,7 @@
     if (parent) parent.appendChild(e);
     return e;
   }
-  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "account network" });
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": words.graph || "account network" });
   const edgeLayer = el("g", { class: "edges" }, svg);
   const nodeLayer = el("g", { class: "nodes" }, svg);
   edges.forEach((e) => {
@@ -93,7 +97,8 @@
       const a = n.data;
       g.setAttribute("class", "node account band-" + (a.band || "none") + (n === centre ? " centre" : ""));
       el("circle", { r: n === centre ? 14 : 10 }, g);
-      title.textContent = `${a.name} ${a.account_id} · band ${a.band || "–"} · ${a.disposition || "–"} · ${a.calls} call(s)`;
+      const disposition = a.disposition ? named("dispositions", a.disposition) : "–";
+      title.textContent = `${a.name} ${a.account_id} · ${words.band || "band"} ${named("bands", a.band || "none")} · ${disposition} · ${words.calls || "calls"} ${a.calls}`;
       if (n !== centre) {
         g.style.cursor = "pointer";
         g.addEventListener("click", () => { window.location.href = `/accounts/${a.pk}/network`; });
@@ -102,7 +107,8 @@
       const e = n.data;
       g.setAttribute("class", "node entity kind-" + e.kind + (e.accounts >= HUB ? " hub" : ""));
       el("rect", { x: -7, y: -7, width: 14, height: 14, rx: 2 }, g);
-      title.textContent = `${e.kind}: ${e.shown} · held by ${e.accounts} account(s)`;
+      const held = (words.held_by || "held by %(n)s accounts").replace("%(n)s", String(e.accounts));
+      title.textContent = `${named("kinds", e.kind)}: ${e.shown} · ${held}`;
     }
     const label = el("text", { x: 14, y: 4 }, g);
     label.textContent = n.kind === "entity" && n.data.accounts > 1 ? `${n.label} (${n.data.accounts})` : n.label;

@@ -17,6 +17,16 @@
   const LINE = 20; // px, as in the CSS
   const DEBOUNCE_MS = 500;
   let problems = JSON.parse(document.getElementById("ws-initial").textContent || "[]");
+  // The page's words, translated by the template (%(name)s marks what is filled in).
+  const wordsBlock = document.getElementById("ws-words");
+  const words = Object.assign(
+    {
+      none: "none", refused: "refused:", no_problems: "no problems",
+      problems: "%(n)s problem(s)", checking: "checking…", check_failed: "check failed: %(reason)s",
+    },
+    JSON.parse((wordsBlock && wordsBlock.textContent) || "{}")
+  );
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (m, name) => (name in values ? String(values[name]) : m));
   let timer = null;
   let sent = 0;
 
@@ -55,21 +65,22 @@
     if (!problems.length) {
       const li = document.createElement("li");
       li.className = "ws-muted";
-      li.textContent = "none";
+      li.textContent = words.none;
       list.appendChild(li);
     }
     for (const p of problems) {
       const li = document.createElement("li");
       if (p.refused) li.className = "refused";
       const where = p.file + (p.line ? ":" + p.line : "") + (p.field ? " " + p.field : "");
-      li.textContent = (p.refused ? "refused: " : "") + where + ": " + p.message;
+      li.textContent = (p.refused ? words.refused + " " : "") + where + ": " + p.message;
       if (here(p)) {
         li.style.cursor = "pointer";
         li.addEventListener("click", () => goTo(p.line));
       }
       list.appendChild(li);
     }
-    status.textContent = problems.length ? problems.length + " problem(s)" : "no problems";
+    status.textContent = problems.length ? fill(words.problems, { n: problems.length }) : words.no_problems;
+    status.dataset.problems = String(problems.length);
   }
 
   function sync() {
@@ -89,7 +100,7 @@
 
   async function lint() {
     const mine = ++sent;
-    status.textContent = "checking…";
+    status.textContent = words.checking;
     try {
       const r = await window.botFetch(lintUrl, {
         method: "POST",
@@ -98,7 +109,7 @@
       });
       if (mine !== sent) return; // a newer check is on its way
       if (!r.ok) {
-        status.textContent = "check failed (" + r.status + ")";
+        status.textContent = fill(words.check_failed, { reason: "HTTP " + r.status });
         return;
       }
       const body = await r.json();
@@ -107,7 +118,7 @@
         .concat(body.errors.map((p) => Object.assign(p, { refused: false })));
       render();
     } catch (e) {
-      status.textContent = "check failed: " + e;
+      status.textContent = fill(words.check_failed, { reason: String(e) });
     }
   }
 
@@ -141,6 +152,16 @@
   if (!form) return;
   const bar = document.getElementById("ws-progress");
   const label = document.getElementById("ws-progress-label");
+  const wordsBlock = document.getElementById("ws-eval-words");
+  const words = Object.assign(
+    {
+      starting: "starting…", refused: "evaluation refused (%(status)s): %(reason)s",
+      failed: "evaluation failed: %(reason)s", done: "done: %(total)s persona runs",
+      progress: "%(done)s of %(total)s persona runs",
+    },
+    JSON.parse((wordsBlock && wordsBlock.textContent) || "{}")
+  );
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (m, name) => (name in values ? String(values[name]) : m));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const sets = Array.from(form.querySelectorAll("input[name=sets]:checked")).map((x) => x.value);
@@ -148,7 +169,7 @@
     button.disabled = true;
     bar.hidden = false;
     bar.value = 0;
-    label.textContent = "starting…";
+    label.textContent = words.starting;
     try {
       const r = await window.botFetch(form.dataset.streamUrl, {
         method: "POST",
@@ -157,7 +178,7 @@
       });
       if (!r.ok) {
         const body = await r.json().catch(() => ({}));
-        label.textContent = "evaluation refused (" + r.status + "): " + (body.detail || "");
+        label.textContent = fill(words.refused, { status: r.status, reason: body.detail || "" });
         button.disabled = false;
         return;
       }
@@ -175,19 +196,19 @@
           if (!line) continue;
           const step = JSON.parse(line);
           if (step.error) {
-            label.textContent = "evaluation failed: " + step.error;
+            label.textContent = fill(words.failed, { reason: step.error });
             button.disabled = false;
             return;
           }
           bar.value = step.percent;
           label.textContent = step.finished
-            ? "done: " + step.total + " persona runs"
-            : step.percent + "% · " + step.done + " of " + step.total + " persona runs";
+            ? fill(words.done, step)
+            : step.percent + "% · " + fill(words.progress, step);
           if (step.finished) window.location.reload();
         }
       }
     } catch (err) {
-      label.textContent = "evaluation failed: " + err;
+      label.textContent = fill(words.failed, { reason: String(err) });
       button.disabled = false;
     }
   });

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from bot.settings import Settings
 from bot.templates_store import source_digest
 from bot.web.audit import audit
+from bot.web.i18n import N_
 from bot.web.workspace.checks import Problem, Report, check
 from bot.web.workspace.documents import (
     MAX_SOURCE_CHARS,
@@ -34,6 +35,13 @@ from bot.web.workspace.documents import (
     Version,
     WorkspaceError,
 )
+
+#: Why a version with lint errors cannot move on, by action.
+_CANNOT = {
+    "submit": N_("cannot submit: %(n)s problem(s) to fix"),
+    "publish": N_("cannot publish: %(n)s problem(s) to fix"),
+    "roll back": N_("cannot roll back: %(n)s problem(s) to fix"),
+}
 
 
 @dataclass(frozen=True)
@@ -92,14 +100,17 @@ class Workflow:
         if report.refused:
             self._rejected(actor, kind, doc, source, report, "save")
             raise WorkspaceError(
-                422, "refused: the template tries to leave the sandbox", report.refused
+                422, N_("refused: the template tries to leave the sandbox"), report.refused
             )
         published = self.docs.published(kind, doc)
         if _same_text(published.source or "", source):
             raise WorkspaceError(
                 409,
-                f"this text is identical to the published version "
-                f"(v{published.version}): a draft must change something",
+                N_(
+                    "this text is identical to the published version (v%(version)s): "
+                    "a draft must change something"
+                ),
+                version=published.version,
             )
         latest = self.docs.latest(kind, doc)
         if (
@@ -127,18 +138,21 @@ class Workflow:
         if not report.ok:
             raise WorkspaceError(
                 422 if action == "submit" else 409,
-                f"cannot {action}: {len(report.problems)} problem(s) to fix",
+                _CANNOT[action],
                 report.problems,
+                n=len(report.problems),
             )
 
     def submit(self, actor: Actor, kind: Kind, doc: str, number: int) -> Version:
         version = self.docs.get(kind, doc, number)
         if version.state != State.DRAFT:
             raise WorkspaceError(
-                409, f"only a draft can be submitted (this one is {version.state})"
+                409,
+                N_("only a draft can be submitted (this one is %(state)s)"),
+                state=version.state,
             )
         if version.author_id != actor.user_id:
-            raise WorkspaceError(409, "only the author submits a draft")
+            raise WorkspaceError(409, N_("only the author submits a draft"))
         self._passes(version, "submit")
         version = self.docs.set_state(version, State.PENDING)
         audit(self.session, actor.username, "template_submitted", version.object_type, version.ref)
@@ -147,7 +161,9 @@ class Workflow:
     def approve(self, actor: Actor, kind: Kind, doc: str, number: int) -> Version:
         version = self.docs.get(kind, doc, number)
         if version.state != State.PENDING:
-            raise WorkspaceError(409, f"only a pending version can be approved ({version.state})")
+            raise WorkspaceError(
+                409, N_("only a pending version can be approved (%(state)s)"), state=version.state
+            )
         if version.author_id == actor.user_id:
             audit(
                 self.session,
@@ -156,7 +172,7 @@ class Workflow:
                 version.object_type,
                 version.ref,
             )
-            raise WorkspaceError(403, "four eyes: a second person must approve your version")
+            raise WorkspaceError(403, N_("four eyes: a second person must approve your version"))
         self._passes(version, "publish")
         before = self.docs.published(kind, doc)
         if not before.packaged:
@@ -179,10 +195,12 @@ class Workflow:
     def reject(self, actor: Actor, kind: Kind, doc: str, number: int, reason: str) -> Version:
         reason = reason.strip()
         if not reason:
-            raise WorkspaceError(422, "say why the version is rejected")
+            raise WorkspaceError(422, N_("say why the version is rejected"))
         version = self.docs.get(kind, doc, number)
         if version.state != State.PENDING:
-            raise WorkspaceError(409, f"only a pending version can be rejected ({version.state})")
+            raise WorkspaceError(
+                409, N_("only a pending version can be rejected (%(state)s)"), state=version.state
+            )
         version = self.docs.set_state(version, State.REJECTED)
         audit(
             self.session,
@@ -199,9 +217,9 @@ class Workflow:
         old = self.docs.get(kind, doc, number)
         current = self.docs.published(kind, doc)
         if old.version == current.version:
-            raise WorkspaceError(409, "this version is the one published now")
+            raise WorkspaceError(409, N_("this version is the one published now"))
         if old.state != State.RETIRED:
-            raise WorkspaceError(409, "only a version that was published can be rolled back to")
+            raise WorkspaceError(409, N_("only a version that was published can be rolled back to"))
         assert old.source is not None
         self._passes(old, "roll back")
         version = self.docs.add(kind, doc, old.source, State.PENDING, actor.user_id, self.now)
@@ -225,4 +243,4 @@ def _same_text(a: str, b: str) -> bool:
 
 def _check_size(source: str) -> None:
     if len(source) > MAX_SOURCE_CHARS:
-        raise WorkspaceError(413, f"the document is over {MAX_SOURCE_CHARS} characters")
+        raise WorkspaceError(413, N_("the document is over %(n)s characters"), n=MAX_SOURCE_CHARS)

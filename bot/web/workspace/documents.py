@@ -16,6 +16,7 @@ version was published); a pending version may instead be ``rejected``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -35,6 +36,7 @@ from bot.templates_store import (
     source_digest,
     split_key,
 )
+from bot.web.i18n import N_
 
 DocRow = ScriptVersionRow | RulesetVersionRow
 #: Longest source accepted (a script is a few kilobytes).
@@ -77,15 +79,56 @@ class State(StrEnum):
     REJECTED = "rejected"
 
 
+#: A version's state as the pages name it (English message ids, translated where shown).
+STATE_LABELS: dict[str, str] = {
+    State.DRAFT: N_("draft"),
+    State.PENDING: N_("pending approval"),
+    State.PUBLISHED: N_("published"),
+    State.RETIRED: N_("retired"),
+    State.REJECTED: N_("rejected"),
+}
+#: A kind of document as the pages name it.
+KIND_LABELS: dict[str, str] = {
+    Kind.SCRIPTS: N_("script"),
+    Kind.BLOCKS: N_("block"),
+    Kind.LANGUAGES: N_("language pack"),
+    Kind.RULESETS: N_("rule set"),
+}
+#: Parameters of a refusal's message that are vocabulary, translated with it: the
+#: message names a state or a kind of document (``Kind.singular``) by its label.
+_WORDS: dict[str, dict[str, str]] = {
+    "state": STATE_LABELS,
+    "kind": {k.singular: KIND_LABELS[k] for k in Kind},
+}
+
+
 class WorkspaceError(Exception):
     """A refusal with its HTTP status (404 unknown, 403 four-eyes, 409 wrong state,
-    422 checks failed); ``problems`` are the located errors behind a 422/409."""
+    422 checks failed); ``problems`` are the located errors behind a 422/409.
 
-    def __init__(self, status: int, message: str, problems: list[Any] | None = None) -> None:
-        super().__init__(message)
+    ``message`` is an English message id with ``%(name)s`` placeholders filled from
+    ``params``: the API answers it in English (``message``), a page in its own language
+    (:meth:`shown`)."""
+
+    def __init__(
+        self, status: int, message: str, problems: list[Any] | None = None, **params: Any
+    ) -> None:
+        text = message % params if params else message
+        super().__init__(text)
         self.status = status
-        self.message = message
+        self.message = text
+        self.template = message
+        self.params = params
         self.problems = problems or []
+
+    def shown(self, gettext: Callable[[str], str]) -> str:
+        """The message in the language of ``gettext`` (its vocabulary too)."""
+        words = {
+            name: gettext(_WORDS[name].get(value, value)) if name in _WORDS else value
+            for name, value in self.params.items()
+        }
+        text = gettext(self.template)
+        return text % words if words else text
 
 
 @dataclass(frozen=True)
@@ -152,7 +195,7 @@ class Documents:
 
     def require(self, kind: Kind, doc: str) -> None:
         if doc not in self.doc_ids(kind):
-            raise WorkspaceError(404, f"no {kind.singular} '{doc}'")
+            raise WorkspaceError(404, N_("no %(kind)s '%(doc)s'"), kind=kind.singular, doc=doc)
 
     def published_set(self) -> PublishedSet:
         return published_set(self.session)
@@ -216,7 +259,9 @@ class Documents:
             select(model).where(self._where(kind, doc), model.version == wanted)
         ).first()
         if row is None:
-            raise WorkspaceError(404, f"{doc} has no version {version}")
+            raise WorkspaceError(
+                404, N_("%(doc)s has no version %(version)s"), doc=doc, version=version
+            )
         return row
 
     def get(self, kind: Kind, doc: str, version: int) -> Version:
@@ -272,7 +317,9 @@ class Documents:
             self.session.flush()
         except sa.exc.IntegrityError as exc:
             self.session.rollback()
-            raise WorkspaceError(409, "another version was saved at the same time: retry") from exc
+            raise WorkspaceError(
+                409, N_("another version was saved at the same time: retry")
+            ) from exc
         return self._to_version(kind, doc, row, with_source=True)
 
     def set_state(

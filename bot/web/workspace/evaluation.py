@@ -32,6 +32,7 @@ from bot.settings import REPO_ROOT, Settings
 from bot.store.models import AuditEventRow
 from bot.templates_store import RULESET_FILE, PublishedSet, base_ruleset_path
 from bot.web.audit import audit
+from bot.web.i18n import N_
 from bot.web.workspace.checks import Draft, library_with
 from bot.web.workspace.documents import Version, WorkspaceError
 from bot.web.workspace.preview import public_personas_dir
@@ -53,7 +54,12 @@ def load_cases(sets: list[str], only: list[str] | None) -> tuple[list[PersonaCas
     for name in sets:
         folder = known.get(name)
         if folder is None:
-            raise WorkspaceError(422, f"unknown persona set '{name}' (known: {', '.join(known)})")
+            raise WorkspaceError(
+                422,
+                N_("unknown persona set '%(name)s' (known: %(known)s)"),
+                name=name,
+                known=", ".join(known),
+            )
         if not folder.is_dir():
             errors.append(f"{name}: no persona directory at {folder}")
             continue
@@ -96,7 +102,7 @@ def _ruleset(settings: Settings, source: str | None) -> RuleSet:
     try:
         ruleset, _ = parse_model(text, str(RULESET_FILE), RuleSet)
     except SourceFileError as exc:
-        raise WorkspaceError(422, "the rule set does not load: fix its errors first") from exc
+        raise WorkspaceError(422, N_("the rule set does not load: fix its errors first")) from exc
     return ruleset
 
 
@@ -194,7 +200,7 @@ def plan(
     assert version.source is not None
     cases, load_errors = load_cases(sets, only)
     if not cases:
-        raise WorkspaceError(422, "no personas to run (check the sets and ids)")
+        raise WorkspaceError(422, N_("no personas to run (check the sets and ids)"))
     current_rules = _ruleset(settings, published.ruleset)
     if version.kind.in_tree:
         library = library_with(

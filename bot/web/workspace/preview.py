@@ -23,6 +23,7 @@ from bot.core.templating import PromptError
 from bot.core.yamlsource import SourceFileError
 from bot.settings import REPO_ROOT, Settings
 from bot.templates_store import FOLDERS, PublishedSet
+from bot.web.i18n import N_
 from bot.web.workspace.checks import Draft, library_with
 from bot.web.workspace.documents import Kind
 
@@ -160,6 +161,16 @@ def _phrases(settings: Settings, draft: Draft, number: int) -> list[RenderedProm
     return out
 
 
+#: Why a preview shows nothing (English message ids: the page translates them, the API
+#: answers them as they are).
+_BROKEN = {
+    Kind.SCRIPTS: N_("the script does not compile: fix its errors first"),
+    Kind.BLOCKS: N_("the block does not compile: fix its errors first"),
+    Kind.LANGUAGES: N_("the language does not compile: fix its errors first"),
+}
+NOT_INCLUDED = N_("no script that compiles includes this block")
+
+
 def preview(
     settings: Settings, published: PublishedSet, draft: Draft, number: int, key: str
 ) -> Preview:
@@ -171,7 +182,7 @@ def preview(
     if account is None:
         raise KeyError(key)
     view = account_view(key, account)
-    broken = f"the {draft.kind.singular} does not compile: fix its errors first"
+    broken = _BROKEN[draft.kind]
     if draft.kind is Kind.LANGUAGES:
         try:
             return Preview(draft.doc, view, _phrases(settings, draft, number), "")
@@ -194,5 +205,5 @@ def preview(
                 seen.add((p.node, p.label))
                 out.append(p)
     if not out:
-        return Preview(draft.doc, view, [], "no script that compiles includes this block")
+        return Preview(draft.doc, view, [], NOT_INCLUDED)
     return Preview(draft.doc, view, out, "")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.settings import Settings
+from bot.web.i18n import N_
 from bot.web.workspace import evaluation
 from bot.web.workspace.approval import Actor, Workflow
 from bot.web.workspace.checks import Draft, Report
@@ -118,7 +119,7 @@ class Workspace:
         """Every prompt of a version rendered for a sample account (masked); the rule set
         has none (404)."""
         if not kind.in_tree:
-            raise WorkspaceError(404, "the rule set has no prompts to preview")
+            raise WorkspaceError(404, N_("the rule set has no prompts to preview"))
         v = self.docs.get(kind, doc, number)
         try:
             shown = render_preview(
@@ -129,7 +130,9 @@ class Workspace:
                 account,
             )
         except KeyError:
-            raise WorkspaceError(404, f"no sample account '{account}'") from None
+            raise WorkspaceError(
+                404, N_("no sample account '%(account)s'"), account=account
+            ) from None
         return Previewed(v, shown)
 
     # -- editing --------------------------------------------------------------------------
