@@ -54,6 +54,8 @@ def test_two_accounts_sharing_a_counterparty_are_drawn(page: Any, live: Live) ->
     assert page.locator("#network svg g.account.centre").count() == 1
     shared = page.locator("#network svg g.entity", has_text="孙悟空")
     assert shared.count() == 1 and "(2)" in (shared.text_content() or "")
+    # its tooltip in the page's language: the node's kind and holders, not the raw value
+    assert shared.locator("title").text_content() == "人名: 孙悟空 · 关联 2 个账户"
     assert page.locator("#network svg line.edge").count() >= 2
     assert outside == []
     screenshot(page, "account-network")
@@ -62,3 +64,7 @@ def test_two_accounts_sharing_a_counterparty_are_drawn(page: Any, live: Live) ->
     page.goto(f"{live.url}/network")
     assert "孙悟空" in page.inner_text("table.groups")
     screenshot(page, "network-groups")
+    page.goto(f"{live.url}/network?lang=en")
+    assert page.inner_text("h1") == "Network groups" and "Person: 孙悟空" in page.inner_text(
+        "table.groups"
+    )

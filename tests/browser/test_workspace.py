@@ -22,10 +22,16 @@ DOC = "/workspace/scripts/dormant_short"
 
 
 def published_version(page: Any) -> int:
-    """The number in the document page's "New draft from the published version (vN)"."""
-    found = re.search(r"\(v(\d+)\)", page.inner_text(".ws-actions"))
-    assert found is not None
-    return int(found[1])
+    """The published version the document page's "new draft" button starts from."""
+    return int(page.get_attribute("#ws-new-draft", "data-published"))
+
+
+def state(page: Any) -> str:
+    """The version page's state (its value; the label is in the page's language)."""
+    return str(page.get_attribute("h1 .ws-state", "data-state"))
+
+
+NO_PROBLEMS = "document.getElementById('ws-status').dataset.problems === '0'"
 
 
 def test_edit_lint_submit_and_a_second_person_publishes(page: Any, live: Live) -> None:
@@ -44,7 +50,7 @@ def test_edit_lint_submit_and_a_second_person_publishes(page: Any, live: Live) -
     page.wait_for_selector("#ws-gutter .bad", timeout=10_000)  # lint as you type
     # the YAML parser notices the unclosed list where the input ends: that line or the next
     assert int(page.locator("#ws-gutter .bad").first.inner_text()) in (bad_line, bad_line + 1)
-    assert "problem" in page.inner_text("#ws-status")
+    assert "个问题" in page.inner_text("#ws-status")  # Chinese by default
     problem = page.locator("#ws-problems li").first.inner_text()
     assert problem.startswith("scripts/dormant_short.yaml:") and "invalid YAML" in problem
     screenshot(page, "workspace-editor-lint")
@@ -52,25 +58,24 @@ def test_edit_lint_submit_and_a_second_person_publishes(page: Any, live: Live) -
     edited = original.replace("（简版，低风险）", "（简版，低风险，浏览器测试）")
     assert edited != original
     page.fill("#ws-source", edited)
-    page.wait_for_function(
-        "document.getElementById('ws-status').textContent === 'no problems'", timeout=10_000
-    )
+    page.wait_for_function(NO_PROBLEMS, timeout=10_000)
+    assert page.inner_text("#ws-status") == "没有问题"
     page.click("#ws-form button[type=submit]")
     page.wait_for_url(re.compile(rf".*{DOC}/versions/\d+$"))
     version_url = page.url
-    assert page.inner_text("h1 .ws-state") == "draft"
-    page.click("button:has-text('Submit for approval')")
+    assert state(page) == "draft" and page.inner_text("h1 .ws-state") == "草稿"
+    page.click("#ws-submit")
     page.wait_for_load_state("networkidle")
-    assert page.inner_text("h1 .ws-state") == "pending"
-    assert page.locator("button:has-text('Approve and publish')").count() == 0  # not by its author
-    assert "Waiting for a second person" in page.inner_text(".ws-actions")
+    assert state(page) == "pending" and page.inner_text("h1 .ws-state") == "待审批"
+    assert page.locator("#ws-approve").count() == 0  # not by its author
+    assert "等待第二人审批" in page.inner_text("#ws-waiting")
 
     sign_in(page, live.url, "compliance2")
     page.goto(version_url)
-    page.click("button:has-text('Approve and publish')")
+    page.click("#ws-approve")
     page.wait_for_load_state("networkidle")
-    assert page.inner_text("h1 .ws-state") == "published"
-    assert "approved by compliance2" in page.inner_text("main")
+    assert state(page) == "published" and page.inner_text("h1 .ws-state") == "已发布"
+    assert "由 compliance2 于" in page.inner_text("#ws-provenance")
     page.goto(f"{live.url}{DOC}")
     published_now = published_version(page)
     assert published_now > published_before
@@ -107,16 +112,14 @@ def test_a_block_edited_and_approved_is_used_by_the_next_call_without_a_restart(
     page.fill("#ws-source", original)  # unchanged: refused, nothing saved
     page.click("#ws-form button[type=submit]")
     page.wait_for_load_state("networkidle")
-    assert "identical to the published version" in page.inner_text("main")
+    assert "此内容与已发布版本" in page.inner_text("main")
     page.fill("#ws-source", original.replace("您好，我是", "您好，这里是", 1))
-    page.wait_for_function(
-        "document.getElementById('ws-status').textContent === 'no problems'", timeout=10_000
-    )
+    page.wait_for_function(NO_PROBLEMS, timeout=10_000)
     page.click("#ws-form button[type=submit]")
     page.wait_for_url(re.compile(rf".*{BLOCK}/versions/\d+$"))
     version_url = page.url
     number = version_url.rsplit("/", 1)[1]
-    page.click("a:has-text('Preview prompts')")
+    page.click("#ws-preview")
     link = page.locator("a.ws-edit").first
     assert f"{BLOCK}/edit?from={number}#L" in str(link.get_attribute("href"))
     assert "这里是示例银行" in page.inner_text("table.ws-prompts")
@@ -129,17 +132,17 @@ def test_a_block_edited_and_approved_is_used_by_the_next_call_without_a_restart(
     )
     assert "这里是" in selected
     page.goto(version_url)
-    page.click("button:has-text('Submit for approval')")
+    page.click("#ws-submit")
     page.wait_for_load_state("networkidle")
-    assert page.inner_text("h1 .ws-state") == "pending"
+    assert state(page) == "pending"
 
     sign_in(page, live.url, "compliance2")
     page.goto(version_url)
     assert "这里是" in page.inner_text(".ws-approval-diff tr.add")  # the diff, where one approves
     screenshot(page, "workspace-block-approval")
-    page.click("button:has-text('Approve and publish')")
+    page.click("#ws-approve")
     page.wait_for_load_state("networkidle")
-    assert page.inner_text("h1 .ws-state") == "published"
+    assert state(page) == "published"
 
     time.sleep(0.02)  # past the worker's reload interval
     assert next_call_opening().startswith("您好，这里是示例银行")

@@ -5,6 +5,7 @@ in clear in any answer."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi.testclient import TestClient
@@ -121,3 +122,33 @@ def test_other_roles_are_refused_and_unknown_accounts_are_404(
     assert app_client.get("/api/v1/accounts/99999/network").status_code == 404
     assert app_client.get("/accounts/99999/network").status_code == 404
     assert app_client.get("/api/v1/accounts/0/network").status_code == 422
+
+
+def test_the_workspace_and_network_pages_speak_chinese_by_default_and_english_on_request(
+    app_client: TestClient, engine: Engine
+) -> None:
+    pks = _network(engine)
+    login(app_client, "admin")  # both the workspace and the network
+
+    groups = app_client.get("/network").text
+    assert '<html lang="zh-CN">' in groups and "关系图谱 · 关联群组" in groups
+    assert "人名: 钱多多" in groups and "枢纽" in groups and "未评级 1" in groups
+    account = app_client.get(f"/accounts/{pks['a']}/network").text
+    assert "暂停非柜面交易" in account and "suspend_non_counter</td>" not in account
+    assert ">高<" in account and "手机号" in account and "通话中提及" in account
+    words = re.search(
+        r'<script type="application/json" id="network-words">(.*?)</script>', account, re.S
+    )
+    assert words and json.loads(words[1])["dispositions"]["suspend_non_counter"] == "暂停非柜面交易"
+    workspace = app_client.get("/workspace").text
+    assert "合规话术工作台" in workspace and "机器人运行的话术来源" in workspace
+    assert "话术模块" in workspace and "Compliance workspace" not in workspace
+
+    english = app_client.get("/network?lang=en").text
+    assert '<html lang="en">' in english and "Network groups" in english
+    assert "Person: 钱多多" in english and "mule hub" in english and "Not scored 1" in english
+    workspace = app_client.get("/workspace").text  # the choice is remembered
+    assert "Compliance workspace" in workspace and "Which source the bot runs" in workspace
+    assert "合规话术工作台" not in workspace
+    account = app_client.get(f"/accounts/{pks['a']}/network").text
+    assert "Suspend non-counter transactions" in account and "named in a call" in account

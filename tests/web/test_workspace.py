@@ -213,7 +213,7 @@ def test_sandbox_escapes_are_refused_audited_and_never_stored(
     form = app_client.post(
         f"{PAGE}/versions", data={"source": with_greeting(ESCAPES[1]), "csrf_token": token}
     )
-    assert form.status_code == 422 and "nothing was saved" in form.text
+    assert form.status_code == 422 and "已拒绝：模板试图突破沙箱：未保存任何内容。" in form.text
     assert "cycler.__init__.__globals__" in form.text
     assert states(engine) == {}
     rejected = actions(engine, "template_rejected")

@@ -42,7 +42,7 @@ def test_blocks_and_language_packs_are_listed_and_open(app_client: TestClient) -
     assert {("blocks", BLOCK), ("blocks", "closings"), ("languages", "zh")} <= kinds
     index = app_client.get("/workspace").text
     assert f'href="{PAGE}"' in index and 'href="/workspace/languages/zh"' in index
-    assert "language pack" in index
+    assert "语言包" in index and 'data-kind="languages"' in index
     for url in (PAGE, f"{PAGE}/edit", f"{PAGE}/versions/0", f"{PAGE}/versions/0/preview"):
         assert app_client.get(url).status_code == 200, url
     assert app_client.get(f"{API}/versions/0").json()["source"] == PACKAGED
@@ -91,8 +91,8 @@ def test_identical_drafts_are_refused_with_a_clear_message(
     assert "identical to the published version (v0)" in r.json()["detail"]
     assert save(app_client, token, PACKAGED.rstrip() + "\n\n", API).status_code == 409
     form = app_client.post(f"{PAGE}/versions", data={"source": PACKAGED, "csrf_token": token})
-    assert form.status_code == 409 and "identical to the published version" in form.text
-    assert "nothing was saved" in form.text
+    assert form.status_code == 409 and "此内容与已发布版本（v0）完全相同" in form.text
+    assert "未保存任何内容" in form.text
     script = packaged_docs(Settings().templates_dir, "scripts")["dormant_short"]
     assert (
         save(app_client, token, script, "/api/v1/workspace/scripts/dormant_short").status_code
@@ -122,7 +122,7 @@ def test_a_block_is_published_under_four_eyes_with_the_diff_on_the_approval_scre
     assert act(app_client, token, number, "approve", API).status_code == 403
     other = login(app_client, "compliance2")
     page = app_client.get(f"{PAGE}/versions/{number}").text
-    assert "Approve and publish" in page and "Changes against the published version (v0)" in page
+    assert 'id="ws-approve"' in page and "与已发布版本（v0）相比的改动" in page
     assert re.search(r'class="del">.*?我是', page, re.S) and re.search(
         r'class="add">.*?这里是', page, re.S
     )
@@ -245,21 +245,22 @@ def test_the_front_page_says_which_templates_the_bot_runs(
 ) -> None:
     login(app_client, "compliance")
     files = app_client.get("/workspace").text
-    assert "the packaged files" in files and "templates_source = files" in files
+    assert "安装包自带的文件" in files and "templates_source = files" in files
+    assert 'data-source="files"' in files
 
     settings = Settings(templates_source="database", data_dir=tmp_path, intent_model_enabled=False)
     app = create_app(settings, engine, clock=clock)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         token = login(client, "compliance")
         page = client.get("/workspace").text
-        assert "the published versions (templates_source = database)" in page
-        assert "within 10 s" in page and "No worker has reported" in page
+        assert "已发布的版本（templates_source = database）" in page
+        assert "10 秒内" in page and "尚无外呼进程报告已加载话术集" in page
         worker = build_investigator(settings, engine)  # what a worker starts with
         assert isinstance(worker, LiveInvestigator)
         page = client.get("/workspace").text
-        assert worker_name() in page and worker.digest[:12] in page and ">current<" in page
+        assert worker_name() in page and worker.digest[:12] in page and 'data-current="1"' in page
         number = save(client, token, CHANGED, API).json()["version"]["version"]
         act(client, token, number, "submit", API)
         act(client, login(client, "compliance2"), number, "approve", API)
         page = client.get("/workspace").text
-        assert "older set" in page and worker.digest[:12] in page
+        assert 'data-current="0"' in page and "旧话术集" in page and worker.digest[:12] in page

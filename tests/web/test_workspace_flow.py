@@ -83,7 +83,7 @@ def test_evaluation_runs_personas_next_to_the_published_set(
     assert stored == body
     page = app_client.get(f"{PAGE}/versions/1/evaluation")
     assert "p03_wrong_person" in page.text and "ws-pass" in page.text
-    assert "passed <strong>2/2</strong>" in app_client.get(f"{PAGE}/versions/1").text
+    assert "本版本通过 <strong>2/2</strong>" in app_client.get(f"{PAGE}/versions/1").text
     assert actions(engine, "evaluate") == [("compliance", "evaluate", f"{DOC}@1")]
     unknown = app_client.post(
         f"{API}/versions/1/evaluate", json={"sets": ["secret"]}, headers=h(token)
@@ -162,15 +162,20 @@ def test_the_pages_drive_the_whole_flow(app_client: TestClient, engine: Engine) 
     )
     assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}/versions/1"
     page = app_client.get(f"{PAGE}/versions/1").text
-    assert "Submit for approval" in page and "Approve and publish" not in page
+    assert 'id="ws-submit"' in page and "提交审批" in page and 'id="ws-approve"' not in page
     submitted = app_client.post(f"{PAGE}/versions/1/submit", data={"csrf_token": token})
     assert submitted.status_code == 303
-    assert "Waiting for a second person" in app_client.get(f"{PAGE}/versions/1").text
-    assert (
-        app_client.post(f"{PAGE}/versions/1/approve", data={"csrf_token": token}).status_code == 403
-    )
+    assert "等待第二人审批" in app_client.get(f"{PAGE}/versions/1").text
+    # four eyes, said in the page's language (the API keeps its English detail)
+    own = app_client.post(f"{PAGE}/versions/1/approve", data={"csrf_token": token})
+    assert own.status_code == 403 and "双人复核：您的版本须由第二人审批" in own.text
+    own_en = app_client.post(f"{PAGE}/versions/1/approve?lang=en", data={"csrf_token": token})
+    assert "four eyes: a second person must approve your version" in own_en.text
+    api = app_client.post(f"{API}/versions/1/approve", headers=h(token))
+    assert api.json()["detail"] == "four eyes: a second person must approve your version"
+    app_client.cookies.delete("bot_lang")
     other = login(app_client, "compliance2")
-    assert "Approve and publish" in app_client.get(f"{PAGE}/versions/1").text
+    assert "审批并发布" in app_client.get(f"{PAGE}/versions/1").text
     ok = app_client.post(f"{PAGE}/versions/1/approve", data={"csrf_token": other})
     assert ok.status_code == 303 and states(engine) == {1: "published"}
     evaluated = app_client.post(
@@ -178,8 +183,9 @@ def test_the_pages_drive_the_whole_flow(app_client: TestClient, engine: Engine) 
     )
     assert evaluated.status_code == 303 and evaluated.headers["location"].endswith("/evaluation")
     document = app_client.get(PAGE).text
-    assert re.search(r"v1</a>.*?published", document, re.S) and "Roll back" not in document
-    assert "Roll back to this version" in app_client.get(f"{PAGE}/versions/0").text
+    assert re.search(r'v1</a>.*?data-state="published">已发布', document, re.S)
+    assert 'id="ws-rollback"' not in app_client.get(f"{PAGE}/versions/1").text
+    assert "回滚到此版本" in app_client.get(f"{PAGE}/versions/0").text
 
 
 def test_the_rule_set_goes_through_the_same_flow(app_client: TestClient, engine: Engine) -> None:
