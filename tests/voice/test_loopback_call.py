@@ -201,7 +201,7 @@ def test_a_campaign_over_the_loopback_gateway_stores_calls(
     stack_and_cache: tuple[VoiceStack, PromptCache], tmp_path: Path
 ) -> None:
     """The worker places real loopback calls, two at a time, and stores what they gave."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from bot.campaign.recorder import account_fields
     from bot.campaign.worker import Worker
@@ -232,8 +232,13 @@ def test_a_campaign_over_the_loopback_gateway_stores_calls(
         gateway.close()
     with session_scope(engine) as s:
         calls = s.exec(select(CallRow)).all()
-        heard = [(t.call_id, t.text, t.intent, t.decision) for t in s.exec(select(TurnRow)).all()]
-        assert sorted(c.outcome or "" for c in calls) == ["refused", "wrong_person"], heard
+        heard = "\n".join(
+            f"call {t.call_id} {t.role:6} {t.event:8} {t.text!r} {t.intent} {t.decision}"
+            for t in s.exec(select(TurnRow).order_by(col(TurnRow.call_id), col(TurnRow.idx)))
+        )  # shown whole on failure (an assertion's own message would be cut)
+        outcomes = sorted(c.outcome or "" for c in calls)
+        if outcomes != ["refused", "wrong_person"]:
+            pytest.fail(f"outcomes {outcomes}; what was said and heard:\n{heard}")
         for c in calls:
             assert c.recording_path and Path(c.recording_path).is_file()
             assert c.latency_p50_ms is not None and c.latency_p50_ms > 0
