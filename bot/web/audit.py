@@ -1,6 +1,13 @@
 """The append-only audit log: every view of personal data, verdict, template change,
 publish and login. Rows are only ever inserted (the routes have no update or delete for
-them); supervisors read and export them."""
+them); supervisors read and export them.
+
+The client's network address is kept in the event's detail under :data:`CLIENT_KEY`
+(no column of its own, so no migration): a route that wants it recorded notes the
+request's address on its session (:func:`note_client`, or the
+:func:`bot.web.audit_client.remember_client` dependency) and every event that session
+adds carries it. Behind a TLS proxy that is the proxy's address unless the server trusts
+its forwarded headers (uvicorn's ``--proxy-headers``)."""
 
 from __future__ import annotations
 
@@ -11,6 +18,15 @@ from sqlmodel import Session
 from bot.core.masking import mask_text
 from bot.store.models import AuditEventRow, utcnow
 
+#: The detail key of the client's address (reserved: callers' keys never start with _).
+CLIENT_KEY = "_client"
+
+
+def note_client(session: Session, address: str | None) -> None:
+    """Record ``address`` as the client of every event ``session`` adds from now on."""
+    if address:
+        session.info[CLIENT_KEY] = address[:64]
+
 
 def audit(
     session: Session,
@@ -20,8 +36,12 @@ def audit(
     object_id: str | int = "",
     **detail: Any,
 ) -> AuditEventRow:
-    """Add one event to the caller's transaction. Free text in ``detail`` is PII-masked."""
+    """Add one event to the caller's transaction. Free text in ``detail`` is PII-masked;
+    the client's address noted on the session (:func:`note_client`) is added."""
     clean = {k: mask_text(v) if isinstance(v, str) else v for k, v in detail.items()}
+    client = session.info.get(CLIENT_KEY)
+    if client and CLIENT_KEY not in clean:
+        clean[CLIENT_KEY] = client
     row = AuditEventRow(
         at=utcnow(),
         actor=actor[:60],

@@ -14,6 +14,7 @@ key is configured (:mod:`bot.store.pii`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -38,6 +39,7 @@ from bot.store.pii_crypto import KeyRing, process_keyring
 from bot.web.audit import audit
 from bot.web.corrections import enqueue_correction
 from bot.web.deps import Viewer
+from bot.web.i18n import N_
 from bot.web.listing import offset
 from bot.web.params import DbId, Index
 from nlu.reading.schema import ALL_LABELS
@@ -54,10 +56,18 @@ MAX_TEXT = 2000
 class ReviewError(HTTPException):
     """A refused review action (400, 404 or 409) and why. It is an HTTP exception so that
     an API route can let it through (FastAPI answers ``{"detail": message}``); a page
-    catches it and renders the error page instead."""
+    catches it and renders the error page instead, in its language (:meth:`shown`):
+    ``message`` is the English message id, with ``%(name)s`` placeholders for ``params``."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)
+    def __init__(self, status: int, message: str, **params: Any) -> None:
+        super().__init__(status, message % params if params else message)
+        self.message = message
+        self.params = params
+
+    def shown(self, gettext: Callable[[str], str]) -> str:
+        """The message translated by ``gettext`` (the API answers the English one)."""
+        text = gettext(self.message)
+        return text % self.params if self.params else text
 
 
 # -- queue ------------------------------------------------------------------------------
@@ -297,24 +307,41 @@ def claim_next(
 
 # One reviewer's day and the queue's age, as the review pages and the API show them.
 class DeskStats(BaseModel):
-    done_today: int = Field(description="verdicts you gave since midnight UTC")
-    day_starts: dt.datetime = Field(description="midnight UTC: where today's count starts")
+    done_today: int = Field(description="verdicts you gave since midnight in web.timezone")
+    day_starts: dt.datetime = Field(
+        description="midnight in web.timezone (the team's day): where today's count starts"
+    )
     open_total: int = Field(description="claimable items, whatever the filters")
     oldest_open_at: dt.datetime | None = Field(description="when the oldest open item was queued")
     queue_age_hours: float | None = Field(description="hours since the oldest open item was queued")
     overdue: bool = Field(description="the oldest open item is past the review SLA")
 
 
+def team_midnight(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """The midnight that started ``now``'s day in ``zone`` (aware, in ``zone``)."""
+    local = now.astimezone(zone)
+    return dt.datetime.combine(local.date(), dt.time(), tzinfo=zone)
+
+
 def desk_stats(
-    session: Session, who: Viewer, now: dt.datetime, *, sla: dt.timedelta = REVIEW_SLA
+    session: Session,
+    who: Viewer,
+    now: dt.datetime,
+    *,
+    sla: dt.timedelta = REVIEW_SLA,
+    zone: dt.tzinfo = dt.UTC,
 ) -> DeskStats:
-    """Today's verdicts by ``who`` and the age of the queue. "Today" starts at midnight
-    UTC: the dashboard has no time-zone setting yet (docs/dashboard.md)."""
-    midnight = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Today's verdicts by ``who`` and the age of the queue. "Today" is the team's day:
+    it starts at midnight in ``zone`` (``web.timezone``), not in UTC, so that a team in
+    Shanghai does not see its count reset at 08:00."""
+    midnight = team_midnight(now, zone)
     done = session.execute(
         sa.select(sa.func.count())
         .select_from(VerdictRow)
-        .where(col(VerdictRow.reviewer_id) == who.user_id, col(VerdictRow.created_at) >= midnight)
+        .where(
+            col(VerdictRow.reviewer_id) == who.user_id,
+            col(VerdictRow.created_at) >= midnight.astimezone(dt.UTC),
+        )
     ).scalar_one()
     total, oldest = session.execute(
         sa.select(sa.func.count(), sa.func.min(col(ReviewItemRow.created_at))).where(
@@ -388,7 +415,7 @@ def campaign_choices(session: Session, limit: int = 200) -> list[tuple[int, str]
 def item_or_404(session: Session, item_id: int) -> ReviewItemRow:
     item = session.get(ReviewItemRow, item_id)
     if item is None:
-        raise ReviewError(404, f"no review item {item_id}")
+        raise ReviewError(404, N_("no review item %(id)s"), id=item_id)
     return item
 
 
@@ -416,7 +443,7 @@ def claim(session: Session, item_id: int, who: Viewer, now: dt.datetime) -> Revi
         state="claimed", claimed_by=who.user_id, claimed_at=now,
     )  # fmt: skip
     if not taken:
-        raise ReviewError(409, "another reviewer holds this item, or it is done")
+        raise ReviewError(409, N_("another reviewer holds this item, or it is done"))
     session.expire_all()
     audit(session, who.username, "review_claimed", "review_item", item_id)
     return item
@@ -426,7 +453,7 @@ def release(session: Session, item_id: int, who: Viewer) -> None:
     """Give a held item back to the queue (404 if there is none, 409 if not held)."""
     if not _update(session, item_id, _held_by(who), state="open", claimed_by=None, claimed_at=None):
         item_or_404(session, item_id)
-        raise ReviewError(409, "you do not hold this item")
+        raise ReviewError(409, N_("you do not hold this item"))
     session.expire_all()
     audit(session, who.username, "review_released", "review_item", item_id)
 
@@ -476,7 +503,7 @@ def _clean_corrections(
     for c in corrections:
         turn = turns.get(c.turn_idx)
         if turn is None:
-            raise ReviewError(400, f"turn {c.turn_idx}: no such turn in this call")
+            raise ReviewError(400, N_("turn %(n)s: no such turn in this call"), n=c.turn_idx)
         text = (c.text or "").strip() or None
         if text == turn.text:
             text = None
@@ -509,12 +536,12 @@ def give_verdict(
     disposition = None if body.agree or disposition == call.disposition else disposition
     reason = body.reason.strip()
     if not body.agree and band is None and disposition is None:
-        raise ReviewError(400, "an overturn must change the band or the disposition")
+        raise ReviewError(400, N_("an overturn must change the band or the disposition"))
     if not body.agree and not reason:
-        raise ReviewError(400, "give a reason for overturning")
+        raise ReviewError(400, N_("give a reason for overturning"))
     turns = _clean_corrections(session, call.id or 0, body.turn_corrections)
     if not _update(session, item_id, _held_by(who), state="done"):
-        raise ReviewError(409, "only the reviewer who claimed this item can give its verdict")
+        raise ReviewError(409, N_("only the reviewer who claimed this item can give its verdict"))
     verdict = VerdictRow(
         review_item_id=item_id, reviewer_id=who.user_id, agree=body.agree,
         corrected_band=band, corrected_disposition=disposition, reason=reason,

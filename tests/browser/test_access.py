@@ -23,7 +23,7 @@ def test_a_reviewer_is_refused_the_compliance_pages(page: Any, live: Live) -> No
         assert page.locator("[role=alert]").is_visible()
     sign_in(page, live.url, "supervisor")
     page.goto(f"{live.url}/audit")
-    assert "access_denied" in page.inner_text("main")  # the refusals were audited
+    assert "拒绝访问" in page.inner_text("main")  # the refusals were audited (access_denied)
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def other_disposition(page: Any) -> str:
-    """A disposition other than the call's own (the first option reads "unchanged (X)")."""
+    """A disposition other than the call's own (the summary's data-value)."""
     options = page.locator("#corrected-disposition option")
-    current = options.first.inner_text().removeprefix("unchanged (").rstrip(")")
+    current = page.locator(".desk-summary strong[data-value]").get_attribute("data-value")
     values = [v for v in options.evaluate_all("os => os.map(o => o.value)") if v]
     return next(v for v in values if v != current)
 
@@ -44,7 +44,7 @@ def test_claim_overturn_and_the_correction_goes_to_the_bank(page: Any, live: Liv
     screenshot(page, "review-item")
     page.locator("#verdict-reason").press("Control+Enter")  # submit and next
     page.wait_for_url(re.compile(rf"/review/\d+\?done={item_id}$"))
-    assert f"Verdict recorded for item {item_id}" in page.locator("[role=status]").inner_text()
+    assert f"条目 {item_id} 的复核结论已记录" in page.locator("[role=status]").inner_text()
 
     with Session(live.engine) as s:
         item = s.get(ReviewItemRow, item_id)
@@ -195,7 +195,7 @@ def test_five_items_by_keyboard_only_with_submit_and_next(
             page.keyboard.press("2")
             assert page.evaluate("document.getElementById('player-audio').playbackRate") == 1.5
             page.keyboard.press("v")
-            assert page.locator("#player .channel[aria-pressed=true]").inner_text() == "callee"
+            assert page.locator("#player .channel[aria-pressed=true]").inner_text() == "客户"
         if n < 4:
             page.keyboard.press("a")  # agree: the focus is on "Submit and next"
             page.keyboard.press("Enter")
@@ -207,7 +207,7 @@ def test_five_items_by_keyboard_only_with_submit_and_next(
             page.keyboard.type("Holder lent the card; a typed j or a stays text.")
             page.keyboard.press("Control+Enter")
         page.wait_for_url(f"{live.url}/review/{order[n + 1]}?{qs}&done={item}")
-        assert f"Verdict recorded for item {item}" in page.locator("[role=status]").inner_text()
+        assert f"条目 {item} 的复核结论已记录" in page.locator("[role=status]").inner_text()
 
     assert int(page.locator("#done-today").inner_text()) == done_before + 5
     screenshot(page, "review-desk")

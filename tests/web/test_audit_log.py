@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.store.models import AuditEventRow
-from bot.web.audit import audit
+from bot.web.audit import audit, note_client
 from tests.web.conftest import login
 
 BASE = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -94,7 +94,7 @@ def test_filters_pagination_newest_first_and_masking(
     assert ids("actor=&action=&date_from=") == [e["object_id"] for e in pages[0]["items"]]
     assert app_client.get("/api/v1/audit?date_to=someday").status_code == 400
     page = app_client.get("/audit?action=verdict&page=1")
-    assert page.status_code == 200 and "4 events" in page.text
+    assert page.status_code == 200 and "共 4 条事件" in page.text
     assert "13800000" not in page.text and 'href="/audit.csv?action=verdict"' in page.text
     assert 'rel="next"' in app_client.get("/audit?page=1").text
 
@@ -116,8 +116,8 @@ def test_export_is_audited_and_complete(app_client: TestClient, engine: Engine) 
             .order_by(col(AuditEventRow.id))
         ).all()
     assert [(e.actor, e.detail) for e in exports] == [
-        ("admin", {"filters": {"actor": "lin"}}),
-        ("admin", {"filters": {}}),
+        ("admin", {"filters": {"actor": "lin"}, "_client": "testclient"}),
+        ("admin", {"filters": {}, "_client": "testclient"}),
     ]
     assert len(everything) == count(engine)
 
@@ -140,3 +140,55 @@ def test_the_log_is_append_only(app_client: TestClient, engine: Engine) -> None:
     with Session(engine) as s:
         again = s.get(AuditEventRow, first.id)
         assert again is not None and again.detail == first.detail and again.actor == first.actor
+
+
+def test_the_page_shows_events_readably_in_chinese_and_english(
+    app_client: TestClient, engine: Engine
+) -> None:
+    """Actors by kind and name, actions and detail keys translated, vocabulary values by
+    their labels, the client's address; the CSV keeps the stored keys and values."""
+    with Session(engine) as s:
+        note_client(s, "10.1.2.3")
+        audit(s, "token:nightly", "campaign_pause", "campaign", 7, name="双十一",
+              before="running", after="paused")  # fmt: skip
+        audit(s, "worker:host-a:12", "verdict", "review_item", 3, agree=False,
+              disposition="suspend_non_counter", reason="客户确认出借")  # fmt: skip
+        s.commit()
+    login(app_client, "supervisor")
+    zh = app_client.get("/audit").text
+    assert "令牌 nightly" in zh and "外呼进程 host-a:12" in zh and "用户 supervisor" in zh
+    assert ">暂停外呼任务<" in zh and ">提交复核结论<" in zh and ">登录<" in zh
+    assert '<dt data-key="before">修改前</dt><dd>运行中</dd>' in zh
+    assert '<dt data-key="after">修改后</dt><dd>已暂停</dd>' in zh
+    assert '<dt data-key="name">名称</dt><dd>双十一</dd>' in zh
+    assert '<dt data-key="disposition">处置</dt><dd>暂停非柜面交易</dd>' in zh
+    assert '<dt data-key="agree">认同</dt><dd>否</dd>' in zh
+    assert '<dt data-key="reason">原因</dt><dd>客户确认出借</dd>' in zh
+    assert '<td class="client">10.1.2.3</td>' in zh
+    assert "suspend_non_counter" not in zh and "_client" not in zh
+    assert '<option value="campaign_pause" >暂停外呼任务</option>' in zh
+    en = app_client.get("/audit?lang=en").text
+    assert "token nightly" in en and "worker host-a:12" in en and "user supervisor" in en
+    assert ">Campaign paused<" in en and '<dt data-key="before">Before</dt><dd>Running</dd>' in en
+    assert "<dd>Suspend non-counter transactions</dd>" in en and "暂停非柜面交易" not in en
+    rows = list(csv.DictReader(io.StringIO(app_client.get("/audit.csv?action=verdict").text)))
+    assert json.loads(rows[0]["detail"]) == {
+        "agree": False, "disposition": "suspend_non_counter", "reason": "客户确认出借",
+        "_client": "10.1.2.3",
+    }  # fmt: skip
+
+
+def test_date_filters_are_days_in_the_teams_time_zone(
+    app_client: TestClient, engine: Engine
+) -> None:
+    """2026-11-20 17:00 UTC is 01:00 on the 21st in Shanghai (web.timezone's default)."""
+    with Session(engine) as s:
+        for hour in (15, 17):
+            row = audit(s, "lin", "call_viewed", "call", hour)
+            row.at = dt.datetime(2026, 11, 20, hour, 0, tzinfo=dt.UTC)
+        s.commit()
+    login(app_client, "supervisor")
+    day = app_client.get("/api/v1/audit?actor=lin&date_from=2026-11-21&date_to=2026-11-21")
+    assert [e["object_id"] for e in day.json()["items"]] == ["17"]
+    before = app_client.get("/api/v1/audit?actor=lin&date_to=2026-11-20")
+    assert [e["object_id"] for e in before.json()["items"]] == ["15"]

@@ -18,6 +18,7 @@ from bot.store.models import (
     AuditEventRow,
     CallRow,
     CampaignAccountRow,
+    EntityLinkRow,
     EntityRow,
     ReviewItemRow,
     TurnRow,
@@ -152,6 +153,9 @@ def _add_sensitive_turn(engine: Engine, call_id: int) -> tuple[int, str]:
         for old in s.exec(
             select(EntityRow).where(EntityRow.call_id == call_id, EntityRow.turn_idx == turn.idx)
         ):
+            for link in s.exec(select(EntityLinkRow).where(EntityLinkRow.entity_id == old.id)):
+                s.delete(link)  # the network's links to it go first (foreign key)
+            s.flush()
             s.delete(old)
         s.add(EntityRow(call_id=call_id, turn_idx=turn.idx, label="person", value="王五",
                         text="王五", start=2, end=4, negated=True))  # fmt: skip
@@ -178,9 +182,11 @@ def test_call_detail_reveal_and_recording(
         html,
     )
     assert "李娜" in html and "尾号 0002" in html and "¥49,800.00" in html  # panorama
-    assert "suspend_non_counter" in html and "Why this score" in html
+    assert 'data-value="suspend_non_counter">暂停非柜面交易<' in html and "评分依据" in html
+    assert ">suspend_non_counter<" not in html  # the label, never the value, is shown
     assert "collect_for_others" in html or "代收" in html  # a rule that fired
-    assert f'id="turn-{idx}"' in html and "Reveal personal data" not in html  # reviewer
+    assert f'id="turn-{idx}"' in html and "查看个人信息明文" not in html  # reviewer
+    assert "/network" not in html  # a reviewer may not view the network
     assert 'src="/calls/' not in html  # a text call has no recording
     assert [(e.actor, e.object_id) for e in actions(engine, "call_viewed")] == [
         ("reviewer", str(call.id))
@@ -211,7 +217,8 @@ def test_call_detail_reveal_and_recording(
 
     token = login(app_client, "supervisor")
     detail = app_client.get(f"/calls/{call.id}")
-    assert "Reveal personal data" in detail.text
+    assert "查看个人信息明文" in detail.text
+    assert f'href="/accounts/{call.account_pk}/network" id="account-network"' in detail.text
     no_csrf = app_client.post(
         f"/calls/{call.id}/reveal", data={"reason": "case 2026-118 escalation"}
     )
@@ -219,7 +226,7 @@ def test_call_detail_reveal_and_recording(
     short = app_client.post(
         f"/calls/{call.id}/reveal", data={"reason": " ab ", "csrf_token": token}
     )
-    assert short.status_code == 400 and "at least 5" in short.text
+    assert short.status_code == 400 and "至少 5 个字符" in short.text
     assert_masked(short.text)
     assert actions(engine, "pii_revealed") == []
     shown = app_client.post(
@@ -234,6 +241,7 @@ def test_call_detail_reveal_and_recording(
         str(call.id),
         "case 2026-118 escalation",
     )
+    assert event.detail["_client"] == "testclient"  # the client's address
     assert_masked(app_client.get(f"/calls/{call.id}").text)  # the next view is masked again
 
     api_short = app_client.post(f"/api/v1/calls/{call.id}/reveal", json={"reason": "x"},

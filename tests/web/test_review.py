@@ -336,7 +336,7 @@ def test_verdicts_and_the_correction_sent_to_the_bank(
             want["reading"] = ["acts=ask_who", "acts=confirm"]
         assert v.agree and v.turn_corrections == [want]
     done = app_client.get(f"/review/{page_item}")
-    assert 'id="verdict-form"' not in done.text and "Verdict: agreed" in done.text
+    assert 'id="verdict-form"' not in done.text and "复核结论：认同" in done.text
     assert app_client.get("/api/v1/calls?review=done").json()["total"] == 3
 
 
@@ -344,3 +344,32 @@ def v_call(session: Session, item_id: int) -> int:
     item = session.get(ReviewItemRow, item_id)
     assert item is not None
     return item.call_id
+
+
+def test_the_item_page_is_chinese_by_default_and_english_on_request(
+    app_client: TestClient, engine: Engine
+) -> None:
+    """Vocabulary values are shown by their labels (暂停非柜面交易, never the value as
+    text), the words in the page's language; ?lang=en gives English."""
+    populate(engine)
+    with Session(engine) as s:
+        call = s.exec(select(CallRow).where(CallRow.disposition == "suspend_non_counter")).first()
+        assert call is not None
+        item = s.exec(select(ReviewItemRow).where(ReviewItemRow.call_id == call.id)).one()
+    token = login(app_client, "reviewer")
+    assert (
+        app_client.post(f"/review/{item.id}/claim", data={"csrf_token": token}).status_code == 303
+    )
+    zh = app_client.get(f"/review/{item.id}").text
+    assert '<html lang="zh-CN">' in zh and "复核结论" in zh and "提交并下一条 (Enter)" in zh
+    assert 'data-value="suspend_non_counter">暂停非柜面交易<' in zh
+    assert ">suspend_non_counter<" not in zh and ">high<" not in zh
+    assert '<option value="suspend_all">暂停全部交易</option>' in zh  # the corrected disposition
+    assert "键盘快捷键" in zh and "开始复核：" in zh  # the ? help
+    assert "UTC" not in zh.split("<main")[1].split("</main>")[0]  # times in web.timezone
+    en = app_client.get(f"/review/{item.id}?lang=en").text
+    assert '<html lang="en">' in en and "Submit and next (Enter)" in en
+    assert 'data-value="suspend_non_counter">Suspend non-counter transactions<' in en
+    assert "Keyboard shortcuts" in en and "暂停非柜面交易" not in en
+    queue_en = app_client.get("/review").text  # the choice is remembered
+    assert "Review queue" in queue_en and "Your items" in queue_en

@@ -87,7 +87,7 @@ def test_priority_order_filters_and_sla(
 
     page = app_client.get("/review", params={"band": "high", "sort": "score"})
     assert page.status_code == 200
-    assert 'name="band"' in page.text and "highest score first" in page.text
+    assert 'name="band"' in page.text and "风险分从高到低" in page.text
     claims = page.text.count('action="/review/') - page.text.count("/release")
     assert claims - page.text.count('action="/review/next') == len(high)
 
@@ -173,7 +173,7 @@ def test_submit_and_next_opens_the_next_item_claimed_with_the_filters_kept(
     page = app_client.get(r.headers["location"])
     assert page.status_code == 200
     assert f'action="/review/{order[0]}/verdict?{qs.replace("&", "&amp;")}"' in page.text
-    assert "Submit and next" in page.text and 'id="keys-help"' in page.text
+    assert "提交并下一条" in page.text and 'id="keys-help"' in page.text
 
     other = TestClient(app_client.app, base_url="https://testserver", follow_redirects=False)
     with other:  # another reviewer takes what would have been next
@@ -189,7 +189,7 @@ def test_submit_and_next_opens_the_next_item_claimed_with_the_filters_kept(
     assert held_by(engine, order[0])[0] == "done"
     assert held_by(engine, order[2]) == ("claimed", users["reviewer"])
     assert held_by(engine, order[1]) == ("claimed", users["supervisor"])
-    assert "Verdict recorded for item" in app_client.get(r.headers["location"]).text
+    assert f"条目 {order[0]} 的复核结论已记录" in app_client.get(r.headers["location"]).text
 
     for n, item in enumerate(order[2:], start=2):
         r = app_client.post(
@@ -200,7 +200,7 @@ def test_submit_and_next_opens_the_next_item_claimed_with_the_filters_kept(
         want = f"/review/{following}?{qs}" if following else f"/review?{qs}&empty=1"
         assert r.headers["location"] == f"{want}&done={item}"
     assert {held_by(engine, i)[0] for i in order if i != order[1]} == {"done"}
-    assert "No item left matching these filters" in app_client.get(r.headers["location"]).text
+    assert "没有符合筛选条件的待复核条目了" in app_client.get(r.headers["location"]).text
     assert (
         app_client.post(f"/review/next?{qs}", data={"csrf_token": token}).headers["location"]
         == f"/review?{qs}&empty=1"
@@ -225,9 +225,12 @@ def test_skip_gives_the_item_back_and_claims_the_next(
     assert api.status_code == 200 and api.json()["id"] == high[1]  # the one you hold first
 
 
-def test_todays_counter_counts_only_this_reviewers_verdicts_since_midnight_utc(
+def test_todays_counter_counts_only_this_reviewers_verdicts_since_the_teams_midnight(
     app_client: TestClient, engine: Engine, users: dict[str, int], clock: Clock
 ) -> None:
+    """Today is the team's day in web.timezone (Asia/Shanghai, UTC+8, by default): the
+    clock says 2026-12-01 09:00 UTC, 17:00 in Shanghai, so the day began at 2026-11-30
+    16:00 UTC."""
     populate(engine)
     with Session(engine) as s:  # the oldest open item was queued 30 hours ago
         rows = s.exec(select(ReviewItemRow).order_by(col(ReviewItemRow.id))).all()
@@ -247,22 +250,28 @@ def test_todays_counter_counts_only_this_reviewers_verdicts_since_midnight_utc(
             v = client.post(f"/api/v1/review/{item}/verdict", json={"agree": True}, headers=h)
             assert v.status_code == 200
         assert other.get("/api/v1/review").json()["desk"]["done_today"] == 1
-    with Session(engine) as s:  # one of the reviewer's from yesterday evening
-        s.add(VerdictRow(review_item_id=ids[0], reviewer_id=users["reviewer"], agree=True,
-                         created_at=clock.now.replace(hour=0, minute=0) - dt.timedelta(minutes=1)))  # fmt: skip
+    team_midnight = dt.datetime(2026, 11, 30, 16, 0, tzinfo=dt.UTC)  # 00:00 in Shanghai
+    with Session(engine) as s:  # 23:59 yesterday in Shanghai: not today; 01:00 today: counted
+        for at in (team_midnight - dt.timedelta(minutes=1), team_midnight + dt.timedelta(hours=1)):
+            s.add(VerdictRow(review_item_id=ids[0], reviewer_id=users["reviewer"], agree=True,
+                             created_at=at))  # fmt: skip
         s.commit()
     stats = app_client.get("/api/v1/review").json()["desk"]
-    assert stats["done_today"] == 2
-    assert stats["day_starts"].startswith("2026-12-01T00:00:00")
+    assert stats["done_today"] == 3  # from UTC midnight it would be 2
+    assert stats["day_starts"] == "2026-12-01T00:00:00+08:00"
     assert stats["open_total"] == len(ids) - 3
     assert stats["queue_age_hours"] == 30.0 and stats["overdue"] is True
     assert stats["oldest_open_at"].startswith("2026-11-30T03:00:00")
     page = app_client.get("/review").text
-    assert '<strong id="done-today">2</strong> reviewed today' in page
-    assert '<strong id="queue-age" class="overdue">30.0 h</strong>' in page
+    assert '今日已复核： <strong id="done-today">3</strong>' in page
+    assert "（自 Asia/Shanghai 时间 00:00 起）" in page
+    assert '<strong id="queue-age" class="overdue">30.0 小时</strong>' in page
     item_page = app_client.get(f"/review/{ids[4]}").text
-    assert '<strong id="done-today">2</strong>' in item_page
-    clock.advance(hours=15)  # past midnight: a new day, nothing done yet
+    assert '<strong id="done-today">3</strong>' in item_page
+    english = app_client.get("/review?lang=en").text
+    assert 'Reviewed today: <strong id="done-today">3</strong>' in english
+    assert '<strong id="queue-age" class="overdue">30.0 h</strong>' in english
+    clock.advance(hours=7, minutes=1)  # 00:01 in Shanghai (16:01 UTC): a new day
     login(app_client, "reviewer")
     assert app_client.get("/api/v1/review").json()["desk"]["done_today"] == 0
 

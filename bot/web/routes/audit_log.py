@@ -1,13 +1,17 @@
 """The audit log, read-only: filters (actor, action, dates), pagination newest first,
 CSV export (itself audited). There is deliberately no route that changes or deletes an
-event: the log is append-only (:mod:`bot.web.audit` only inserts)."""
+event: the log is append-only (:mod:`bot.web.audit` only inserts).
+
+The page shows each event readably (:mod:`bot.web.audit_view`: actor by kind and name,
+action and detail keys translated, the client's address); the API and the CSV keep the
+stored values and English keys. Date filters are days in ``web.timezone``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,13 +21,16 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from bot.store.models import AuditEventRow
+from bot.web import i18n
+from bot.web.audit_client import remember_client
+from bot.web.audit_view import event_view
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.listing import PageOut, audited_csv, csv_lines, offset, page_count, page_links
-from bot.web.pages import render
+from bot.web.pages import locale_of, render
 from bot.web.params import PageNo
 from bot.web.roles import Permission
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(remember_client)])
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
 MAY_VIEW_AUDIT = require(Permission.VIEW_AUDIT)
 CSV_COLUMNS = ("id", "at", "actor", "action", "object_type", "object_id", "detail")
@@ -35,6 +42,8 @@ class AuditFilters:
     action: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    #: The zone whose days the dates are (``web.timezone``).
+    zone: dt.tzinfo = dt.UTC
 
     def where(self) -> list[sa.ColumnElement[bool]]:
         conds: list[sa.ColumnElement[bool]] = []
@@ -43,17 +52,21 @@ class AuditFilters:
         if self.action:
             conds.append(col(AuditEventRow.action) == self.action)
         if self.date_from:
-            conds.append(col(AuditEventRow.at) >= _day(self.date_from))
+            conds.append(col(AuditEventRow.at) >= _day(self.date_from, self.zone))
         if self.date_to:
-            conds.append(col(AuditEventRow.at) < _day(self.date_to + dt.timedelta(days=1)))
+            conds.append(
+                col(AuditEventRow.at) < _day(self.date_to + dt.timedelta(days=1), self.zone)
+            )
         return conds
 
     def as_params(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items() if v is not None}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "zone"}
+        return {k: str(v) for k, v in values.items() if v is not None}
 
 
-def _day(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+def _day(day: dt.date, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """Midnight starting ``day`` in ``zone``, in UTC (how the database keeps times)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -69,16 +82,18 @@ def _date(value: str | None, name: str) -> dt.date | None:
 
 
 def audit_filters(
+    request: Request,
     actor: str | None = Query(None),
     action: str | None = Query(None),
-    date_from: str | None = Query(None, description="first day (UTC), YYYY-MM-DD"),
-    date_to: str | None = Query(None, description="last day (UTC), YYYY-MM-DD"),
+    date_from: str | None = Query(None, description="first day (in web.timezone), YYYY-MM-DD"),
+    date_to: str | None = Query(None, description="last day (in web.timezone), YYYY-MM-DD"),
 ) -> AuditFilters:
     return AuditFilters(
         actor=(actor or "").strip() or None,
         action=(action or "").strip() or None,
         date_from=_date(date_from, "date_from"),
         date_to=_date(date_to, "date_to"),
+        zone=web_settings(request).zone,
     )
 
 
@@ -126,8 +141,10 @@ def audit_page(
     rows, total = page_of(session, filters, page, size)
     pages = page_count(total, size)
     params = filters.as_params()
+    speak = i18n.translations(locale_of(request)).gettext
     return render(
-        request, "audit.html", who, rows=rows, total=total, page=page, pages=pages,
+        request, "audit.html", who, rows=[event_view(e, speak) for e in rows], total=total,
+        page=page, pages=pages,
         filters=params, actions=_actions(session), **page_links(params, page, pages, "/audit.csv"),
     )  # fmt: skip
 

@@ -20,8 +20,9 @@ from sqlmodel import Session
 
 from bot.core.masking import mask_phone
 from bot.core.vocab import SENSITIVE_LABELS, Disposition, Outcome
-from bot.web import present
+from bot.web import i18n, present
 from bot.web.audit import audit
+from bot.web.audit_client import remember_client
 from bot.web.calls_query import (
     BAND_FILTERS,
     REVIEW_STATES,
@@ -44,7 +45,7 @@ from bot.web.calls_service import (
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.errors import refusals
 from bot.web.listing import PageOut, audited_csv, csv_lines, page_links
-from bot.web.pages import render
+from bot.web.pages import locale_of, render
 from bot.web.params import DbId, PageNo
 from bot.web.roles import Permission
 
@@ -52,6 +53,8 @@ router = APIRouter()
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
 MAY_VIEW_CALLS = require(Permission.VIEW_CALLS)
 MAY_REVEAL_PII = require(Permission.REVEAL_PII)
+#: The detail's routes record the client's address on their audit events.
+WITH_CLIENT = [Depends(remember_client)]
 CSV_COLUMNS = (
     "call_id", "started_at", "campaign", "account_id", "name", "phone", "branch", "attempt",
     "outcome", "risk_band", "risk_score", "disposition", "review_state", "duration_s",
@@ -221,7 +224,12 @@ def calls_csv(
     )  # fmt: skip
 
 
-@router.get("/calls/{call_id}", response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/calls/{call_id}",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=WITH_CLIENT,
+)
 def call_page(
     request: Request,
     call_id: DbId,
@@ -232,7 +240,10 @@ def call_page(
     return render(request, "call_detail.html", who, **body_context(detail))
 
 
-@router.post("/calls/{call_id}/reveal", response_class=HTMLResponse, include_in_schema=False)
+@router.post(
+    "/calls/{call_id}/reveal", response_class=HTMLResponse, include_in_schema=False,
+    dependencies=WITH_CLIENT,
+)  # fmt: skip
 def reveal_page(
     request: Request,
     call_id: DbId,
@@ -244,10 +255,12 @@ def reveal_page(
     short a reason shows the call masked again (a plain view) with the message."""
     try:
         detail = reveal_call(session, who, call_id, reason)
-    except ReasonTooShort as exc:
+    except ReasonTooShort:
         detail = view_call(session, who, call_id)
+        gettext = i18n.translations(locale_of(request)).gettext
+        shown = gettext("Give a reason of at least %(n)s characters.") % {"n": MIN_REASON}
         return render(
-            request, "call_detail.html", who, 400, **body_context(detail), reveal_error=exc.detail
+            request, "call_detail.html", who, 400, **body_context(detail), reveal_error=shown
         )
     page = render(request, "call_detail.html", who, **body_context(detail, reveal=True))
     page.headers["Cache-Control"] = "no-store"
@@ -267,7 +280,7 @@ def _recording_file(request: Request, stored: str | None) -> Path | None:
     return path
 
 
-@router.get("/calls/{call_id}/recording", include_in_schema=False)
+@router.get("/calls/{call_id}/recording", include_in_schema=False, dependencies=WITH_CLIENT)
 def recording(
     request: Request,
     call_id: DbId,
@@ -518,7 +531,11 @@ def api_calls(
 
 
 @router.get(
-    "/api/v1/calls/{call_id}", response_model=CallDetailOut, tags=["calls"], responses=refusals(404)
+    "/api/v1/calls/{call_id}",
+    response_model=CallDetailOut,
+    tags=["calls"],
+    responses=refusals(404),
+    dependencies=WITH_CLIENT,
 )
 def api_call(
     request: Request,
@@ -554,6 +571,7 @@ class RevealOut(BaseModel):
 
 @router.post(
     "/api/v1/calls/{call_id}/reveal", response_model=RevealOut, tags=["calls"],
+    dependencies=WITH_CLIENT,
     responses=refusals(404),
 )  # fmt: skip
 def api_reveal(

@@ -17,32 +17,34 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlmodel import Session
 
-from bot.web import charts
+from bot.web import charts, i18n
 from bot.web.audit import audit
+from bot.web.audit_client import remember_client
 from bot.web.deps import DB, Viewer, clock, engine_of, require
 from bot.web.feedback_cache import FeedbackCache
-from bot.web.pages import render
+from bot.web.pages import locale_of, render
 from bot.web.roles import Permission
 from bot.web.stats import FeedbackOut, corrected_turn_count, reading_examples, training_examples
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(remember_client)])
 MAY_VIEW_FEEDBACK = require(Permission.VIEW_FEEDBACK)
 DAYS = Query(90, ge=1, le=3650, description="only verdicts of the last N days")
 
 
-def feedback_charts(data: FeedbackOut) -> dict[str, Any]:
+def feedback_charts(data: FeedbackOut, _: Callable[[str], str] = str) -> dict[str, Any]:
+    """The page's charts, their words in the page's language (``_``: its gettext)."""
     weeks = [w.week.strftime("%m-%d") for w in data.by_week]
     return {
         "weekly": charts.line_chart(
             weeks,
-            [("agreement", [w.rate for w in data.by_week])],
-            title="Agreement rate per week (week starting)",
+            [(_("agreement"), [w.rate for w in data.by_week])],
+            title=_("Agreement rate per week (week starting)"),
             fmt=charts.percent,
             max_value=1.0,
         ),
         "reviews": charts.bar_chart(
             [(w.week.strftime("%m-%d"), float(w.total)) for w in data.by_week],
-            title="Verdicts per week",
+            title=_("Verdicts per week"),
         ),
     }
 
@@ -60,7 +62,9 @@ def feedback_page(
     session: Session = DB,
 ) -> HTMLResponse:
     data = _figures(request, session, days)
-    return render(request, "feedback.html", who, data=data, days=days, charts=feedback_charts(data))
+    speak = i18n.translations(locale_of(request)).gettext
+    drawn = feedback_charts(data, speak)
+    return render(request, "feedback.html", who, data=data, days=days, charts=drawn)
 
 
 @router.get("/api/v1/feedback", response_model=FeedbackOut, tags=["feedback"])

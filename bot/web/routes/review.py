@@ -21,12 +21,14 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from bot.core.vocab import Disposition, Intent, RiskBand
-from bot.web import present
+from bot.web import i18n, present
+from bot.web.audit_client import remember_client
 from bot.web.calls_service import view_call
 from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
+from bot.web.i18n import N_
 from bot.web.listing import page_count
-from bot.web.pages import render
+from bot.web.pages import locale_of, render
 from bot.web.params import DbId, PageNo
 from bot.web.review_service import (
     DeskStats,
@@ -52,7 +54,7 @@ from bot.web.roles import Permission
 from bot.web.routes.calls import body_context
 from nlu.reading.schema import ALL_LABELS
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(remember_client)])
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
 MAY_REVIEW = require(Permission.REVIEW)
 
@@ -70,7 +72,7 @@ def _verdict_from_form(form: Any) -> VerdictIn:
             corrections.setdefault(int(parts[1]), {"turn_idx": int(parts[1])})[parts[2]] = value
     decision = form.get("decision")
     if decision not in ("agree", "overturn"):
-        raise ReviewError(400, "choose agree or overturn")
+        raise ReviewError(400, N_("choose agree or overturn"))
     try:
         return VerdictIn(
             agree=decision == "agree",
@@ -86,17 +88,18 @@ def _verdict_from_form(form: Any) -> VerdictIn:
             ],
         )
     except ValueError as exc:
-        raise ReviewError(400, f"invalid verdict: {exc}") from None
+        raise ReviewError(400, N_("invalid verdict: %(problem)s"), problem=str(exc)) from None
 
 
 def _form_action(request: Request, who: Viewer, action: Callable[[], str]) -> Response:
     """Run a form's review action: on success redirect (303) to the address it returns;
-    a refusal renders the error page with its status."""
+    a refusal renders the error page with its status, the message in the page's language."""
     try:
         then = action()
     except ReviewError as exc:
         status = exc.status_code
-        return render(request, "error.html", who, status, status=status, message=exc.detail)
+        message = exc.shown(i18n.translations(locale_of(request)).gettext)
+        return render(request, "error.html", who, status, status=status, message=message)
     return RedirectResponse(then, status_code=303)
 
 
@@ -134,8 +137,9 @@ def review_page(
         request, "review.html", who, open_rows=rows, total=total, page=page,
         pages=page_count(total, size), mine=my_items(session, who, now, sla=sla), query=query,
         params=query.as_params(), campaigns=campaign_choices(session),
-        desk=desk_stats(session, who, now, sla=sla), qs=_url("", query.as_params()),
+        desk=desk_stats(session, who, now, sla=sla, zone=web.zone), qs=_url("", query.as_params()),
         done=request.query_params.get("done"), empty=request.query_params.get("empty"),
+        review_sla_hours=sla.total_seconds() / 3600,
     )  # fmt: skip
 
 
@@ -168,7 +172,7 @@ def review_item_page(
         mine=holds(item, who), claimable=is_claimable(item, now),
         qs=_url("", params), params=params,
         player=player, player_at={p.idx: p for p in player},
-        desk=desk_stats(session, who, now, sla=web.review_sla),
+        desk=desk_stats(session, who, now, sla=web.review_sla, zone=web.zone),
         band_choices=[b.value for b in RiskBand], disposition_choices=[d.value for d in Disposition],
         intent_choices=[i.value for i in Intent], reading_choices=ALL_LABELS,
         error=request.query_params.get("error"), done=request.query_params.get("done"),
@@ -293,7 +297,7 @@ def api_queue(
     return QueueOut(
         total_open=total, page=page, page_size=size,
         open=rows, mine=my_items(session, who, now, sla=sla),
-        desk=desk_stats(session, who, now, sla=sla),
+        desk=desk_stats(session, who, now, sla=sla, zone=web.zone),
     )  # fmt: skip
 
 
@@ -328,7 +332,7 @@ def api_next(
     now = clock(request)
     found = claim_next(session, who, now, query)
     if found is None:
-        raise ReviewError(404, "no item left in the queue")
+        raise ReviewError(404, N_("no item left in the queue"))
     item = item_or_404(session, found)
     return ClaimOut(id=found, state=item.state, claimed_by=who.username, claimed_at=item.claimed_at)
 

@@ -8,6 +8,8 @@
 //   callee only, the bot only, or both; the chosen parties go to both ears. The audio
 //   graph is built on the first play or channel choice: browsers start an AudioContext
 //   only after a gesture, and once built every sound of the element goes through it.
+// - Words: the play button's labels come from the page (data-play / data-pause), in its
+//   language; nothing shown is written here.
 // Exposes window.reviewPlayer for review.js (the keyboard).
 (function () {
   const audio = document.getElementById("player-audio");
@@ -137,11 +139,11 @@
   audio.addEventListener("timeupdate", tick);
   audio.addEventListener("seeked", tick);
   audio.addEventListener("play", function () {
-    toggleButton.textContent = "Pause";
+    toggleButton.textContent = toggleButton.dataset.pause || "Pause";
     window.requestAnimationFrame(tick);
   });
   audio.addEventListener("pause", function () {
-    toggleButton.textContent = "Play";
+    toggleButton.textContent = toggleButton.dataset.play || "Play";
   });
 
   function toggle() {
