@@ -3,11 +3,10 @@ publish and login. Rows are only ever inserted (the routes have no update or del
 them); supervisors read and export them.
 
 The client's network address is kept in the event's detail under :data:`CLIENT_KEY`
-(no column of its own, so no migration): a route that wants it recorded notes the
-request's address on its session (:func:`note_client`, or the
-:func:`bot.web.audit_client.remember_client` dependency) and every event that session
+(no column of its own, so no migration): every request's session notes the client's
+address (:func:`note_client`, in :func:`bot.web.deps.db`) and every event that session
 adds carries it. Behind a TLS proxy that is the proxy's address unless the server trusts
-its forwarded headers (uvicorn's ``--proxy-headers``)."""
+its forwarded headers (``bot web`` runs uvicorn with ``proxy_headers=True``)."""
 
 from __future__ import annotations
 

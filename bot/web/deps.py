@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from bot.store.models import utcnow
 from bot.web import tokens
-from bot.web.audit import audit
+from bot.web.audit import audit, note_client
 from bot.web.config import WebSettings
 from bot.web.roles import PERSONAL, Permission, allowed
 from bot.web.security import resume_session
@@ -100,6 +100,8 @@ def db(request: Request) -> Iterator[Session]:
     (an HTTP 4xx still keeps what it recorded: audit events, the session's sliding
     expiry), rolled back if it fails."""
     with Session(engine_of(request), expire_on_commit=False) as session:
+        # every audit event of the request carries the client's address
+        note_client(session, request.client.host if request.client else None)
         try:
             yield session
         except HTTPException as exc:

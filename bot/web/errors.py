@@ -31,6 +31,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.store.retry import describe, is_unreachable
+from bot.web import i18n
 from bot.web.deps import (
     SESSION_COOKIE,
     CsrfError,
@@ -41,7 +42,8 @@ from bot.web.deps import (
     engine_of,
     web_settings,
 )
-from bot.web.pages import render
+from bot.web.i18n import N_
+from bot.web.pages import locale_of, render
 from bot.web.security import resume_session
 
 log = logging.getLogger(__name__)
@@ -104,15 +106,19 @@ def refusal(
     message: str,
     problems: Iterable[ProblemOut] = (),
     headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Response:
-    """An :class:`ErrorOut` for the API, the error page for a page."""
+    """An :class:`ErrorOut` for the API (English), the error page for a page (in its
+    language: a message marked with ``N_`` is translated, others are shown as they are)."""
     if is_api(request):
-        body = ErrorOut(detail=message, problems=list(problems))
+        body = ErrorOut(detail=message % params if params else message, problems=list(problems))
         return JSONResponse(body.model_dump(), status_code=status, headers=headers)
     viewer = getattr(request.state, "viewer", None)
     if viewer is None and status != 503:
         viewer = _signed_in(request)
-    page = render(request, "error.html", viewer, status, status=status, message=message)
+    shown = i18n.translations(locale_of(request)).gettext(message)
+    shown = shown % params if params else shown
+    page = render(request, "error.html", viewer, status, status=status, message=shown)
     page.headers.update(headers or {})
     return page
 
@@ -174,23 +180,28 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
         if is_api(request):
-            return refusal(request, 401, str(exc) or "sign in first")
+            return refusal(request, 401, str(exc) or N_("sign in first"))
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         # audited by the guard, in the request's own transaction (bot.web.deps.require)
-        return refusal(request, 403, f"your role may not do this ({exc.permission})")
+        return refusal(
+            request, 403, N_("your role may not do this (%(permission)s)"),
+            params={"permission": exc.permission},
+        )  # fmt: skip
 
     @app.exception_handler(CsrfError)
     async def _csrf(request: Request, _exc: CsrfError) -> Response:
-        return refusal(request, 403, "missing or wrong CSRF token: reload the page")
+        return refusal(request, 403, N_("missing or wrong CSRF token: reload the page"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (204, 304):  # no body allowed
             return Response(status_code=exc.status_code, headers=exc.headers)
-        return refusal(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        detail = {404: N_("Not Found"), 405: N_("Method Not Allowed")}.get(exc.status_code)
+        message = detail if detail == exc.detail else str(exc.detail)
+        return refusal(request, exc.status_code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -203,7 +214,7 @@ def install(app: FastAPI) -> None:
         # Starlette's last resort (it re-raises afterwards, so the server logs the
         # traceback): answered in the request's shape, the page with the navigation,
         # never with the exception's text.
-        return refusal(request, 500, "something went wrong on our side; it has been logged")
+        return refusal(request, 500, N_("something went wrong on our side; it has been logged"))
 
     outage_log = _OutageLog()
 
@@ -215,6 +226,6 @@ def install(app: FastAPI) -> None:
         return refusal(
             request,
             503,
-            "the database is unreachable; try again shortly",
+            N_("the database is unreachable; try again shortly"),
             headers={"Retry-After": str(DB_RETRY_AFTER_S)},
         )

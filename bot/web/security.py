@@ -33,6 +33,7 @@ from sqlmodel import Session, col, delete, select
 
 from bot.store.models import UserRow, WebSessionRow
 from bot.web.config import WebSettings
+from bot.web.i18n import N_
 from bot.web.password_policy import check_password
 from bot.web.roles import Role
 from bot.web.usernames import find_user, name_taken, normalise_username, valid_username
@@ -41,7 +42,7 @@ _hasher = PasswordHasher()
 #: Verified against when no real hash may be checked, so that every refusal costs as long.
 _DUMMY_HASH = _hasher.hash("not a password: timing equaliser")
 #: The one answer to every refused login, whatever the reason.
-LOGIN_REFUSED = "user name or password is wrong"
+LOGIN_REFUSED = N_("user name or password is wrong")
 
 
 class LoginError(Exception):

@@ -26,4 +26,4 @@ def test_sign_in_and_out(page: Any, live_server: str) -> None:
 def test_a_wrong_password_is_refused(page: Any, live_server: str) -> None:
     sign_in(page, live_server, "reviewer", "not the password at all")
     assert "/login" in page.url
-    assert page.locator("[role=alert]").inner_text() == "user name or password is wrong"
+    assert page.locator("[role=alert]").inner_text() == "用户名或密码错误"

@@ -136,7 +136,7 @@ def test_csv_export_is_masked_filtered_and_audited(app_client: TestClient, engin
     assert_masked(r.text)
     (event,) = actions(engine, "calls_exported")
     assert event.actor == "compliance"
-    assert event.detail == {"filters": {"band": "high"}, "rows": len(high)}
+    assert event.detail == {"filters": {"band": "high"}, "rows": len(high), "_client": "testclient"}
 
 
 def _add_sensitive_turn(engine: Engine, call_id: int) -> tuple[int, str]:

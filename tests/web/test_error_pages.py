@@ -31,7 +31,7 @@ def test_a_bug_is_a_500_page_or_json_without_its_detail(
     login(client, "reviewer")
     page = client.get("/boom")
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
-    assert "<nav" in page.text and "has been logged" in page.text
+    assert "<nav" in page.text and "系统内部出错，已记录日志" in page.text
     assert "secret detail" not in page.text and "13812345678" not in page.text
     api = client.get("/api/v1/boom")
     assert api.status_code == 500

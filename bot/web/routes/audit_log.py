@@ -22,7 +22,6 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import AuditEventRow
 from bot.web import i18n
-from bot.web.audit_client import remember_client
 from bot.web.audit_view import event_view
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.listing import PageOut, audited_csv, csv_lines, offset, page_count, page_links
@@ -30,7 +29,7 @@ from bot.web.pages import locale_of, render
 from bot.web.params import PageNo
 from bot.web.roles import Permission
 
-router = APIRouter(dependencies=[Depends(remember_client)])
+router = APIRouter()
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
 MAY_VIEW_AUDIT = require(Permission.VIEW_AUDIT)
 CSV_COLUMNS = ("id", "at", "actor", "action", "object_type", "object_id", "detail")

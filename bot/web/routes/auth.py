@@ -17,13 +17,23 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from bot.store.models import UserRow
+from bot.web import i18n
 from bot.web.audit import audit
 from bot.web.deps import DB, SESSION_COOKIE, Viewer, clock, engine_of, viewer, web_settings
-from bot.web.pages import render
+from bot.web.i18n import N_
+from bot.web.pages import locale_of, render
 from bot.web.security import LoginError, OpenedSession, authenticate, close_session, open_session
 
 router = APIRouter()
 LOGIN_CSRF_COOKIE = "bot_login_csrf"
+
+
+def _page_text(request: Request, message: str) -> str:
+    """A fixed message of the sign-in page in the page's language."""
+    return i18n.translations(locale_of(request)).gettext(message)
+
+
+N_("the form expired: try again")  # for the catalogue (translated by _page_text)
 
 
 def _safe_next(target: str | None) -> str:
@@ -110,14 +120,14 @@ def login_submit(
     if not cookie or not login_csrf or not hmac.compare_digest(cookie, login_csrf):
         return render(
             request, "login.html", None, 403, next=_safe_next(next), login_csrf=cookie,
-            error="the form expired: try again", plain_http=cookie_dropped_over_http(request),
+            error=_page_text(request, "the form expired: try again"), plain_http=cookie_dropped_over_http(request),
         )  # fmt: skip
     try:
         _user, opened = _sign_in(request, session, username, password)
     except LoginError as exc:
         return render(
             request, "login.html", None, 401, next=_safe_next(next), login_csrf=cookie,
-            error=exc.public, username=username, plain_http=cookie_dropped_over_http(request),
+            error=_page_text(request, exc.public), username=username, plain_http=cookie_dropped_over_http(request),
         )  # fmt: skip
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_session_cookie(request, response, opened)

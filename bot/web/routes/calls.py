@@ -22,7 +22,6 @@ from bot.core.masking import mask_phone
 from bot.core.vocab import SENSITIVE_LABELS, Disposition, Outcome
 from bot.web import i18n, present
 from bot.web.audit import audit
-from bot.web.audit_client import remember_client
 from bot.web.calls_query import (
     BAND_FILTERS,
     REVIEW_STATES,
@@ -54,7 +53,6 @@ router = APIRouter()
 MAY_VIEW_CALLS = require(Permission.VIEW_CALLS)
 MAY_REVEAL_PII = require(Permission.REVEAL_PII)
 #: The detail's routes record the client's address on their audit events.
-WITH_CLIENT = [Depends(remember_client)]
 CSV_COLUMNS = (
     "call_id", "started_at", "campaign", "account_id", "name", "phone", "branch", "attempt",
     "outcome", "risk_band", "risk_score", "disposition", "review_state", "duration_s",
@@ -228,7 +226,6 @@ def calls_csv(
     "/calls/{call_id}",
     response_class=HTMLResponse,
     include_in_schema=False,
-    dependencies=WITH_CLIENT,
 )
 def call_page(
     request: Request,
@@ -242,7 +239,6 @@ def call_page(
 
 @router.post(
     "/calls/{call_id}/reveal", response_class=HTMLResponse, include_in_schema=False,
-    dependencies=WITH_CLIENT,
 )  # fmt: skip
 def reveal_page(
     request: Request,
@@ -280,7 +276,7 @@ def _recording_file(request: Request, stored: str | None) -> Path | None:
     return path
 
 
-@router.get("/calls/{call_id}/recording", include_in_schema=False, dependencies=WITH_CLIENT)
+@router.get("/calls/{call_id}/recording", include_in_schema=False)
 def recording(
     request: Request,
     call_id: DbId,
@@ -535,7 +531,6 @@ def api_calls(
     response_model=CallDetailOut,
     tags=["calls"],
     responses=refusals(404),
-    dependencies=WITH_CLIENT,
 )
 def api_call(
     request: Request,
@@ -571,7 +566,6 @@ class RevealOut(BaseModel):
 
 @router.post(
     "/api/v1/calls/{call_id}/reveal", response_model=RevealOut, tags=["calls"],
-    dependencies=WITH_CLIENT,
     responses=refusals(404),
 )  # fmt: skip
 def api_reveal(

@@ -19,14 +19,13 @@ from sqlmodel import Session
 
 from bot.web import charts, i18n
 from bot.web.audit import audit
-from bot.web.audit_client import remember_client
 from bot.web.deps import DB, Viewer, clock, engine_of, require
 from bot.web.feedback_cache import FeedbackCache
 from bot.web.pages import locale_of, render
 from bot.web.roles import Permission
 from bot.web.stats import FeedbackOut, corrected_turn_count, reading_examples, training_examples
 
-router = APIRouter(dependencies=[Depends(remember_client)])
+router = APIRouter()
 MAY_VIEW_FEEDBACK = require(Permission.VIEW_FEEDBACK)
 DAYS = Query(90, ge=1, le=3650, description="only verdicts of the last N days")
 

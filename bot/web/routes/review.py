@@ -22,7 +22,6 @@ from sqlmodel import Session
 
 from bot.core.vocab import Disposition, Intent, RiskBand
 from bot.web import i18n, present
-from bot.web.audit_client import remember_client
 from bot.web.calls_service import view_call
 from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
@@ -54,7 +53,7 @@ from bot.web.roles import Permission
 from bot.web.routes.calls import body_context
 from nlu.reading.schema import ALL_LABELS
 
-router = APIRouter(dependencies=[Depends(remember_client)])
+router = APIRouter()
 #: Route guards (module singletons: a call in an argument default is evaluated once anyway).
 MAY_REVIEW = require(Permission.REVIEW)
 
