@@ -241,17 +241,19 @@ def test_click_a_turn_to_hear_it_and_the_narrow_screen(
     ticks = page.locator("#player-bar .tick")
     assert ticks.count() == page.locator(".transcript .turn").count()
     turn.click()  # seeks there and plays
-    page.wait_for_function(
+    # The recording loads on this first click: the seek lands once its metadata is in
+    # (a loaded machine takes a while), then the bar and the highlight follow.
+    settled = (
         "s => { const a = document.getElementById('player-audio');"
-        " return a.readyState >= 1 && Math.abs(a.currentTime - s) < 1.5; }",
-        arg=start,
+        " const fill = parseFloat(document.getElementById('player-fill').style.width);"
+        " return a.readyState >= 1 && Math.abs(a.currentTime - s) < 1.5 && fill > 0; }"
     )
+    page.wait_for_function(settled, arg=start, timeout=20_000)
     page.evaluate("document.getElementById('player-audio').pause()")
+    page.wait_for_function(settled, arg=start, timeout=20_000)
     at = page.evaluate("document.getElementById('player-audio').currentTime")
     assert start - 0.05 <= at < start + 1.5
     assert page.locator(".transcript .turn.playing").get_attribute("id") == turn.get_attribute("id")
-    fill = page.evaluate("parseFloat(document.getElementById('player-fill').style.width)")
-    assert fill > 0
     # the evidence and the verdict sit beside the transcript, the form in view
     aside = page.locator(".desk-right").bounding_box()
     left = page.locator(".desk-left").bounding_box()

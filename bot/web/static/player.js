@@ -102,6 +102,7 @@
       audio.currentTime = wanted;
       wanted = null;
     }
+    render(audio.currentTime); // the length is known now: the bar can show where we are
   });
 
   function fmt(s) {
