@@ -1,14 +1,21 @@
-"""Dashboard page speed with 100,000 calls in PostgreSQL: p50/p95 per page and API route.
+"""Dashboard page speed with 100,000 calls, on PostgreSQL or SQLite: p50/p95 per page
+and API route.
 
-Builds a fresh schema in the ``test`` database, fills it with bulk ``COPY`` (calls,
+Builds a fresh schema in the ``test`` database (or a scratch SQLite file with ``--db
+sqlite``), fills it (bulk ``COPY`` on PostgreSQL, batched inserts on SQLite) with calls,
 turns, entities, risk assessments, dispositions, outbox, review items, verdicts with
-turn corrections, audit events) cloned from the ten public personas as a real worker
-records them, then serves the real app with uvicorn on 127.0.0.1 and times each page
-with an HTTP client signed in as admin: ``--warmup`` requests, then ``--n`` timed ones.
-Routes that answer 404 are listed as "missing" (another area may not exist yet).
+turn corrections, audit events cloned from the ten public personas as a real worker
+records them, and the accounts' network (``entity_link``: each account's own phone, ID,
+card, holder and counterparty, and what its callees named, keyed as
+:mod:`bot.store.links` keys them; see :func:`_holder_links` for the shape: 1.5 % of
+holders share a phone, 20 % of counterparties come from a shared pool, 8 % are one of
+five mule hubs). Then it serves the real app with uvicorn on 127.0.0.1 and times every
+page a user opens with an HTTP client signed in as admin: ``--warmup`` requests, then
+``--n`` timed ones. Routes that answer 404 are listed as "missing".
 
-    python bench/web_bench.py                       # 100,000 calls, N=30
-    python bench/web_bench.py --calls 5000 --n 10   # a quick look
+    python bench/web_bench.py                                 # PostgreSQL, 100,000 calls
+    python bench/web_bench.py --db sqlite                     # the embedded default
+    python bench/web_bench.py --calls 5000 --n 10 --db sqlite # a quick look (~1 min)
     python bench/web_bench.py --keep --report bench/web_bench.json
 
 The run measures the schema as migrated ("baseline"); ``--indexes both`` then creates the
@@ -220,9 +227,27 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "verdict": ("review_item_id", "reviewer_id", "agree", "corrected_band",
                 "corrected_disposition", "reason", "turn_corrections", "created_at"),
     "audit_event": ("at", "actor", "action", "object_type", "object_id", "detail"),
+    "entity_link": ("account_pk", "call_id", "entity_id", "kind", "origin", "link_key", "shown",
+                    "key_id", "created_at"),
 }  # fmt: skip
 ORDER = tuple(COLUMNS)
 CORRECTED_INTENTS = ("deny", "refuse", "unclear", "custody_lent", "inform", "affirm")
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+)
+GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
+         "明", "超", "秀英", "霞", "平", "刚", "桂英", "建华", "晓东", "志强", "海燕", "玉兰", "文",
+         "斌", "婷", "鹏", "辉", "雪", "琳", "浩", "宇", "欣怡", "子涵", "俊杰", "梓萱")  # fmt: skip
+#: The five mule hubs: counterparties named by many unrelated holders.
+HUBS = (
+    "深圳市鑫达商贸有限公司",
+    "广州恒通物流有限公司",
+    "赵国庆",
+    "钱多多",
+    "上海汇丰源科技有限公司",
+)
+#: The bench's link key (numbers are linked by keyed hash, as with a PII key configured).
+LINK_KEY_BYTES = b"web-bench-link-key-32-bytes-long"
 
 
 @dataclass
@@ -232,6 +257,16 @@ class Plan:
     now: dt.datetime
     days: int = 60
     seed: int = 20261201
+
+    @property
+    def shared_counterparties(self) -> int:
+        """Counterparty names several holders share (about 40 holders each)."""
+        return max(20, self.calls // 200)
+
+    @property
+    def shared_phones(self) -> int:
+        """Phones several callees name (a handful of callees each)."""
+        return max(10, self.calls // 500)
 
 
 def generate(
@@ -258,7 +293,7 @@ def generate(
     # Waiting and live work items of the running campaigns (no calls yet).
     for k in range(max(plan.calls // 30, 10)):
         cid = campaign_ids[k % 2] if plan.campaigns > 1 else campaign_ids[0]
-        acc = _account(first, ids, rng, now)
+        acc = _account(first, ids, rng, plan)
         state = "in_progress" if k % 150 == 0 else "queued"
         lease = now + dt.timedelta(seconds=60) if state == "in_progress" else None
         if state == "in_progress" and k % 600 == 0:
@@ -281,15 +316,85 @@ def generate(
     yield batch
 
 
-def _account(b: Batch, ids: Ids, rng: random.Random, now: dt.datetime) -> int:
+def _account(b: Batch, ids: Ids, rng: random.Random, plan: Plan) -> int:
+    now = plan.now
     pk = ids("account")
-    b.add("account", pk, f"6222{pk:012d}", rng.choice(("张伟", "李娜", "王芳", "刘洋", "陈静")),
-          f"138{pk:08d}", f"+86138{pk:08d}", f"{pk % 10000:04d}", f"44010619900101{pk % 1000:03d}X",
-          rng.choice(("dormant", "new_account", "suspicious_txn")), round(rng.random(), 3),
-          rng.choice(BRANCHES), rng.choice(("M", "F")), "Asia/Shanghai",
-          round(rng.uniform(1000, 90000), 2), (now - dt.timedelta(days=20)).date(), "王强",
+    # 1.5 % of holders give a phone another holder gave too (family, or a mule's handler).
+    phone = f"138{rng.randint(1, pk):08d}" if pk > 1 and rng.random() < 0.015 else f"138{pk:08d}"
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    r = rng.random()
+    if r < 0.08:
+        counterparty = rng.choice(HUBS)
+    elif r < 0.28:
+        counterparty = f"对手{rng.randrange(plan.shared_counterparties):04d}"
+    else:
+        counterparty = f"商户{pk}"
+    id_number = f"4401{pk:013d}X"
+    b.add("account", pk, f"6222{pk:012d}", name, phone, f"+86{phone}", f"{pk % 10000:04d}",
+          id_number, rng.choice(("dormant", "new_account", "suspicious_txn")),
+          round(rng.random(), 3), rng.choice(BRANCHES), rng.choice(("M", "F")), "Asia/Shanghai",
+          round(rng.uniform(1000, 90000), 2), (now - dt.timedelta(days=20)).date(), counterparty,
           "{}", now, now)  # fmt: skip
+    _holder_links(b, pk, phone, id_number, name, counterparty, now)
     return pk
+
+
+_LINK_KEY: Any = None
+
+
+def _link_key() -> Any:
+    global _LINK_KEY
+    if _LINK_KEY is None:
+        from bot.store.links import LinkKey
+
+        _LINK_KEY = LinkKey(LINK_KEY_BYTES)
+    return _LINK_KEY
+
+
+def _link(
+    b: Batch, pk: int, call_id: int | None, kind: str, origin: str, value: str, now: dt.datetime
+) -> None:
+    """One ``entity_link`` row as :mod:`bot.store.links` writes it (a number by its keyed
+    hash and masked form, a name by its text)."""
+    from bot.store.links import node
+
+    found = node(kind, value, _link_key())
+    if found is not None:
+        b.add("entity_link", pk, call_id, None, kind, origin, found[0], found[1], found[2], now)
+
+
+def _holder_links(
+    b: Batch, pk: int, phone: str, id_number: str, name: str, counterparty: str, now: dt.datetime
+) -> None:
+    """The links ``links.refresh_account`` writes for an account's own data."""
+    _link(b, pk, None, "phone", "holder", phone, now)
+    _link(b, pk, None, "id_number", "holder", id_number, now)
+    _link(b, pk, None, "card", "holder", f"6222{pk:012d}", now)
+    _link(b, pk, None, "person", "holder", name, now)
+    _link(b, pk, None, "person", "counterparty", counterparty, now)
+
+
+def _said_links(
+    b: Batch, rng: random.Random, plan: Plan, pk: int, call_id: int, started: dt.datetime
+) -> None:
+    """What a connected callee named (half of them name one or two things): a phone
+    (4 % from a small shared pool, the rest their own), a person (mostly nobody else's,
+    5 % a hub) or an employer."""
+    if rng.random() >= 0.5:
+        return
+    for _ in range(rng.randint(1, 2)):
+        r = rng.random()
+        if r < 0.45:
+            shared = rng.random() < 0.04
+            n = rng.randrange(plan.shared_phones) if shared else rng.randrange(10**8)
+            _link(b, pk, call_id, "phone", "said", f"139{n:08d}", started)
+        elif r < 0.9:
+            person = (
+                rng.choice(HUBS) if rng.random() < 0.05 else f"人{rng.randrange(4 * plan.calls)}"
+            )
+            _link(b, pk, call_id, "person", "said", person, started)
+        else:
+            _link(b, pk, call_id, "employer", "said", f"公司{rng.randrange(plan.calls)}", started)
 
 
 def _one_call(
@@ -312,7 +417,7 @@ def _one_call(
     ]
     if recent:
         campaign = campaign_ids[rng.randrange(min(2, len(campaign_ids)))]
-    acc = _account(b, ids, rng, now)
+    acc = _account(b, ids, rng, plan)
     item = ids("campaign_account")
     call_id = ids("call_attempt")
     t = rng.choice(by_outcome.get(outcome) or list(connected))
@@ -348,6 +453,8 @@ def _one_call(
         if e["turn_idx"] in kept:
             b.add("extracted_entity", call_id, e["turn_idx"], e["label"], e["value"], e["text"],
                   e["start"], e["end"], bool(e["negated"]))  # fmt: skip
+    if turns and outcome in ("completed", "hung_up", "refused"):
+        _said_links(b, rng, plan, acc, call_id, started)
     r = t.risk
     b.add("risk_assessment", call_id, r["score"] if turns else r["prior"], band, r["prior"],
           r["prior_contribution"], r["logit"], bool(r["severe"]) and bool(turns),
@@ -419,6 +526,29 @@ def copy_batch(raw: Any, batch: Batch) -> int:
     return n
 
 
+def insert_batch(conn: sa.engine.Connection, batch: Batch) -> int:
+    """SQLite: batched inserts through the tables' types (JSON columns get the parsed
+    value, datetimes the engine's own format), in foreign-key order."""
+    from sqlmodel import SQLModel
+
+    n = 0
+    for table in ORDER:
+        rows = batch.rows.get(table)
+        if not rows:
+            continue
+        t = SQLModel.metadata.tables[table]
+        cols = COLUMNS[table]
+        json_cols = {i for i, c in enumerate(cols) if isinstance(t.c[c].type, sa.JSON)}
+        dicts = [
+            {c: json.loads(v) if i in json_cols and isinstance(v, str) else v
+             for i, (c, v) in enumerate(zip(cols, row, strict=True))}
+            for row in rows
+        ]  # fmt: skip
+        conn.execute(sa.insert(t), dicts)
+        n += len(rows)
+    return n
+
+
 def build(engine: sa.engine.Engine, plan: Plan, log: Callable[[str], None]) -> dict[str, int]:
     """Create the users and fill the schema; returns row counts per table."""
     from sqlmodel import Session
@@ -434,22 +564,32 @@ def build(engine: sa.engine.Engine, plan: Plan, log: Callable[[str], None]) -> d
     log(f"persona templates: {len(templates)} calls in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     total = 0
-    raw = engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        assert conn is not None
-        for batch in generate(plan, templates, reviewers):
-            total += copy_batch(conn, batch)
-        conn.commit()
-    finally:
-        raw.close()
+    pg = engine.dialect.name == "postgresql"
+    if pg:
+        raw = engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            assert conn is not None
+            for batch in generate(plan, templates, reviewers):
+                total += copy_batch(conn, batch)
+            conn.commit()
+        finally:
+            raw.close()
+    else:
+        with engine.begin() as sconn:
+            for batch in generate(plan, templates, reviewers):
+                total += insert_batch(sconn, batch)
     with engine.begin() as conn:
-        for table in ORDER:
+        for table in ORDER if pg else ():
             conn.execute(sa.text(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT coalesce(max(id), 1) FROM {table}))"
             ))  # fmt: skip
-        conn.execute(sa.text("ANALYZE"))
+    # Statistics, and on PostgreSQL the visibility map autovacuum keeps after bulk inserts
+    # (index-only scans need it): the steady state of a database in use.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE" if pg else "ANALYZE"))
+    with engine.connect() as conn:
         counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ORDER}
     log(f"loaded {total:,} rows in {time.perf_counter() - t0:.1f} s")
     return counts
@@ -505,8 +645,25 @@ def pages(engine: sa.engine.Engine) -> list[tuple[str, str]]:
             "SELECT id FROM review_item WHERE state = 'open' ORDER BY id LIMIT 1"
         )).scalar_one()  # fmt: skip
         day = conn.execute(sa.text("SELECT max(started_at) FROM call_attempt")).scalar_one()
+        holder = conn.execute(sa.text(
+            "SELECT a.name, a.phone FROM call_attempt c JOIN account a ON a.id = c.account_pk "
+            "WHERE c.id = :c"), {"c": call_id}).one()  # fmt: skip
+        hub = conn.execute(sa.text(
+            "SELECT min(l.account_pk) FROM entity_link l JOIN call_attempt c "
+            "ON c.account_pk = l.account_pk WHERE l.origin = 'counterparty' AND l.link_key = :h"
+        ), {"h": HUBS[0]}).scalar_one()  # fmt: skip
+        ordinary = conn.execute(sa.text(
+            "SELECT max(l.account_pk) FROM entity_link l JOIN call_attempt c "
+            "ON c.account_pk = l.account_pk WHERE l.origin = 'counterparty' "
+            "AND l.link_key LIKE '商户%' AND c.outcome = 'completed' AND NOT EXISTS ("
+            "SELECT 1 FROM entity_link s WHERE s.account_pk = l.account_pk AND s.origin = 'said')"
+        )).scalar_one()  # fmt: skip
+    if isinstance(day, str):  # SQLite through text(): the stored form
+        day = dt.datetime.fromisoformat(day)
     d_from = (day - dt.timedelta(days=14)).date().isoformat()
+    last4 = holder.phone[-4:]
     return [
+        ("home", "/"),
         ("monitor", "/monitor"),
         ("monitor, one campaign", f"/monitor?campaign={campaign.name}"),
         ("monitor big screen", "/monitor/screen"),
@@ -520,8 +677,12 @@ def pages(engine: sa.engine.Engine) -> list[tuple[str, str]]:
         ("calls, campaign+disposition+dates",
          f"/calls?campaign={campaign.id}&disposition=clear&date_from={d_from}"),
         ("calls, branch+review", "/calls?branch=wuhan&review=done"),
+        ("calls, q= last 4 phone digits", f"/calls?q={last4}"),
+        ("calls, q= holder name", f"/calls?q={holder.name}"),
+        ("calls, by score", "/calls?sort=score"),
         ("API calls", "/api/v1/calls"),
         ("API calls, filtered", "/api/v1/calls?band=medium&review=open"),
+        ("API calls, q= last 4 digits", f"/api/v1/calls?q={last4}"),
         ("call detail", f"/calls/{call_id}"),
         ("API call detail", f"/api/v1/calls/{call_id}"),
         ("review queue", "/review"),
@@ -531,6 +692,12 @@ def pages(engine: sa.engine.Engine) -> list[tuple[str, str]]:
         ("audit log, actor", "/audit?actor=lin"),
         ("API audit", "/api/v1/audit"),
         ("workspace", "/workspace"),
+        ("network groups", "/network"),
+        ("API network groups", "/api/v1/network/groups"),
+        ("account network, hub member", f"/accounts/{hub}/network"),
+        ("API account network, hub member", f"/api/v1/accounts/{hub}/network"),
+        ("account network, ordinary", f"/accounts/{ordinary}/network"),
+        ("API account network, ordinary", f"/api/v1/accounts/{ordinary}/network"),
     ]  # fmt: skip
 
 
@@ -601,6 +768,26 @@ def time_feedback_computation(engine: sa.engine.Engine, n: int = 5) -> dict[str,
     return {"p50_ms": round(statistics.median(samples), 1), "max_ms": round(samples[-1], 1)}
 
 
+def time_groups_computation(engine: sa.engine.Engine, n: int = 3) -> dict[str, Any]:
+    """The network groups computed from scratch (what the page does once a minute, or
+    after new links: :func:`bot.store.links.recent_groups` keeps them a minute)."""
+    from sqlmodel import Session
+
+    from bot.store.links import groups
+
+    samples = []
+    largest = 0
+    with Session(engine) as session:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            found = groups(session)
+            samples.append((time.perf_counter() - t0) * 1000)
+            largest = found[0].accounts if found else 0
+    samples.sort()
+    return {"p50_ms": round(statistics.median(samples), 1), "max_ms": round(samples[-1], 1),
+            "largest_group": largest}  # fmt: skip
+
+
 def create_indexes(engine: sa.engine.Engine) -> None:
     with engine.begin() as conn:
         for name, body in EXTRA_INDEXES.items():
@@ -635,14 +822,16 @@ def show(runs: dict[str, list[Timing]], target_ms: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--db", default=PG_URL, help="PostgreSQL URL (a schema is created in it)")
+    ap.add_argument("--db", default=PG_URL,
+                    help="a PostgreSQL URL (a schema is created in it), 'sqlite' (a scratch "
+                         "file) or a sqlite:/// URL")  # fmt: skip
     ap.add_argument("--calls", type=int, default=100_000)
     ap.add_argument("--campaigns", type=int, default=8)
     ap.add_argument("--n", type=int, default=30, help="timed requests per page")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--indexes", choices=("both", "on", "off"), default="off")
-    ap.add_argument("--schema", help="reuse this already built schema (skips the build)")
-    ap.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    ap.add_argument("--schema", help="reuse this already built schema or SQLite file (no build)")
+    ap.add_argument("--keep", action="store_true", help="keep the schema or file afterwards")
     ap.add_argument("--report", type=Path, help="write the results as JSON here")
     ap.add_argument("--target-ms", type=float, default=200.0)
     args = ap.parse_args()
@@ -653,15 +842,26 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[web_bench] {msg}", flush=True)
 
-    admin = sa.create_engine(args.db)
-    schema = args.schema or f"webbench_{uuid.uuid4().hex[:8]}"
-    engine = make_engine(args.db, connect_args={"options": f"-csearch_path={schema}"})
+    sqlite = args.db == "sqlite" or args.db.startswith("sqlite")
+    admin: sa.engine.Engine | None = None
+    if sqlite:
+        path = args.schema or (
+            args.db.split("///", 1)[1] if args.db.startswith("sqlite:///")
+            else f"{tempfile.mkdtemp(prefix='webbench_')}/bench.db"
+        )  # fmt: skip
+        schema = path
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        admin = sa.create_engine(args.db)
+        schema = args.schema or f"webbench_{uuid.uuid4().hex[:8]}"
+        engine = make_engine(args.db, connect_args={"options": f"-csearch_path={schema}"})
     counts: dict[str, int] = {}
     build_s = 0.0
     try:
         if not args.schema:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+            if admin is not None:
+                with admin.begin() as conn:
+                    conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
             with engine.begin() as conn:
                 upgrade_connection(conn)
             t0 = time.perf_counter()
@@ -669,7 +869,10 @@ def main() -> None:
                         now=dt.datetime.now(dt.UTC).replace(microsecond=0))  # fmt: skip
             counts = build(engine, plan, log)
             build_s = time.perf_counter() - t0
-            log(f"schema {schema}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            log(
+                f"{engine.dialect.name} {schema}: "
+                + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+            )
         targets = pages(engine)
         runs: dict[str, list[Timing]] = {}
         with Server(engine) as base:
@@ -683,20 +886,30 @@ def main() -> None:
         show(runs, args.target_ms)
         computed = time_feedback_computation(engine)
         log(f"feedback computed from scratch (cache refresh, 90 days): {computed}")
+        grouped = time_groups_computation(engine)
+        log(f"network groups computed from scratch (kept a minute): {grouped}")
         if args.report:
             args.report.write_text(json.dumps({
-                "calls": args.calls, "n": args.n, "warmup": args.warmup, "schema": schema,
+                "engine": engine.dialect.name, "calls": args.calls, "n": args.n,
+                "warmup": args.warmup, "schema": schema,
                 "build_s": round(build_s, 1), "rows": counts, "target_ms": args.target_ms,
                 "extra_indexes": EXTRA_INDEXES, "feedback_computation": computed,
+                "groups_computation": grouped,
                 "runs": {k: [t.__dict__ for t in v] for k, v in runs.items()},
-            }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
+            }, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")  # fmt: skip
             log(f"report written to {args.report}")
     finally:
         engine.dispose()
         if not args.keep and not args.schema:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+            if admin is not None:
+                with admin.begin() as conn:
+                    conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            else:
+                Path(schema).unlink(missing_ok=True)
+                for extra in ("-wal", "-shm"):
+                    Path(schema + extra).unlink(missing_ok=True)
+        if admin is not None:
+            admin.dispose()
 
 
 if __name__ == "__main__":

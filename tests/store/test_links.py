@@ -244,3 +244,35 @@ def test_the_pages_group_list_is_reused_until_the_links_change(engine: Engine) -
         s.commit()
         again = recent_groups(s)
         assert again is not first and again[0].accounts == 3 == len(groups(s)[0].members)
+
+
+def test_a_group_past_the_recursion_bound_comes_whole_from_the_partition(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chain of five accounts (each shares a phone or a counterparty with the next) and
+    a stranger: with
+    the recursion bounded at two accounts, group_of still answers the whole chain (from
+    the partition the group list is computed from), and the same set the unbounded
+    recursion finds; a holder's name alone still ties no one."""
+    from bot.store import links
+
+    key = LinkKey(b"t" * 32)
+    with Session(engine) as s:
+        chain = [
+            _add(s, account_id=f"62220000000001{i:02d}", name="周杰",
+                 phone_e164=f"+861380000{i // 2:04d}", txn_counterparty=f"商户{(i + 1) // 2}")
+            for i in range(1, 6)
+        ]  # fmt: skip
+        stranger = _add(s, account_id="6222000000000199", name="周杰", phone_e164="+8613900009999")
+        for row in (*chain, stranger):
+            refresh_account(s, row, key)
+        s.commit()
+        whole = {a.id for a in chain}
+        monkeypatch.setattr(links, "GROUP_RECURSION_MAX", 2)
+        assert len(links.reach(s, chain[0].id or 0, 3)) == 3  # the bounded query stops
+        assert links.reach(s, chain[0].id or 0) == whole
+        assert group_of(s, chain[0].id or 0) == whole
+        assert group_of(s, stranger.id or 0) == {stranger.id}
+        part = links.partition(s)
+        assert [accounts for accounts, _ in part.components] == [whole]
+        assert [g.accounts for g in groups(s, part=part)] == [5]
