@@ -128,7 +128,15 @@ class CallRow(SQLModel, table=True):
     """One call attempt and its result (the versions of script and rules that drove it)."""
 
     __tablename__ = "call_attempt"
-    __table_args__ = (sa.Index("ix_call_attempt_started_id", "started_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_call_attempt_started_id", "started_at", "id"),
+        # the call list by score (migration 0011: descending, NULLs last, on both engines)
+        sa.Index(
+            "ix_call_attempt_score",
+            sa.desc(sa.column("risk_score")).nulls_last(),
+            sa.desc(sa.column("id")),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_account_id: int | None = Field(
@@ -459,7 +467,14 @@ class EntityLinkRow(SQLModel, table=True):
     it is the normalised name. ``shown`` is what pages display (numbers masked)."""
 
     __tablename__ = "entity_link"
-    __table_args__ = (sa.Index("ix_entity_link_key", "kind", "link_key", "account_pk"),)
+    __table_args__ = (
+        sa.Index("ix_entity_link_key", "kind", "link_key", "account_pk"),
+        # "is this name named by someone other than a holder?" (bot.store.links._linking)
+        sa.Index(
+            "ix_entity_link_named", "kind", "link_key",
+            postgresql_where=sa.text("origin <> 'holder'"), sqlite_where=sa.text("origin <> 'holder'"),
+        ),
+    )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True)
     account_pk: int = Field(foreign_key="account.id", index=True)
