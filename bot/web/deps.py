@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -61,6 +62,45 @@ class Forbidden(Refused):
 
 class CsrfError(Refused):
     """An unsafe request without the session's CSRF token (403)."""
+
+
+class ServiceRefusal(Refused):
+    """What a dashboard service (review, workspace ...) refuses, and why: one type for
+    all of them, answered in one place (:func:`bot.web.errors.install`): the API gets an
+    ``ErrorOut`` in English, a page the error page in its own language. As a
+    :class:`Refused` it keeps what the request's transaction recorded (audit events).
+
+    ``template`` is the English message id with ``%(name)s`` placeholders for
+    ``params``; ``message`` is it filled; ``problems`` are the located errors behind a
+    422/409 (the workspace's lint findings)."""
+
+    #: Vocabulary of the placeholders that :meth:`shown` translates: name -> value ->
+    #: English label (a subclass sets it, e.g. the workspace's version states).
+    words: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+
+    def __init__(
+        self, status: int, message: str, problems: list[Any] | None = None, **params: Any
+    ) -> None:
+        text = message % params if params else message
+        super().__init__(text)
+        self.status = status
+        self.template = message
+        self.message = text
+        self.params = params
+        self.problems = problems or []
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    def shown(self, gettext: Callable[[str], str]) -> str:
+        """The message in the language of ``gettext``, its vocabulary placeholders too."""
+        filled = {
+            name: gettext(self.words[name].get(value, value)) if name in self.words else value
+            for name, value in self.params.items()
+        }
+        text = gettext(self.template)
+        return text % filled if filled else text
 
 
 @dataclass(frozen=True)

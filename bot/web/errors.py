@@ -16,6 +16,7 @@ next request tries the database again (nothing is cached across the outage).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -37,6 +38,7 @@ from bot.web.deps import (
     CsrfError,
     Forbidden,
     NotSignedIn,
+    ServiceRefusal,
     Viewer,
     clock,
     engine_of,
@@ -63,6 +65,15 @@ class ProblemOut(BaseModel):
     line: int | None = None
     field: str = ""
     message: str
+
+
+def problem_out(problem: Any) -> ProblemOut:
+    """A located problem of a service (a dataclass with ProblemOut's fields) as answered."""
+    if isinstance(problem, ProblemOut):
+        return problem
+    if dataclasses.is_dataclass(problem) and not isinstance(problem, type):
+        return ProblemOut(**dataclasses.asdict(problem))
+    return ProblemOut(message=str(problem))
 
 
 class ErrorOut(BaseModel):
@@ -190,6 +201,14 @@ def install(app: FastAPI) -> None:
             request, 403, N_("your role may not do this (%(permission)s)"),
             params={"permission": exc.permission},
         )  # fmt: skip
+
+    @app.exception_handler(ServiceRefusal)
+    async def _service(request: Request, exc: ServiceRefusal) -> Response:
+        if is_api(request):
+            problems = [problem_out(p) for p in exc.problems]
+            return refusal(request, exc.status, exc.message, problems)
+        message = exc.shown(i18n.translations(locale_of(request)).gettext)
+        return refusal(request, exc.status, message)
 
     @app.exception_handler(CsrfError)
     async def _csrf(request: Request, _exc: CsrfError) -> Response:

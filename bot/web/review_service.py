@@ -14,11 +14,9 @@ key is configured (:mod:`bot.store.pii`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from fastapi import HTTPException
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, col
 
@@ -38,7 +36,7 @@ from bot.store.pii import Redactor
 from bot.store.pii_crypto import KeyRing, process_keyring
 from bot.web.audit import audit
 from bot.web.corrections import enqueue_correction
-from bot.web.deps import Viewer
+from bot.web.deps import ServiceRefusal, Viewer
 from bot.web.i18n import N_
 from bot.web.listing import offset
 from bot.web.params import DbId, Index
@@ -53,21 +51,8 @@ REVIEW_SLA = dt.timedelta(hours=24)
 MAX_TEXT = 2000
 
 
-class ReviewError(HTTPException):
-    """A refused review action (400, 404 or 409) and why. It is an HTTP exception so that
-    an API route can let it through (FastAPI answers ``{"detail": message}``); a page
-    catches it and renders the error page instead, in its language (:meth:`shown`):
-    ``message`` is the English message id, with ``%(name)s`` placeholders for ``params``."""
-
-    def __init__(self, status: int, message: str, **params: Any) -> None:
-        super().__init__(status, message % params if params else message)
-        self.message = message
-        self.params = params
-
-    def shown(self, gettext: Callable[[str], str]) -> str:
-        """The message translated by ``gettext`` (the API answers the English one)."""
-        text = gettext(self.message)
-        return text % self.params if self.params else text
+class ReviewError(ServiceRefusal):
+    """A refused review action (400, 404 or 409) and why (see :class:`ServiceRefusal`)."""
 
 
 # -- queue ------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def test_roles_without_the_workspace_are_refused_everywhere(
         assert app_client.post(url, json=body, headers=h(token)).status_code == 403, url
     for url in PAGES:
         page = app_client.get(url)
-        assert page.status_code == 403 and "may not" in page.text, url
+        assert page.status_code == 403 and "您的角色无权执行此操作" in page.text, url
         assert "Workspace</a>" not in page.text  # nor is it in the menu
     for url, form in PAGE_POSTS:
         r = app_client.post(url, data={**form, "csrf_token": token})

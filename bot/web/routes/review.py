@@ -21,13 +21,13 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from bot.core.vocab import Disposition, Intent, RiskBand
-from bot.web import i18n, present
+from bot.web import present
 from bot.web.calls_service import view_call
 from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
 from bot.web.i18n import N_
 from bot.web.listing import page_count
-from bot.web.pages import locale_of, render
+from bot.web.pages import render
 from bot.web.params import DbId, PageNo
 from bot.web.review_service import (
     DeskStats,
@@ -91,15 +91,10 @@ def _verdict_from_form(form: Any) -> VerdictIn:
 
 
 def _form_action(request: Request, who: Viewer, action: Callable[[], str]) -> Response:
-    """Run a form's review action: on success redirect (303) to the address it returns;
-    a refusal renders the error page with its status, the message in the page's language."""
-    try:
-        then = action()
-    except ReviewError as exc:
-        status = exc.status_code
-        message = exc.shown(i18n.translations(locale_of(request)).gettext)
-        return render(request, "error.html", who, status, status=status, message=message)
-    return RedirectResponse(then, status_code=303)
+    """Run a form's review action and redirect (303) to the address it returns; a
+    refusal (:class:`ReviewError`) is answered by the one handler of service refusals
+    (:mod:`bot.web.errors`): the error page, in the page's language."""
+    return RedirectResponse(action(), status_code=303)
 
 
 def _url(path: str, params: dict[str, str], **extra: object) -> str:

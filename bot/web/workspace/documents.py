@@ -16,7 +16,6 @@ version was published); a pending version may instead be ``rejected``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -36,6 +35,7 @@ from bot.templates_store import (
     source_digest,
     split_key,
 )
+from bot.web.deps import ServiceRefusal
 from bot.web.i18n import N_
 
 DocRow = ScriptVersionRow | RulesetVersionRow
@@ -102,33 +102,12 @@ _WORDS: dict[str, dict[str, str]] = {
 }
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(ServiceRefusal):
     """A refusal with its HTTP status (404 unknown, 403 four-eyes, 409 wrong state,
-    422 checks failed); ``problems`` are the located errors behind a 422/409.
+    422 checks failed); ``problems`` are the located errors behind a 422/409. The
+    version states and document kinds named in it are translated on pages."""
 
-    ``message`` is an English message id with ``%(name)s`` placeholders filled from
-    ``params``: the API answers it in English (``message``), a page in its own language
-    (:meth:`shown`)."""
-
-    def __init__(
-        self, status: int, message: str, problems: list[Any] | None = None, **params: Any
-    ) -> None:
-        text = message % params if params else message
-        super().__init__(text)
-        self.status = status
-        self.message = text
-        self.template = message
-        self.params = params
-        self.problems = problems or []
-
-    def shown(self, gettext: Callable[[str], str]) -> str:
-        """The message in the language of ``gettext`` (its vocabulary too)."""
-        words = {
-            name: gettext(_WORDS[name].get(value, value)) if name in _WORDS else value
-            for name, value in self.params.items()
-        }
-        text = gettext(self.template)
-        return text % words if words else text
+    words = _WORDS
 
 
 @dataclass(frozen=True)
