@@ -2,10 +2,11 @@
 
 Every figure is computed by the database (``GROUP BY``, ordered-set aggregates, window
 functions, ``LIMIT``) so a page costs a handful of queries that each return a few rows,
-whatever the number of calls. SQLite and PostgreSQL differ in three places, each behind
-one small function here: percentiles (``percentile_cont`` on PostgreSQL, two rows picked
-by ``ROW_NUMBER()`` on SQLite, interpolated the same way), unnesting JSON arrays
-(``jsonb_array_elements`` / ``json_each``) and truncating timestamps to the hour or week.
+whatever the number of calls. The queries are SQLAlchemy Core expressions over the
+schema's tables (:mod:`bot.web.stats_sql` holds the aliases and the few pieces where
+SQLite and PostgreSQL differ); no SQL is built from strings. Percentiles differ by
+engine as whole queries: ``percentile_cont`` on PostgreSQL, two rows picked by
+``ROW_NUMBER()`` elsewhere, interpolated the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from bot.core.masking import mask_text
 from bot.core.vocab import NOT_CONNECTED
 from bot.store.models import CallRow, CampaignAccountRow
 from bot.web.config import MonitorThresholds
+from bot.web.stats_sql import (
+    CA,
+    CAMPAIGN,
+    QUEUE,
+    C,
+    count_if,
+    hour_bucket,
+    is_pg,
+    rate_sums,
+)
 
 #: Outcomes of calls nobody answered: the rest count as connected.
 #: Work-item states of the dial queue (see ``bot.campaign.queue``).
@@ -184,25 +195,15 @@ class FeedbackOut(BaseModel):
 
 # -- helpers ----------------------------------------------------------------------------
 
-#: SQL: how many of the rows' ``outcome`` reached the line (the vocabulary's constants).
-_CONNECTED_SUM = (
-    "coalesce(sum(CASE WHEN outcome NOT IN ("
-    + ", ".join(f"'{o.value}'" for o in sorted(NOT_CONNECTED))
-    + ") THEN 1 ELSE 0 END), 0)"
-)
-
-
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
 
 def _rows(session: Session, sql: str, **params: Any) -> Sequence[sa.Row[Any]]:
+    """Feedback queries not yet in Core."""
     return session.execute(sa.text(sql), params).all()
 
 
 def _ts(session: Session, value: dt.datetime) -> Any:
     """A timestamp parameter as the column type stores it (SQLite keeps UTC text)."""
-    if _is_pg(session):
+    if is_pg(session):
         return value
     return value.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -215,24 +216,21 @@ class Scope:
     campaign_id: int | None = None
     since: dt.datetime | None = None
 
-    def join(self, *, grouped: bool = False) -> str:
-        """The join to the work item, needed to restrict or group by campaign."""
+    def source(self, *, grouped: bool = False) -> sa.FromClause:
+        """The calls, joined to their work items ``ca`` when needed to restrict or group
+        by campaign."""
         if self.campaign_id is None and not grouped:
-            return ""
-        return "LEFT JOIN campaign_account ca ON ca.id = c.campaign_account_id"
+            return C
+        return C.outerjoin(CA, CA.c.id == C.c.campaign_account_id)
 
     @property
-    def where(self) -> str:
+    def where(self) -> list[sa.ColumnElement[bool]]:
         conds = []
         if self.campaign_id is not None:
-            conds.append("ca.campaign_id = :cid")
+            conds.append(CA.c.campaign_id == self.campaign_id)
         if self.since is not None:
-            conds.append("c.started_at >= :since")
-        return " AND ".join(conds) or "1 = 1"
-
-    def params(self, session: Session) -> dict[str, Any]:
-        since = _ts(session, self.since) if self.since is not None else None
-        return {"cid": self.campaign_id, "since": since}
+            conds.append(C.c.started_at >= self.since)
+        return conds
 
 
 def interpolate(pairs: dict[int, float], n: int, p: float) -> float | None:
@@ -259,33 +257,31 @@ class _Campaign:
 
 def campaigns(session: Session, name: str | None = None) -> list[_Campaign]:
     """Running and paused campaigns first, then the newest."""
-    where = "WHERE name = :name" if name is not None else ""
-    rows = _rows(
-        session,
-        f"""SELECT id, name, state FROM campaign {where}
-            ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'paused' THEN 1 ELSE 2 END,
-                     created_at DESC, id DESC""",
-        name=name,
+    cp = CAMPAIGN
+    q = sa.select(cp.c.id, cp.c.name, cp.c.state).order_by(
+        sa.case({"running": 0, "paused": 1}, value=cp.c.state, else_=2),
+        cp.c.created_at.desc(),
+        cp.c.id.desc(),
     )
-    return [_Campaign(r.id, r.name, r.state) for r in rows]
+    if name is not None:
+        q = q.where(cp.c.name == name)
+    return [_Campaign(r.id, r.name, r.state) for r in session.execute(q)]
 
 
 def queue_counts(
     session: Session, now: dt.datetime, campaign_id: int | None = None
 ) -> dict[int, QueueCounts]:
     """Work items per campaign and state (expired leases counted apart)."""
-    where = "WHERE campaign_id = :cid" if campaign_id is not None else ""
-    rows = _rows(
-        session,
-        f"""SELECT campaign_id, state,
-                   CASE WHEN state = 'in_progress' AND lease_expires_at < :now
-                        THEN 1 ELSE 0 END AS stale,
-                   count(*) AS n
-            FROM campaign_account {where}
-            GROUP BY campaign_id, state, 3""",
-        now=_ts(session, now),
-        cid=campaign_id,
+    ca = QUEUE
+    stale = sa.case(
+        (sa.and_(ca.c.state == "in_progress", ca.c.lease_expires_at < now), 1), else_=0
+    ).label("stale")
+    stmt = sa.select(ca.c.campaign_id, ca.c.state, stale, sa.func.count().label("n")).group_by(
+        ca.c.campaign_id, ca.c.state, stale
     )
+    if campaign_id is not None:
+        stmt = stmt.where(ca.c.campaign_id == campaign_id)
+    rows = session.execute(stmt).all()
     out: dict[int, QueueCounts] = defaultdict(QueueCounts)
     for r in rows:
         q = out[r.campaign_id]
@@ -304,15 +300,19 @@ def call_figures(session: Session, scope: Scope = Scope()) -> dict[int | None, C
     """Outcomes, dispositions, connect rate, durations per campaign (key ``None``: calls
     without a campaign) and for all of them (key :data:`ALL`). One GROUP BY over
     finished calls, rolled up here."""
-    rows = _rows(
-        session,
-        f"""SELECT ca.campaign_id AS cid, c.outcome, c.disposition, count(*) AS n,
-                   sum(c.duration_s) AS dur, count(c.duration_s) AS n_dur
-            FROM call_attempt c {scope.join(grouped=True)}
-            WHERE c.outcome IS NOT NULL AND {scope.where}
-            GROUP BY ca.campaign_id, c.outcome, c.disposition""",
-        **scope.params(session),
-    )
+    rows = session.execute(
+        sa.select(
+            CA.c.campaign_id.label("cid"),
+            C.c.outcome,
+            C.c.disposition,
+            sa.func.count().label("n"),
+            sa.func.sum(C.c.duration_s).label("dur"),
+            sa.func.count(C.c.duration_s).label("n_dur"),
+        )
+        .select_from(scope.source(grouped=True))
+        .where(C.c.outcome.is_not(None), *scope.where)
+        .group_by(CA.c.campaign_id, C.c.outcome, C.c.disposition)
+    ).all()
     acc: dict[int | None, dict[str, Any]] = defaultdict(
         lambda: {"n": 0, "dur": 0.0, "n_dur": 0, "out": defaultdict(int), "disp": defaultdict(int)}
     )
@@ -351,27 +351,24 @@ def latency_percentiles(
 ) -> dict[int | None, dict[str, Percentiles]]:
     """Median and p95, across calls, of each latency column: per campaign and for all
     calls (key :data:`ALL`)."""
-    if _is_pg(session):
+    if is_pg(session):
         return _latency_pg(session, scope)
     return _latency_generic(session, scope)
 
 
 def _latency_pg(session: Session, scope: Scope) -> dict[int | None, dict[str, Any]]:
-    join, cond = scope.join(grouped=True), scope.where
-    aggs = ", ".join(
-        f"percentile_cont({p}) WITHIN GROUP (ORDER BY c.{col}) AS {col}_{int(p * 100)}"
-        for col in LATENCY_COLUMNS
+    aggs = [
+        sa.func.percentile_cont(p).within_group(C.c[column]).label(f"{column}_{int(p * 100)}")
+        for column in LATENCY_COLUMNS
         for p in PCTS
-    )
-    rows = _rows(
-        session,
-        f"""SELECT CASE WHEN GROUPING(ca.campaign_id) = 1 THEN {ALL}
-                        ELSE ca.campaign_id END AS cid, {aggs}
-            FROM call_attempt c {join}
-            WHERE c.latency_p50_ms IS NOT NULL AND {cond}
-            GROUP BY GROUPING SETS ((ca.campaign_id), ())""",
-        **scope.params(session),
-    )
+    ]
+    cid = sa.case((sa.func.grouping(CA.c.campaign_id) == 1, ALL), else_=CA.c.campaign_id)
+    rows = session.execute(
+        sa.select(cid.label("cid"), *aggs)
+        .select_from(scope.source(grouped=True))
+        .where(C.c.latency_p50_ms.is_not(None), *scope.where)
+        .group_by(sa.func.grouping_sets(sa.tuple_(CA.c.campaign_id), sa.tuple_()))
+    ).all()
     out: dict[int | None, dict[str, Any]] = {}
     for r in rows:
         m = r._mapping
@@ -384,33 +381,36 @@ def _latency_pg(session: Session, scope: Scope) -> dict[int | None, dict[str, An
 def _latency_generic(session: Session, scope: Scope) -> dict[int | None, dict[str, Any]]:
     """Without percentile_cont: rank the values per group with ROW_NUMBER() and fetch
     only the two ranks around each percentile's position."""
-    join, cond = scope.join(grouped=True), scope.where
     out: dict[int | None, dict[str, Any]] = defaultdict(dict)
     for column in LATENCY_COLUMNS:
-        picks = " OR ".join(
-            f"(rn = CAST({p} * (n - 1) AS INTEGER) OR rn = CAST({p} * (n - 1) AS INTEGER) + 1)"
-            for p in PCTS
-        )
-        rows = _rows(
-            session,
-            f"""WITH x AS (
-                    SELECT ca.campaign_id AS g, c.{column} AS v FROM call_attempt c {join}
-                    WHERE c.{column} IS NOT NULL AND {cond}
-                    UNION ALL
-                    SELECT {ALL}, c.{column} FROM call_attempt c {join}
-                    WHERE c.{column} IS NOT NULL AND {cond}),
-                r AS (
-                    SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS rn,
-                           COUNT(*) OVER (PARTITION BY g) AS n
-                    FROM x)
-                SELECT g, v, rn, n FROM r WHERE {picks}""",
-            **scope.params(session),
-        )
+        value = C.c[column]
+
+        def values(
+            group: sa.ColumnElement[Any], value: sa.ColumnElement[Any] = value
+        ) -> sa.Select[Any]:
+            return (
+                sa.select(group.label("g"), value.label("v"))
+                .select_from(scope.source(grouped=True))
+                .where(value.is_not(None), *scope.where)
+            )
+
+        x = sa.union_all(values(CA.c.campaign_id), values(sa.literal(ALL))).cte("x")
+        r = sa.select(
+            x.c.g,
+            x.c.v,
+            (sa.func.row_number().over(partition_by=x.c.g, order_by=x.c.v) - 1).label("rn"),
+            sa.func.count().over(partition_by=x.c.g).label("n"),
+        ).cte("r")
+        picks = []
+        for p in PCTS:
+            at = sa.cast(sa.literal(p) * (r.c.n - 1), sa.Integer)
+            picks += [r.c.rn == at, r.c.rn == at + 1]
+        rows = session.execute(sa.select(r.c.g, r.c.v, r.c.rn, r.c.n).where(sa.or_(*picks))).all()
         ranks: dict[int | None, dict[int, float]] = defaultdict(dict)
         sizes: dict[int | None, int] = {}
-        for r in rows:
-            ranks[r.g][r.rn] = float(r.v)
-            sizes[r.g] = r.n
+        for row in rows:
+            ranks[row.g][row.rn] = float(row.v)
+            sizes[row.g] = row.n
         for g, n in sizes.items():
             out[g][column] = Percentiles(
                 p50=interpolate(ranks[g], n, 0.5), p95=interpolate(ranks[g], n, 0.95)
@@ -421,18 +421,17 @@ def _latency_generic(session: Session, scope: Scope) -> dict[int | None, dict[st
 def window_rates(session: Session, window: int, scope: Scope = Scope()) -> WindowRates:
     """Failed and refused calls among the last ``window`` finished calls in the scope
     (newest first by the (started_at, id) index: a short backward index scan)."""
-    r = _rows(
-        session,
-        f"""SELECT count(*) AS n,
-                   coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused,
-                   {_CONNECTED_SUM} AS connected
-            FROM (SELECT c.outcome FROM call_attempt c {scope.join()}
-                  WHERE c.outcome IS NOT NULL AND {scope.where}
-                  ORDER BY c.started_at DESC, c.id DESC LIMIT :window) last_calls""",
-        window=window,
-        **scope.params(session),
-    )[0]
+    last = (
+        sa.select(C.c.outcome)
+        .select_from(scope.source())
+        .where(C.c.outcome.is_not(None), *scope.where)
+        .order_by(C.c.started_at.desc(), C.c.id.desc())
+        .limit(window)
+        .subquery("last_calls")
+    )
+    r = session.execute(
+        sa.select(sa.func.count().label("n"), *rate_sums(last.c.outcome)).select_from(last)
+    ).one()
     return WindowRates(calls=r.n, failed=r.failed, refused=r.refused, connected=r.connected)
 
 
@@ -441,23 +440,20 @@ def window_rates_by_campaign(
 ) -> dict[int, WindowRates]:
     """:func:`window_rates` of every campaign in one query (``ROW_NUMBER()`` per
     campaign) instead of one query per campaign."""
-    rows = _rows(
-        session,
-        f"""SELECT g, count(*) AS n,
-                   coalesce(sum(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-                   coalesce(sum(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END), 0) AS refused,
-                   {_CONNECTED_SUM} AS connected
-            FROM (SELECT ca.campaign_id AS g, c.outcome,
-                         ROW_NUMBER() OVER (PARTITION BY ca.campaign_id
-                                            ORDER BY c.started_at DESC, c.id DESC) AS rn
-                  FROM call_attempt c {scope.join(grouped=True)}
-                  WHERE c.outcome IS NOT NULL AND ca.campaign_id IS NOT NULL
-                    AND {scope.where}) ranked
-            WHERE rn <= :window
-            GROUP BY g""",
-        window=window,
-        **scope.params(session),
+    newest_first = sa.func.row_number().over(
+        partition_by=CA.c.campaign_id, order_by=(C.c.started_at.desc(), C.c.id.desc())
     )
+    ranked = (
+        sa.select(CA.c.campaign_id.label("g"), C.c.outcome, newest_first.label("rn"))
+        .select_from(scope.source(grouped=True))
+        .where(C.c.outcome.is_not(None), CA.c.campaign_id.is_not(None), *scope.where)
+        .subquery("ranked")
+    )
+    rows = session.execute(
+        sa.select(ranked.c.g, sa.func.count().label("n"), *rate_sums(ranked.c.outcome))
+        .where(ranked.c.rn <= window)
+        .group_by(ranked.c.g)
+    ).all()
     return {
         r.g: WindowRates(calls=r.n, failed=r.failed, refused=r.refused, connected=r.connected)
         for r in rows
@@ -535,21 +531,16 @@ def hourly_calls(
     """Calls started in each of the last ``hours`` whole hours (the current one last)."""
     end = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     start = end - dt.timedelta(hours=hours)
-    if _is_pg(session):
-        bucket = "to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
-    else:
-        bucket = "strftime('%Y-%m-%d %H', c.started_at)"
     scope = Scope(campaign_id, since=start)
-    rows = _rows(
-        session,
-        f"""SELECT {bucket} AS h, count(*) AS n,
-                   sum(CASE WHEN c.outcome = 'failed' THEN 1 ELSE 0 END) AS failed
-            FROM call_attempt c {scope.join()}
-            WHERE c.started_at < :end AND {scope.where}
-            GROUP BY 1""",
-        end=_ts(session, end),
-        **scope.params(session),
-    )
+    bucket = hour_bucket(session, C.c.started_at).label("h")
+    rows = session.execute(
+        sa.select(
+            bucket, sa.func.count().label("n"), count_if(C.c.outcome == "failed").label("failed")
+        )
+        .select_from(scope.source())
+        .where(C.c.started_at < end, *scope.where)
+        .group_by(bucket)
+    ).all()
     found = {r.h: (r.n, int(r.failed or 0)) for r in rows}
     out = []
     for i in range(hours):
@@ -563,14 +554,15 @@ def failure_reasons(
     session: Session, scope: Scope = Scope(), limit: int = 5
 ) -> list[FailureReason]:
     """The commonest (ended_by, error) pairs of failed calls; errors are masked."""
-    rows = _rows(
-        session,
-        f"""SELECT c.ended_by, c.error, count(*) AS n FROM call_attempt c {scope.join()}
-            WHERE c.outcome = 'failed' AND {scope.where}
-            GROUP BY c.ended_by, c.error ORDER BY n DESC, c.ended_by LIMIT :limit""",
-        limit=limit,
-        **scope.params(session),
-    )
+    n = sa.func.count().label("n")
+    rows = session.execute(
+        sa.select(C.c.ended_by, C.c.error, n)
+        .select_from(scope.source())
+        .where(C.c.outcome == "failed", *scope.where)
+        .group_by(C.c.ended_by, C.c.error)
+        .order_by(n.desc(), C.c.ended_by)
+        .limit(limit)
+    ).all()
     return [
         FailureReason(ended_by=r.ended_by, error=mask_text(r.error) if r.error else None, count=r.n)
         for r in rows
@@ -682,7 +674,7 @@ def _sum_queues(parts: Iterable[QueueCounts]) -> QueueCounts:
 def _reviewed_cte(session: Session) -> str:
     """CTEs ``reviewed`` (the latest verdict per review item since ``:since``, with its
     call and the call's script) and ``corr`` (that verdict's per-turn corrections, one row each)."""
-    if _is_pg(session):
+    if is_pg(session):
         unnest = """SELECT r.call_id, r.verdict_id, (e ->> 'turn_idx')::int AS turn_idx,
                            e ->> 'text' AS text, e ->> 'intent' AS intent,
                            e -> 'reading' AS reading
@@ -764,7 +756,7 @@ def _roll_up(parts: Iterable[tuple[str, str, int, int | None]]) -> list[RateRow]
 def _verdict_groups(session: Session, cte: str, p: dict[str, Any]) -> Sequence[sa.Row[Any]]:
     """Reviewed calls per (script@version, week): total and agreed; every row also
     carries the number of corrected turns."""
-    if _is_pg(session):
+    if is_pg(session):
         key = "coalesce(r.script_id, '?') || '@v' || coalesce(r.script_version::text, '?')"
         week = "to_char(date_trunc('week', r.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
     else:
@@ -816,7 +808,7 @@ def _turn_rates(
 
 
 def _by_rule(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
-    if _is_pg(session):
+    if is_pg(session):
         fired = """SELECT DISTINCT ra.call_id, r.agree, h ->> 'feature' AS feature,
                           h ->> 'description' AS description
                    FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id
