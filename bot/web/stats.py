@@ -15,12 +15,13 @@ import datetime as dt
 import json
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, computed_field
+from sqlalchemy.sql.selectable import NamedFromClause
 from sqlmodel import Session, col
 
 from bot.campaign.due import claimable_throughout
@@ -32,11 +33,18 @@ from bot.web.stats_sql import (
     CA,
     CAMPAIGN,
     QUEUE,
+    RA,
     C,
+    Reviewed,
+    T,
     count_if,
     hour_bucket,
     is_pg,
+    json_elements,
+    json_text,
     rate_sums,
+    reviewed,
+    week_start,
 )
 
 #: Outcomes of calls nobody answered: the rest count as connected.
@@ -194,18 +202,6 @@ class FeedbackOut(BaseModel):
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _rows(session: Session, sql: str, **params: Any) -> Sequence[sa.Row[Any]]:
-    """Feedback queries not yet in Core."""
-    return session.execute(sa.text(sql), params).all()
-
-
-def _ts(session: Session, value: dt.datetime) -> Any:
-    """A timestamp parameter as the column type stores it (SQLite keeps UTC text)."""
-    if is_pg(session):
-        return value
-    return value.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 @dataclass(frozen=True)
@@ -671,35 +667,6 @@ def _sum_queues(parts: Iterable[QueueCounts]) -> QueueCounts:
 # -- feedback ---------------------------------------------------------------------------
 
 
-def _reviewed_cte(session: Session) -> str:
-    """CTEs ``reviewed`` (the latest verdict per review item since ``:since``, with its
-    call and the call's script) and ``corr`` (that verdict's per-turn corrections, one row each)."""
-    if is_pg(session):
-        unnest = """SELECT r.call_id, r.verdict_id, (e ->> 'turn_idx')::int AS turn_idx,
-                           e ->> 'text' AS text, e ->> 'intent' AS intent,
-                           e -> 'reading' AS reading
-                    FROM reviewed r JOIN verdict v ON v.id = r.verdict_id
-                    CROSS JOIN LATERAL jsonb_array_elements(v.turn_corrections) e"""
-    else:
-        unnest = """SELECT r.call_id, r.verdict_id,
-                           CAST(json_extract(e.value, '$.turn_idx') AS INTEGER) AS turn_idx,
-                           json_extract(e.value, '$.text') AS text,
-                           json_extract(e.value, '$.intent') AS intent,
-                           json_extract(e.value, '$.reading') AS reading
-                    FROM reviewed r JOIN verdict v ON v.id = r.verdict_id,
-                         json_each(v.turn_corrections) e"""
-    return f"""WITH latest AS (
-                   SELECT max(id) AS id FROM verdict WHERE created_at >= :since
-                   GROUP BY review_item_id),
-               reviewed AS (
-                   SELECT v.id AS verdict_id, v.agree, v.created_at, ri.call_id,
-                          c.script_id, c.script_version
-                   FROM latest JOIN verdict v ON v.id = latest.id
-                   JOIN review_item ri ON ri.id = v.review_item_id
-                   JOIN call_attempt c ON c.id = ri.call_id),
-               corr AS ({unnest})"""
-
-
 def _rate_rows(rows: Iterable[sa.Row[Any]]) -> list[RateRow]:
     return _roll_up((str(r.key), str(r.label or ""), r.total, r.agreed) for r in rows)
 
@@ -720,10 +687,9 @@ def feedback(
     (script step, intent) rolled up into the per-step and per-intent rates; fired rules.
     Pages read it through :class:`bot.web.feedback_cache.FeedbackCache`."""
     since = since if since is not None else now - dt.timedelta(days=days)
-    cte = _reviewed_cte(session)
-    p = {"since": _ts(session, since)}
-    verdicts = _verdict_groups(session, cte, p)
-    steps, intents = _turn_rates(session, cte, p)
+    q = reviewed(session, since, materialized=True)
+    verdicts = _verdict_groups(session, q)
+    steps, intents = _turn_rates(session, q)
     return FeedbackOut(
         generated_at=now,
         since=since,
@@ -732,7 +698,7 @@ def feedback(
         corrected_turns=verdicts[0].corrected if verdicts else 0,
         by_script=_roll_up((str(r.script), "", r.total, r.agreed) for r in verdicts),
         by_step=steps,
-        by_rule=_by_rule(session, cte, p),
+        by_rule=_by_rule(session, q),
         by_intent=intents,
         by_week=_weeks(verdicts),
     )
@@ -753,24 +719,26 @@ def _roll_up(parts: Iterable[tuple[str, str, int, int | None]]) -> list[RateRow]
     )
 
 
-def _verdict_groups(session: Session, cte: str, p: dict[str, Any]) -> Sequence[sa.Row[Any]]:
+def _verdict_groups(session: Session, q: Reviewed) -> Sequence[sa.Row[Any]]:
     """Reviewed calls per (script@version, week): total and agreed; every row also
     carries the number of corrected turns."""
-    if is_pg(session):
-        key = "coalesce(r.script_id, '?') || '@v' || coalesce(r.script_version::text, '?')"
-        week = "to_char(date_trunc('week', r.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
-    else:
-        key = "coalesce(r.script_id, '?') || '@v' || coalesce(r.script_version, '?')"
-        week = "date(r.created_at, 'weekday 0', '-6 days')"
-    return _rows(
-        session,
-        f"""{cte} SELECT {key} AS script, {week} AS week, count(*) AS total,
-                         sum(CASE WHEN r.agree THEN 1 ELSE 0 END) AS agreed,
-                         (SELECT count(*) FROM corr) AS corrected
-                  FROM reviewed r
-                  GROUP BY 1, 2""",
-        **p,
-    )
+    r = q.r
+    script = (
+        sa.func.coalesce(r.c.script_id, "?")
+        + "@v"
+        + sa.func.coalesce(sa.cast(r.c.script_version, sa.Text), "?")
+    ).label("script")
+    week = week_start(session, r.c.created_at).label("week")
+    corrected = sa.select(sa.func.count()).select_from(q.corr).scalar_subquery()
+    return session.execute(
+        sa.select(
+            script,
+            week,
+            sa.func.count().label("total"),
+            count_if(r.c.agree).label("agreed"),
+            corrected.label("corrected"),
+        ).group_by(script, week)
+    ).all()
 
 
 def _weeks(rows: Iterable[sa.Row[Any]]) -> list[WeekRate]:
@@ -784,51 +752,59 @@ def _weeks(rows: Iterable[sa.Row[Any]]) -> list[WeekRate]:
     ]
 
 
-def _turn_rates(
-    session: Session, cte: str, p: dict[str, Any]
-) -> tuple[list[RateRow], list[RateRow]]:
+def _turn_rates(session: Session, q: Reviewed) -> tuple[list[RateRow], list[RateRow]]:
     """Reviewed callee turns in one pass: per step (script:node) any correction of the
     turn counts against it; per predicted intent only a corrected intent does."""
-    rows = _rows(
-        session,
-        f"""{cte} SELECT coalesce(r.script_id, '?') || ':' || t.node_id AS step,
-                         max(t.topic) AS topic, t.intent, count(*) AS total,
-                         sum(CASE WHEN co.call_id IS NOT NULL THEN 0 ELSE 1 END) AS step_ok,
-                         sum(CASE WHEN co.intent IS NOT NULL AND co.intent <> t.intent
-                                  THEN 0 ELSE 1 END) AS intent_ok
-                  FROM reviewed r JOIN turn t ON t.call_id = r.call_id
-                  LEFT JOIN corr co ON co.call_id = t.call_id AND co.turn_idx = t.idx
-                  WHERE t.role = 'callee'
-                  GROUP BY 1, 3""",
-        **p,
-    )
+    r, co = q.r, q.co
+    step = (sa.func.coalesce(r.c.script_id, "?") + ":" + T.c.node_id).label("step")
+    rows = session.execute(
+        sa.select(
+            step,
+            sa.func.max(T.c.topic).label("topic"),
+            T.c.intent,
+            sa.func.count().label("total"),
+            sa.func.sum(sa.case((co.c.call_id.is_not(None), 0), else_=1)).label("step_ok"),
+            sa.func.sum(
+                sa.case((sa.and_(co.c.intent.is_not(None), co.c.intent != T.c.intent), 0), else_=1)
+            ).label("intent_ok"),
+        )
+        .select_from(
+            r.join(T, T.c.call_id == r.c.call_id).outerjoin(
+                co, sa.and_(co.c.call_id == T.c.call_id, co.c.turn_idx == T.c.idx)
+            )
+        )
+        .where(T.c.role == "callee")
+        .group_by(step, T.c.intent)
+    ).all()
     steps = _roll_up((r.step, r.topic or "", r.total, r.step_ok) for r in rows)
     intents = _roll_up((r.intent, "", r.total, r.intent_ok) for r in rows if r.intent)
     return steps, intents
 
 
-def _by_rule(session: Session, cte: str, p: dict[str, Any]) -> list[RateRow]:
-    if is_pg(session):
-        fired = """SELECT DISTINCT ra.call_id, r.agree, h ->> 'feature' AS feature,
-                          h ->> 'description' AS description
-                   FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id
-                   CROSS JOIN LATERAL jsonb_array_elements(ra.explanation) h"""
-    else:
-        fired = """SELECT DISTINCT ra.call_id, r.agree,
-                          json_extract(h.value, '$.feature') AS feature,
-                          json_extract(h.value, '$.description') AS description
-                   FROM risk_assessment ra JOIN reviewed r ON r.call_id = ra.call_id,
-                        json_each(ra.explanation) h"""
-    return _rate_rows(
-        _rows(
-            session,
-            f"""{cte}, fired AS ({fired})
-                SELECT f.feature AS key, max(f.description) AS label, count(*) AS total,
-                       sum(CASE WHEN f.agree THEN 1 ELSE 0 END) AS agreed
-                FROM fired f
-                GROUP BY f.feature""",
-            **p,
+def _by_rule(session: Session, q: Reviewed) -> list[RateRow]:
+    r = q.r
+    h = json_elements(session, RA.c.explanation, "h")
+    fired = (
+        sa.select(
+            RA.c.call_id,
+            r.c.agree,
+            json_text(session, h, "feature").label("feature"),
+            json_text(session, h, "description").label("description"),
         )
+        .distinct()
+        .select_from(RA.join(r, r.c.call_id == RA.c.call_id))
+        .cte("fired")
+    )
+    f = fired.alias("f")
+    return _rate_rows(
+        session.execute(
+            sa.select(
+                f.c.feature.label("key"),
+                sa.func.max(f.c.description).label("label"),
+                sa.func.count().label("total"),
+                count_if(f.c.agree).label("agreed"),
+            ).group_by(f.c.feature)
+        ).all()
     )
 
 
@@ -839,42 +815,48 @@ class TrainingExample:
     intent: str
 
 
+def _corrected_of(co: NamedFromClause) -> sa.FromClause:
+    """Corrections ``co`` joined to the stored turn ``t`` they correct."""
+    return co.join(T, sa.and_(T.c.call_id == co.c.call_id, T.c.idx == co.c.turn_idx))
+
+
 def corrected_turn_count(session: Session, now: dt.datetime, days: int) -> int:
-    cte = _reviewed_cte(session)
-    return int(
-        _rows(
-            session,
-            f"""{cte} SELECT count(*) AS n FROM corr co
-                      JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
-                      WHERE t.role = 'callee' AND coalesce(co.intent, t.intent) IS NOT NULL""",
-            since=_ts(session, now - dt.timedelta(days=days)),
-        )[0].n
-    )
+    co = reviewed(session, now - dt.timedelta(days=days)).co
+    n = session.execute(
+        sa.select(sa.func.count().label("n"))
+        .select_from(_corrected_of(co))
+        .where(T.c.role == "callee", sa.func.coalesce(co.c.intent, T.c.intent).is_not(None))
+    ).scalar_one()
+    return int(n)
+
+
+#: Columns (or conditions) of a corrected-turns query, given the corrections ``co``
+#: (the stored turn is :data:`T`).
+_Pick = Callable[[NamedFromClause], Sequence[sa.ColumnElement[Any]]]
 
 
 def _corrected_turns(
-    session: Session, now: dt.datetime, days: int, columns: str, where: str, batch: int
+    session: Session, now: dt.datetime, days: int, columns: _Pick, where: _Pick, batch: int
 ) -> Iterator[sa.Row[Any]]:
     """Corrected callee turns of the last ``days`` days (``co``: the correction, ``t``: the
     stored turn), ``columns`` selected besides the keys, in (verdict, turn) order, read
     ``batch`` at a time (keyset pagination)."""
-    cte = _reviewed_cte(session)
-    since = _ts(session, now - dt.timedelta(days=days))
+    co = reviewed(session, now - dt.timedelta(days=days)).co
+    v, i = sa.bindparam("v", type_=sa.Integer), sa.bindparam("i", type_=sa.Integer)
+    stmt = (
+        sa.select(co.c.verdict_id, co.c.turn_idx, T.c.topic, *columns(co))
+        .select_from(_corrected_of(co))
+        .where(
+            T.c.role == "callee",
+            *where(co),
+            sa.or_(co.c.verdict_id > v, sa.and_(co.c.verdict_id == v, co.c.turn_idx > i)),
+        )
+        .order_by(co.c.verdict_id, co.c.turn_idx)
+        .limit(batch)
+    )
     after = (-1, -1)
     while True:
-        rows = _rows(
-            session,
-            f"""{cte} SELECT co.verdict_id, co.turn_idx, t.topic, {columns}
-                      FROM corr co
-                      JOIN turn t ON t.call_id = co.call_id AND t.idx = co.turn_idx
-                      WHERE t.role = 'callee' {where}
-                        AND (co.verdict_id > :v OR (co.verdict_id = :v AND co.turn_idx > :i))
-                      ORDER BY co.verdict_id, co.turn_idx LIMIT :batch""",
-            since=since,
-            v=after[0],
-            i=after[1],
-            batch=batch,
-        )
+        rows = session.execute(stmt, {"v": after[0], "i": after[1]}).all()
         yield from rows
         if len(rows) < batch:
             return
@@ -895,8 +877,11 @@ def training_examples(
         session,
         now,
         days,
-        "coalesce(co.text, t.text) AS text, coalesce(co.intent, t.intent) AS intent",
-        "AND coalesce(co.intent, t.intent) IS NOT NULL",
+        lambda co: [
+            sa.func.coalesce(co.c.text, T.c.text).label("text"),
+            sa.func.coalesce(co.c.intent, T.c.intent).label("intent"),
+        ],
+        lambda co: [sa.func.coalesce(co.c.intent, T.c.intent).is_not(None)],
         batch,
     ):
         yield TrainingExample(topic=r.topic, text=_one_line(r.text), intent=r.intent)
@@ -924,8 +909,12 @@ def reading_examples(
         session,
         now,
         days,
-        "coalesce(co.text, t.text) AS text, co.reading AS corrected, t.reading AS stored",
-        "",
+        lambda co: [
+            sa.func.coalesce(co.c.text, T.c.text).label("text"),
+            co.c.reading.label("corrected"),
+            T.c.reading.label("stored"),
+        ],
+        lambda co: [],
         batch,
     ):
         try:
