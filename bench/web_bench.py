@@ -834,6 +834,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the schema or file afterwards")
     ap.add_argument("--report", type=Path, help="write the results as JSON here")
     ap.add_argument("--target-ms", type=float, default=200.0)
+    ap.add_argument("--pages", help="time only the pages whose name contains this (e.g. review)")
     args = ap.parse_args()
 
     from bot.store.db import make_engine
@@ -873,7 +874,7 @@ def main() -> None:
                 f"{engine.dialect.name} {schema}: "
                 + ", ".join(f"{k} {v:,}" for k, v in counts.items())
             )
-        targets = pages(engine)
+        targets = [t for t in pages(engine) if not args.pages or args.pages in t[0]]
         runs: dict[str, list[Timing]] = {}
         with Server(engine) as base:
             if args.indexes in ("both", "off"):
