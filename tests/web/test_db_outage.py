@@ -75,7 +75,7 @@ def assert_unavailable(r: Response, *, api: bool) -> None:
         assert set(r.json()) == {"detail", "problems"}
     else:
         assert r.headers["content-type"].startswith("text/html")
-        assert "the database is unreachable" in r.text
+        assert "数据库暂时无法访问" in r.text  # the page in its language (Chinese by default)
     assert "Traceback" not in r.text and "OperationalError" not in r.text
 
 
