@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from bot.store.db import database_answers
 
 #: A main loop that has not turned for this long is reported as stalled. The loop turns
 #: every poll interval (0.5 s) even while calls run; a database outage keeps it in
@@ -80,22 +81,3 @@ class WorkerHealth:
         health = getattr(gateway, "health", None)
         if callable(health):
             self.add("gateway", lambda: str(health()))
-
-
-def database_answers(engine: Engine, timeout_s: float = DB_TIMEOUT_S) -> str:
-    """``ok``, or why ``SELECT 1`` did not answer within ``timeout_s`` (the query runs in
-    a daemon thread, so a hung server cannot hang the probe)."""
-    outcome: list[str] = []
-
-    def ping() -> None:
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            outcome.append("ok")
-        except Exception as exc:
-            outcome.append(f"unreachable ({type(exc).__name__})")
-
-    thread = threading.Thread(target=ping, name="readyz-db", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return outcome[0] if outcome else f"no answer within {timeout_s:g} s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,3 +94,24 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def database_answers(engine: Engine, timeout_s: float = 2.0) -> str:
+    """``ok``, or why ``SELECT 1`` did not answer within ``timeout_s``: the readiness
+    probes' database check (the dashboard's and the worker's ``/readyz``). The query runs
+    in a daemon thread, so a hung server cannot hang the probe; the answer never shows an
+    address or a driver message, only the exception's type."""
+    outcome: list[str] = []
+
+    def ping() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            outcome.append("ok")
+        except Exception as exc:
+            outcome.append(f"unreachable ({type(exc).__name__})")
+
+    thread = threading.Thread(target=ping, name="readyz-db", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return outcome[0] if outcome else f"no answer within {timeout_s:g} s"

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bot import metrics
-from bot.campaign.health import STALL_S, WorkerHealth, database_answers
+from bot.campaign.health import STALL_S, WorkerHealth
+from bot.store.db import database_answers
 from tests.conftest import free_port
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from bot import metrics
+from bot.store.db import database_answers
 from bot.web.deps import engine_of, web_settings
 
 router = APIRouter(tags=["operations"])
@@ -43,20 +43,10 @@ async def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-def _ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(sa.text("SELECT 1"))
-
-
 async def database_check(engine: Engine, timeout_s: float = READY_TIMEOUT_S) -> str:
-    """``ok``, or why the database did not answer ``SELECT 1`` within ``timeout_s``."""
-    try:
-        await asyncio.wait_for(asyncio.to_thread(_ping, engine), timeout_s)
-    except TimeoutError:
-        return f"no answer within {timeout_s:g} s"
-    except Exception as exc:
-        return f"unreachable ({type(exc).__name__})"
-    return "ok"
+    """``ok``, or why the database did not answer ``SELECT 1`` within ``timeout_s``
+    (:func:`bot.store.db.database_answers`, off the event loop)."""
+    return await asyncio.to_thread(database_answers, engine, timeout_s)
 
 
 @router.get(
