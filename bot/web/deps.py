@@ -174,6 +174,15 @@ async def optional_viewer(
 ) -> Viewer | None:
     if bearer is not None and request.url.path.startswith(API_PREFIX):
         return _token_viewer(request, session, bearer.credentials)
+    found = cookie_viewer(request, session)
+    request.state.viewer = found
+    return found
+
+
+def cookie_viewer(request: Request, session: Session) -> Viewer | None:
+    """The viewer of the request's session cookie, or None (no cookie, or a session that
+    expired or was closed). Slides the session's expiry in ``session`` (committed with
+    the request, or not at all where the caller never commits)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -182,9 +191,7 @@ async def optional_viewer(
         return None
     row, user = found
     assert user.id is not None
-    viewer = Viewer(user.id, user.username, user.role, row.csrf_token)
-    request.state.viewer = viewer
-    return viewer
+    return Viewer(user.id, user.username, user.role, row.csrf_token)
 
 
 def _token_viewer(request: Request, session: Session, secret: str) -> Viewer:

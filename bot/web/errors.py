@@ -40,13 +40,11 @@ from bot.web.deps import (
     NotSignedIn,
     ServiceRefusal,
     Viewer,
-    clock,
+    cookie_viewer,
     engine_of,
-    web_settings,
 )
 from bot.web.i18n import N_
 from bot.web.pages import locale_of, render
-from bot.web.security import resume_session
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +136,11 @@ def _signed_in(request: Request) -> Viewer | None:
     """Who is signed in, for an error page of a request that never got as far as loading
     its viewer (no such route, a bug before the guard): so the page keeps the
     navigation. Read only (the session's sliding expiry is not written) and best effort."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    if not request.cookies.get(SESSION_COOKIE):
         return None
     try:
         with Session(engine_of(request)) as session:  # never committed
-            found = resume_session(session, token, clock(request), web_settings(request))
-            if found is None:
-                return None
-            row, user = found
-            return Viewer(user.id or 0, user.username, user.role, row.csrf_token)
+            return cookie_viewer(request, session)
     except Exception:  # an error page must render whatever else is broken
         return None
 
