@@ -22,7 +22,6 @@ from bot.settings import Settings
 from bot.store.models import utcnow
 from bot.web import api_docs, errors
 from bot.web.feedback_cache import FeedbackCache
-from bot.web.localtime import local_filter
 from bot.web.nul_guard import RefuseNul
 from bot.web.roles import Permission, allowed
 
@@ -39,7 +38,6 @@ def templates(zone: ZoneInfo | None = None) -> Jinja2Templates:
     t.env.globals["allowed"] = allowed
     zone = zone or ZoneInfo("Asia/Shanghai")
     t.env.globals["timezone_name"] = str(zone)
-    t.env.filters["local"] = local_filter(zone)
     return t
 
 

@@ -32,7 +32,6 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.store.retry import describe, is_unreachable
-from bot.web import i18n
 from bot.web.deps import (
     SESSION_COOKIE,
     CsrfError,
@@ -44,7 +43,7 @@ from bot.web.deps import (
     engine_of,
 )
 from bot.web.i18n import N_
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def refusal(
     viewer = getattr(request.state, "viewer", None)
     if viewer is None and status != 503:
         viewer = _signed_in(request)
-    shown = i18n.translations(locale_of(request)).gettext(message)
+    shown = page_gettext(request)(message)
     shown = shown % params if params else shown
     page = render(request, "error.html", viewer, status, status=status, message=shown)
     page.headers.update(headers or {})
@@ -200,7 +199,7 @@ def install(app: FastAPI) -> None:
         if is_api(request):
             problems = [problem_out(p) for p in exc.problems]
             return refusal(request, exc.status, exc.message, problems)
-        message = exc.shown(i18n.translations(locale_of(request)).gettext)
+        message = exc.shown(page_gettext(request))
         return refusal(request, exc.status, message)
 
     @app.exception_handler(CsrfError)

@@ -117,6 +117,7 @@ def context(locale: str, zone: ZoneInfo) -> Mapping[str, Any]:
     """What a template needs to speak ``locale``: the gettext callables of the i18n
     extension, the ``lang`` attribute, and formatters for dates, numbers and labels."""
     from bot.web.labels import label
+    from bot.web.localtime import to_local
 
     t = translations(locale)
 
@@ -131,8 +132,7 @@ def context(locale: str, zone: ZoneInfo) -> Mapping[str, Any]:
     def when(value: dt.datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
         if value is None:
             return "–"
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-        return format_datetime(aware, fmt, tzinfo=zone, locale=locale)
+        return format_datetime(to_local(value, zone), fmt, locale=locale)
 
     def number(value: float | None, fmt: str | None = None) -> str:
         return "–" if value is None else format_decimal(value, fmt, locale=locale)

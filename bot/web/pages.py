@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -24,6 +25,11 @@ def locale_of(request: Request) -> str:
         )
         request.state.locale = found
     return str(found)
+
+
+def page_gettext(request: Request) -> Callable[[str], str]:
+    """gettext in this request's language, for text a route makes in Python."""
+    return i18n.translations(locale_of(request)).gettext
 
 
 def render(

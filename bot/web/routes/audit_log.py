@@ -21,11 +21,10 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from bot.store.models import AuditEventRow
-from bot.web import i18n
 from bot.web.audit_view import event_view
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.listing import PageOut, audited_csv, csv_lines, offset, page_count, page_links
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 from bot.web.params import PageNo
 from bot.web.roles import Permission
 
@@ -140,7 +139,7 @@ def audit_page(
     rows, total = page_of(session, filters, page, size)
     pages = page_count(total, size)
     params = filters.as_params()
-    speak = i18n.translations(locale_of(request)).gettext
+    speak = page_gettext(request)
     return render(
         request, "audit.html", who, rows=[event_view(e, speak) for e in rows], total=total,
         page=page, pages=pages,

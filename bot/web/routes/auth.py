@@ -17,11 +17,10 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from bot.store.models import UserRow
-from bot.web import i18n
 from bot.web.audit import audit
 from bot.web.deps import DB, SESSION_COOKIE, Viewer, clock, engine_of, viewer, web_settings
 from bot.web.i18n import N_
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 from bot.web.security import LoginError, OpenedSession, authenticate, close_session, open_session
 
 router = APIRouter()
@@ -30,7 +29,7 @@ LOGIN_CSRF_COOKIE = "bot_login_csrf"
 
 def _page_text(request: Request, message: str) -> str:
     """A fixed message of the sign-in page in the page's language."""
-    return i18n.translations(locale_of(request)).gettext(message)
+    return page_gettext(request)(message)
 
 
 N_("the form expired: try again")  # for the catalogue (translated by _page_text)

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from bot.core.masking import mask_phone
 from bot.core.vocab import SENSITIVE_LABELS, Disposition, Outcome
-from bot.web import i18n, present
+from bot.web import present
 from bot.web.audit import audit
 from bot.web.calls_query import (
     BAND_FILTERS,
@@ -44,7 +44,7 @@ from bot.web.calls_service import (
 from bot.web.deps import DB, Viewer, engine_of, require, web_settings
 from bot.web.errors import refusals
 from bot.web.listing import PageOut, audited_csv, csv_lines, page_links
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 from bot.web.params import DbId, PageNo
 from bot.web.roles import Permission
 
@@ -253,7 +253,7 @@ def reveal_page(
         detail = reveal_call(session, who, call_id, reason)
     except ReasonTooShort:
         detail = view_call(session, who, call_id)
-        gettext = i18n.translations(locale_of(request)).gettext
+        gettext = page_gettext(request)
         shown = gettext("Give a reason of at least %(n)s characters.") % {"n": MIN_REASON}
         return render(
             request, "call_detail.html", who, 400, **body_context(detail), reveal_error=shown

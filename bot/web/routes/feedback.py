@@ -17,11 +17,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlmodel import Session
 
-from bot.web import charts, i18n
+from bot.web import charts
 from bot.web.audit import audit
 from bot.web.deps import DB, Viewer, clock, engine_of, require
 from bot.web.feedback_cache import FeedbackCache
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 from bot.web.roles import Permission
 from bot.web.stats import FeedbackOut, corrected_turn_count, reading_examples, training_examples
 
@@ -61,7 +61,7 @@ def feedback_page(
     session: Session = DB,
 ) -> HTMLResponse:
     data = _figures(request, session, days)
-    speak = i18n.translations(locale_of(request)).gettext
+    speak = page_gettext(request)
     drawn = feedback_charts(data, speak)
     return render(request, "feedback.html", who, data=data, days=days, charts=drawn)
 

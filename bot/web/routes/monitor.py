@@ -16,14 +16,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from bot.web import charts, i18n
+from bot.web import charts
 from bot.web.config import MonitorThresholds
 from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
 from bot.web.i18n import N_
 from bot.web.labels import label
 from bot.web.localtime import to_local
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 from bot.web.roles import Permission
 from bot.web.stats import MONITOR_DAYS, MonitorOut, monitor
 
@@ -106,7 +106,7 @@ def _figures_page(
     except HTTPException as exc:
         return render(request, "error.html", who, 404, status=404, message=exc.detail)
     names = [c.name for c in data.campaigns] if campaign is None else []
-    speak = i18n.translations(locale_of(request)).gettext
+    speak = page_gettext(request)
     drawn = monitor_charts(data, web_settings(request).zone, speak)
     return render(
         request, template, who, data=data, charts=drawn,

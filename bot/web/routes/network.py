@@ -27,7 +27,7 @@ from bot.web.deps import DB, Viewer, require
 from bot.web.errors import refusals
 from bot.web.i18n import N_
 from bot.web.labels import LABELS, label
-from bot.web.pages import locale_of, render
+from bot.web.pages import locale_of, page_gettext, render
 from bot.web.params import DbId
 from bot.web.roles import Permission
 
@@ -196,7 +196,7 @@ def account_network_page(
     try:
         view = _network(session, who, account_pk, "page")
     except NoAccount:
-        speak = i18n.translations(locale_of(request)).gettext
+        speak = page_gettext(request)
         return render(request, "error.html", who, 404, status=404, message=speak(NO_ACCOUNT))
     centre = next(a for a in view.accounts if a.id == view.centre)
     return render(

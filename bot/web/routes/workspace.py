@@ -36,11 +36,10 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from bot.settings import Settings
-from bot.web import i18n
 from bot.web.deps import DB, Viewer, clock, require
 from bot.web.errors import ErrorOut, ProblemOut, refusals
 from bot.web.i18n import N_
-from bot.web.pages import locale_of, render
+from bot.web.pages import page_gettext, render
 from bot.web.params import VersionNo
 from bot.web.roles import Permission
 from bot.web.workspace.approval import Actor
@@ -86,7 +85,7 @@ class Desk:
     @property
     def gettext(self) -> Callable[[str], str]:
         """The viewer's language, for messages made in Python."""
-        return i18n.translations(locale_of(self.request)).gettext
+        return page_gettext(self.request)
 
 
 def _desk(guard: Any) -> Any:
