@@ -10,9 +10,7 @@ from rich.markup import escape
 
 from bot.cli import token_cmd
 from bot.cli.common import console, fail, settings
-
-#: Addresses only this machine reaches (a browser keeps Secure cookies there over HTTP).
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+from bot.web.config import LOOPBACK_HOSTS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

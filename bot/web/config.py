@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+#: Addresses only this machine reaches: browsers keep ``Secure`` cookies over plain HTTP
+#: there, so neither the login page nor ``bot web`` warns about them.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 class MonitorThresholds(BaseModel):
     """When the monitor raises an alert: the failure or refusal rate over the last

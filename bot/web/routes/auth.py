@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from bot.store.models import UserRow
 from bot.web.audit import audit
+from bot.web.config import LOOPBACK_HOSTS
 from bot.web.deps import DB, SESSION_COOKIE, Viewer, clock, engine_of, viewer, web_settings
 from bot.web.i18n import N_
 from bot.web.pages import page_gettext, render
@@ -72,15 +73,11 @@ def _sign_in(
     return user, open_session(session, user, now, web_settings(request))
 
 
-#: Hosts on which browsers keep ``Secure`` cookies over plain HTTP.
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-
-
 def cookie_dropped_over_http(request: Request) -> bool:
     """True when this browser will silently drop the ``Secure`` session cookie: the page
     came over plain HTTP (after any proxy's X-Forwarded-Proto) to a host that is not
     loopback, with ``web.secure_cookies`` on. Signing in would seem to do nothing."""
-    host = (request.url.hostname or "").lower()
+    host = (request.url.hostname or "").lower().strip("[]")
     return (
         web_settings(request).secure_cookies
         and request.url.scheme == "http"
