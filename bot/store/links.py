@@ -274,19 +274,24 @@ def _linking(table: Any = LINKS) -> Any:
     """Rows that may link: not a stop-list name, and not a holder's name that only other
     holders share (two holders called 张伟 are not tied by that; a callee or a flagged
     transaction naming 张伟 ties every 张伟 holder to it)."""
+    return sa.and_(
+        _not_stop_name(table),
+        sa.or_(table.c.kind != "person", table.c.origin != "holder", _named_elsewhere(table.c)),
+    )
+
+
+def _named_elsewhere(node: Any) -> Any:
+    """Whether a call or a flagged transaction (not a holder's own data) names the node
+    ``node.kind``/``node.link_key`` (columns of a table or subquery)."""
     other = LINKS.alias("other_mention")
-    named_elsewhere = (
+    return (
         sa.select(other.c.id)
         .where(
-            other.c.kind == table.c.kind,
-            other.c.link_key == table.c.link_key,
+            other.c.kind == node.kind,
+            other.c.link_key == node.link_key,
             other.c.origin != "holder",
         )
         .exists()
-    )
-    return sa.and_(
-        _not_stop_name(table),
-        sa.or_(table.c.kind != "person", table.c.origin != "holder", named_elsewhere),
     )
 
 
@@ -617,17 +622,9 @@ def partition(session: Session) -> Partition:
         .having(sa.func.min(LINKS.c.account_pk) < sa.func.max(LINKS.c.account_pk))
         .subquery()
     )
-    other = LINKS.alias("other_mention")
-    named = (
-        sa.select(other.c.id)
-        .where(
-            other.c.kind == held.c.kind,
-            other.c.link_key == held.c.link_key,
-            other.c.origin != "holder",
-        )
-        .exists()
+    shared = (
+        sa.select(held).where(sa.or_(held.c.kind != "person", _named_elsewhere(held.c))).subquery()
     )
-    shared = sa.select(held).where(sa.or_(held.c.kind != "person", named)).subquery()
     pairs = session.execute(
         sa.select(LINKS.c.kind, LINKS.c.link_key, LINKS.c.account_pk)
         .join(shared, sa.and_(shared.c.kind == LINKS.c.kind, shared.c.link_key == LINKS.c.link_key))
