@@ -11,7 +11,6 @@ page; JSON or an HTTP error).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -90,11 +89,11 @@ def _verdict_from_form(form: Any) -> VerdictIn:
         raise ReviewError(400, N_("invalid verdict: %(problem)s"), problem=str(exc)) from None
 
 
-def _form_action(request: Request, who: Viewer, action: Callable[[], str]) -> Response:
-    """Run a form's review action and redirect (303) to the address it returns; a
-    refusal (:class:`ReviewError`) is answered by the one handler of service refusals
-    (:mod:`bot.web.errors`): the error page, in the page's language."""
-    return RedirectResponse(action(), status_code=303)
+def _see(url: str) -> Response:
+    """A form's answer: 303 to ``url``. A refused action raises :class:`ReviewError`,
+    answered by the one handler of service refusals (:mod:`bot.web.errors`): the error
+    page, in the page's language."""
+    return RedirectResponse(url, status_code=303)
 
 
 def _url(path: str, params: dict[str, str], **extra: object) -> str:
@@ -145,7 +144,7 @@ def next_page(
     session: Session = DB,
 ) -> Response:
     """Start (or go on) reviewing: claim the first item in the queue's order."""
-    return _form_action(request, who, lambda: _next_url(session, who, clock(request), query, None))
+    return _see(_next_url(session, who, clock(request), query, None))
 
 
 @router.get("/review/{item_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -181,11 +180,8 @@ def claim_page(
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
-    def action() -> str:
-        claim(session, item_id, who, clock(request))
-        return _url(f"/review/{item_id}", query.as_params())
-
-    return _form_action(request, who, action)
+    claim(session, item_id, who, clock(request))
+    return _see(_url(f"/review/{item_id}", query.as_params()))
 
 
 @router.post("/review/{item_id}/release", include_in_schema=False)
@@ -196,11 +192,8 @@ def release_page(
     who: Viewer = Depends(MAY_REVIEW),
     session: Session = DB,
 ) -> Response:
-    def action() -> str:
-        release(session, item_id, who)
-        return _url("/review", query.as_params())
-
-    return _form_action(request, who, action)
+    release(session, item_id, who)
+    return _see(_url("/review", query.as_params()))
 
 
 @router.post("/review/{item_id}/skip", include_in_schema=False)
@@ -214,13 +207,9 @@ def skip_page(
     """Skip to the next item: one you hold goes back to the queue for someone else, and
     the next one in the queue's order is claimed for you."""
 
-    def action() -> str:
-        item = item_or_404(session, item_id)
-        if holds(item, who):
-            release(session, item_id, who)
-        return _next_url(session, who, clock(request), query, item_id)
-
-    return _form_action(request, who, action)
+    if holds(item_or_404(session, item_id), who):
+        release(session, item_id, who)
+    return _see(_next_url(session, who, clock(request), query, item_id))
 
 
 @router.post("/review/{item_id}/verdict", include_in_schema=False)
@@ -235,14 +224,11 @@ async def verdict_page(
     queue's order already claimed, or (``then=queue``) go back to the queue."""
     form = await request.form()
 
-    def action() -> str:
-        now = clock(request)
-        give_verdict(session, item_id, _verdict_from_form(form), who, now)
-        if form.get("then") == "queue":
-            return _url("/review", query.as_params(), done=item_id)
-        return _next_url(session, who, now, query, item_id, done=item_id)
-
-    return _form_action(request, who, action)
+    now = clock(request)
+    give_verdict(session, item_id, _verdict_from_form(form), who, now)
+    if form.get("then") == "queue":
+        return _see(_url("/review", query.as_params(), done=item_id))
+    return _see(_next_url(session, who, now, query, item_id, done=item_id))
 
 
 # -- API --------------------------------------------------------------------------------
