@@ -282,7 +282,8 @@ def _where(f: CallFilters) -> list[sa.ColumnElement[bool]]:
     return conds
 
 
-_ORDER = (col(CallRow.started_at).desc(), col(CallRow.id).desc())
+#: Newest first: the default page order and the export's keyset order.
+_ORDER = SORTS["newest"]
 
 
 def count_calls(session: Session, f: CallFilters) -> int:

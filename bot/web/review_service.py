@@ -35,6 +35,7 @@ from bot.store.models import (
 from bot.store.pii import Redactor
 from bot.store.pii_crypto import KeyRing, process_keyring
 from bot.web.audit import audit
+from bot.web.config import WebSettings
 from bot.web.corrections import enqueue_correction
 from bot.web.deps import ServiceRefusal, Viewer
 from bot.web.i18n import N_
@@ -44,10 +45,10 @@ from nlu.reading.schema import ALL_LABELS
 
 #: A claim older than this lapses: another reviewer may take the item.
 CLAIM_TTL = dt.timedelta(minutes=30)
-#: An open item older than this is overdue (the queue's SLA column; the review dashboard's
-#: alert in dashboards/prometheus/alerts.yml uses the same 24 hours).
-#: The default service level (``web.review_sla_hours``).
-REVIEW_SLA = dt.timedelta(hours=24)
+#: An open item older than this is overdue (the queue's SLA column), unless the routes
+#: pass ``web.review_sla_hours``: its default (the review dashboard's alert in
+#: dashboards/prometheus/alerts.yml uses the same 24 hours).
+REVIEW_SLA = WebSettings().review_sla
 MAX_TEXT = 2000
 
 
