@@ -484,22 +484,6 @@ def outbox_outstanding(engine: Engine, *, within_s: float, now: dt.datetime | No
         return int(n)
 
 
-def has_work(engine: Engine) -> bool:
-    """Items queued or in progress in running campaigns (due now or later). ``run``
-    asks :func:`bot.campaign.due.queue_view` instead, which knows when they are due."""
-    with session_scope(engine) as session:
-        n = session.exec(
-            select(sa.func.count())
-            .select_from(CampaignAccountRow)
-            .join(CampaignRow, col(CampaignRow.id) == CampaignAccountRow.campaign_id)
-            .where(
-                col(CampaignRow.state) == "running",
-                col(CampaignAccountRow.state).in_(["queued", "in_progress"]),
-            )
-        ).one()
-        return bool(n)
-
-
 def finish_campaigns(engine: Engine) -> list[str]:
     """Mark running campaigns with nothing left queued or in progress as completed."""
     with session_scope(engine) as session:
