@@ -220,3 +220,24 @@ class KeyphraseMatcher:
                         found.append(PhraseMatch(entry.key, entry.phrase, i, end, "char"))
                     elif same >= self.min_same_chars:
                         found.append(PhraseMatch(entry.key, entry.phrase, i, end, "pinyin"))
+
+
+def sounds_like(text: str, name: str, *, within: bool = False, slips: int | None = None) -> bool:
+    """``text`` (or, with ``within``, some run of it as long as ``name``) reads like
+    ``name`` on toneless pinyin with southern-accent folding: every syllable the same
+    but ``slips`` (default: one in a name of three or more characters, none in a shorter
+    one: 章为 ~ 张伟, 曹秀迎 ~ 曹秀英; 李明 is not 李娜). Any common reading counts."""
+    target = phrase_syllables(name, fuzzy=True)
+    n = len(target)
+    if n < 2:
+        return False
+    allowed = (1 if n >= 3 else 0) if slips is None else slips
+    starts = range(len(text) - n + 1) if within else range(1 if len(text) == n else 0)
+    for i in starts:
+        window = text[i : i + n]
+        if not all(_is_han(c) for c in window):
+            continue
+        misses = sum(s not in char_readings(c, True) for c, s in zip(window, target, strict=True))
+        if misses <= allowed:
+            return True
+    return False

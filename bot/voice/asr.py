@@ -18,6 +18,16 @@ full 30 s window, about 4x faster; below ~8 s the decoder starts to loop ("每�
 ``MAX_SHORT_WINDOW_S`` is cut at quiet moments and decoded piece by piece (faster-whisper's
 own 30 s windows without timestamps dropped whole sentences of such segments).
 
+**Decode hints.** On the identity turn the STT passes a :class:`DecodeHint`: the holder's
+name as ``hotwords`` (faster-whisper's mechanism: ``<|startofprev|>`` + the name's tokens
+before the start-of-transcript sequence, as if the name had been said just before), a
+tighter token cap, and a beam with several hypotheses returned as
+:attr:`Transcript.alternatives` for the dialogue's name match. Measured on phone-line
+persona audio (``docs/voice.md``, "Identity on a phone line"): the name is heard far more
+often and nothing is inserted; on every turn the same hotword put the name into unrelated
+answers, and the name in an ``initial_prompt`` (the decoded text's context) made Whisper
+echo it on a bare "嗯", so neither is done.
+
 **Speech gate.** Whisper writes plausible Mandarin for pure noise (on one CI machine's
 CPU, two seconds of white noise came out as "切成小小的"), and its no-speech probability
 does not always catch it. Before decoding, faster-whisper's bundled Silero VAD (ONNX,
@@ -39,12 +49,21 @@ from typing import Any
 import numpy as np
 
 from nlu.normalize import normalize
+from nlu.phonetic import sounds_like
 
 #: Characters a Mandarin speaker says per second is about 4-5; one token per character
 #: plus headroom. The floor covers very short clips ("对", "好的").
 TOKENS_PER_SECOND = 12
 MIN_TOKENS = 16
 MAX_TOKENS = 440  # Whisper's decoder context is 448
+#: Hinted (identity-turn) decodes: new tokens per second of audio plus a floor. Tighter
+#: than the default: a hotword prefix makes a runaway repetition of the name likelier.
+HINT_TOKENS_PER_SECOND = 10
+HINT_MIN_NEW_TOKENS = 6
+#: Hinted decodes run in timestamp mode (see ``_decode_short``): room for the timestamp
+#: pairs of a short answer, and faster-whisper's limit on the first timestamp (1 s).
+TIMESTAMP_TOKENS = 6
+MAX_INITIAL_TIMESTAMP_INDEX = 50
 #: Short-window decoding: silence after the speech, rounding step, shortest window.
 WINDOW_PAD_S = 1.0
 WINDOW_STEP_S = 2.0
@@ -78,11 +97,24 @@ class AsrOptions:
 
 
 @dataclass(frozen=True)
+class DecodeHint:
+    """Per-segment decoding hints from the dialogue (see the module notes)."""
+
+    #: Words Whisper should expect (the holder's name), as a previous-text prefix.
+    hotwords: str = ""
+    #: Hypotheses to return (the best first); more than one decodes with a beam this wide
+    #: (or ``AsrOptions.beam_size`` when wider).
+    hypotheses: int = 1
+
+
+@dataclass(frozen=True)
 class Transcript:
     text: str  # normalised (Simplified, width-folded)
     raw: str  # as Whisper wrote it
     audio_s: float
     seconds: float  # wall time spent transcribing
+    #: The other hypotheses of a hinted decode, normalised, best first, without ``text``.
+    alternatives: tuple[str, ...] = ()
 
 
 class Transcriber:
@@ -93,6 +125,7 @@ class Transcriber:
         self.options = options or AsrOptions()
         self._model: Any = None
         self._lock = threading.Lock()
+        self._prefixes: dict[str, list[int]] = {}
 
     @property
     def model(self) -> Any:
@@ -119,7 +152,9 @@ class Transcriber:
             num_workers=o.num_workers,
         )
 
-    def transcribe(self, samples: np.ndarray, rate: int = 16000) -> Transcript:
+    def transcribe(
+        self, samples: np.ndarray, rate: int = 16000, hint: DecodeHint | None = None
+    ) -> Transcript:
         if rate != 16000:
             raise ValueError("Whisper needs 16 kHz samples")
         audio_s = samples.size / rate
@@ -130,10 +165,29 @@ class Transcriber:
         if self.options.speech_gate and not self._has_speech(samples):
             return Transcript("", "", audio_s, time.perf_counter() - started)
         if audio_s + WINDOW_PAD_S <= MAX_SHORT_WINDOW_S:
-            raw = self._decode_piece(samples)
+            raws = self._decode_piece(samples, hint)
+            if hint is not None and hint.hotwords.strip():
+                raws = self._check_name(samples, raws, hint.hotwords.strip())
         else:
-            raw = self._decode_long(samples)
-        return Transcript(normalize(raw), raw, audio_s, time.perf_counter() - started)
+            raws = [self._decode_long(samples)]
+        texts = [normalize(r) for r in raws]
+        alternatives = tuple(dict.fromkeys(t for t in texts[1:] if t and t != texts[0]))
+        return Transcript(texts[0], raws[0], audio_s, time.perf_counter() - started, alternatives)
+
+    def _check_name(self, samples: np.ndarray, raws: list[str], name: str) -> list[str]:
+        """A hinted decode that writes the hotword is checked: the hotword can put the
+        name over a bare "嗯" ("嗯，是我" -> "孙丽孙丽孙丽", "孙丽是我"). The name stands
+        when a decode without the hint writes something sharing at least half its
+        syllables (沉定 for 陈静); otherwise that plain decode comes first and the hinted
+        hypotheses become its alternatives."""
+        if not any(name in normalize(r) for r in raws):
+            return raws
+        plain = self._decode_piece(samples)[0]
+        text = normalize(plain)
+        slips = len(name) - math.ceil(len(name) / 2)
+        if name in text or sounds_like(text, name, within=True, slips=slips):
+            return raws
+        return [plain, *raws]
 
     def _has_speech(self, samples: np.ndarray) -> bool:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -141,8 +195,12 @@ class Transcriber:
         options = VadOptions(threshold=self.options.speech_threshold)
         return bool(get_speech_timestamps(samples, options))
 
-    def _decode_short(self, samples: np.ndarray, audio_s: float, max_tokens: int) -> str:
-        """One greedy decode in an encoder window just longer than the speech."""
+    def _decode_short(
+        self, samples: np.ndarray, audio_s: float, max_tokens: int, hint: DecodeHint | None
+    ) -> list[str]:
+        """One decode in an encoder window just longer than the speech: the hypotheses'
+        texts, best first (one unless the hint asks for more); ``[""]`` when the best
+        one looks like noise."""
         import ctranslate2
 
         model = self.model
@@ -153,24 +211,54 @@ class Transcriber:
         padded = np.zeros(int(window * 16000), dtype=np.float32)
         padded[: samples.size] = samples
         features = model.feature_extractor(padded)[:, : int(window * FRAMES_PER_SECOND)]
+        prefix = self._hotword_prefix(hint.hotwords) if hint else []
         prompt, eot = self._prompt
+        extra: dict[str, Any] = {}
+        if prefix:
+            # With a hotword prefix and no timestamps, Whisper often writes the hotword
+            # alone and skips the answer ("不是，你打错了，我不认识陈静" -> "陈静" at 15 dB);
+            # in timestamp mode, as faster-whisper decodes by default, it does not.
+            prompt = prompt[:-1]
+            extra["max_initial_timestamp_index"] = MAX_INITIAL_TIMESTAMP_INDEX
+            max_tokens += TIMESTAMP_TOKENS
+        hypotheses = max(1, hint.hypotheses) if hint else 1
         result = model.model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
-            [prompt],
-            beam_size=self.options.beam_size,
-            max_length=max_tokens,
+            [prefix + prompt],
+            beam_size=max(self.options.beam_size, hypotheses),
+            num_hypotheses=hypotheses,
+            max_length=len(prefix) + max_tokens,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
+            **extra,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < eot]
-        avg_logprob = result.scores[0] / (len(tokens) + 1) if result.scores else 0.0
+        texts: list[str] = []
+        for i, sequence in enumerate(result.sequences_ids):
+            tokens = [t for t in sequence if t < eot]
+            avg_logprob = result.scores[i] / (len(tokens) + 1) if result.scores else 0.0
+            if i == 0 and self._is_noise(avg_logprob, result.no_speech_prob):
+                return [""]
+            if avg_logprob >= self.options.min_avg_logprob:
+                texts.append(str(model.hf_tokenizer.decode(tokens)).strip())
+        return texts
+
+    def _is_noise(self, avg_logprob: float, no_speech_prob: float) -> bool:
         o = self.options
-        if avg_logprob < o.min_avg_logprob or (
-            result.no_speech_prob > o.no_speech_threshold and avg_logprob < NO_SPEECH_LOGPROB
-        ):
-            return ""
-        return str(model.hf_tokenizer.decode(tokens)).strip()
+        return avg_logprob < o.min_avg_logprob or (
+            no_speech_prob > o.no_speech_threshold and avg_logprob < NO_SPEECH_LOGPROB
+        )
+
+    def _hotword_prefix(self, hotwords: str) -> list[int]:
+        """``<|startofprev|>`` + the hotwords' tokens, as faster-whisper's ``get_prompt``
+        builds it (the leading space included); empty without hotwords."""
+        words = hotwords.strip()
+        if not words:
+            return []
+        if words not in self._prefixes:
+            ids = self.model.hf_tokenizer.encode(" " + words, add_special_tokens=False).ids
+            self._prefixes[words] = [self._token("<|startofprev|>"), *ids[: MAX_TOKENS // 4]]
+        return self._prefixes[words]
 
     @functools.cached_property
     def _prompt(self) -> tuple[list[int], int]:
@@ -201,19 +289,28 @@ class Transcriber:
             lo, hi = start + limit - search, start + limit
             energy = np.convolve(samples[lo:hi] ** 2, np.ones(frame), mode="valid")
             cut = lo + int(np.argmin(energy)) + frame // 2
-            pieces.append(self._decode_piece(samples[start:cut]))
+            pieces.append(self._decode_piece(samples[start:cut])[0])
             start = cut
-        pieces.append(self._decode_piece(samples[start:]))
+        pieces.append(self._decode_piece(samples[start:])[0])
         return "".join(pieces)
 
-    def _decode_piece(self, samples: np.ndarray) -> str:
+    def _decode_piece(self, samples: np.ndarray, hint: DecodeHint | None = None) -> list[str]:
         audio_s = samples.size / 16000
-        max_tokens = min(MAX_TOKENS, MIN_TOKENS + int(TOKENS_PER_SECOND * audio_s))
-        return self._decode_short(samples, audio_s, max_tokens)
+        return self._decode_short(samples, audio_s, token_cap(audio_s, hint), hint)
 
     def warm_up(self) -> None:
         """Load the model and run one decode, so the first call's first turn is not slow."""
         self.transcribe(np.zeros(16000, dtype=np.float32))
+
+
+def token_cap(audio_s: float, hint: DecodeHint | None = None) -> int:
+    """The decoder's length limit for a clip, counting the 4-token start sequence (the
+    hotword prefix comes on top): ~12 tokens a second with a floor of 16, or on a hinted
+    decode ~10 new tokens a second + 6."""
+    if hint is not None and hint.hotwords:
+        new = HINT_MIN_NEW_TOKENS + int(HINT_TOKENS_PER_SECOND * audio_s)
+        return min(MAX_TOKENS, 4 + new)
+    return min(MAX_TOKENS, MIN_TOKENS + int(TOKENS_PER_SECOND * audio_s))
 
 
 _shared: dict[tuple[Path, AsrOptions], Transcriber] = {}
