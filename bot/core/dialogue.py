@@ -24,6 +24,7 @@ from bot.core.script_model import LanguagePack
 from bot.core.scripts import CompiledNode, Script
 from bot.core.templating import render
 from bot.core.vocab import EntityLabel, Intent, Outcome
+from nlu.phonetic import sounds_like
 from nlu.reading.schema import Act
 from nlu.types import IntentScore, NluContext, NluResult
 
@@ -50,10 +51,21 @@ class CalleeEvent:
     #: The callee started talking while the prompt was still playing (barge-in): the
     #: question may not have been heard in full.
     interrupted: bool = False
+    #: Other readings of the same speech (the recogniser's n-best, best first). Only the
+    #: identity gate looks at them, for the holder's name. An empty ``text`` with
+    #: ``kind`` speech is speech heard but not understood.
+    alternatives: tuple[str, ...] = ()
 
     @classmethod
-    def speech(cls, text: str, at: float = 0.0, *, interrupted: bool = False) -> CalleeEvent:
-        return cls(EventKind.SPEECH, text, at, interrupted)
+    def speech(
+        cls,
+        text: str,
+        at: float = 0.0,
+        *,
+        interrupted: bool = False,
+        alternatives: tuple[str, ...] = (),
+    ) -> CalleeEvent:
+        return cls(EventKind.SPEECH, text, at, interrupted, alternatives)
 
     @classmethod
     def silence(cls, at: float = 0.0) -> CalleeEvent:
@@ -134,10 +146,22 @@ class DialogueError(RuntimeError):
     pass
 
 
+def _with_intent(nlu: NluResult, intent: Intent, source: str) -> NluResult:
+    return replace(nlu, intent=IntentScore(intent, nlu.intent.confidence, source))
+
+
 _DTMF_TEXT = "<dtmf {}>"
 #: Readings that say the speaker is not the holder: the holder's name in them is never a
 #: confirmation.
 _SOMEONE_ELSE = frozenset({Act.DENY, Act.THIRD_PARTY, Act.WRONG_NUMBER, Act.ANNOUNCEMENT})
+#: Intents that say the speaker is not the holder (or no one is): an alternative reading
+#: with the holder's name never overrides them.
+_NOT_THE_HOLDER = frozenset(
+    {Intent.DENY, Intent.THIRD_PARTY, Intent.WRONG_NUMBER, Intent.VOICEMAIL, Intent.REFUSE}
+)
+#: Sounds that are not an answer at the identity gate: a bare "嗯" may be "huh?" as well
+#: as "yes", and a bare "喂" is a hello.
+_FILLERS = frozenset("嗯恩啊阿哦噢喔呃额哎诶欸唔喂嗨")
 
 
 class DialogueManager:
@@ -179,6 +203,10 @@ class DialogueManager:
         self._preface: list[str] = []
         self._replied: set[Act] = set()
         self._slow = False
+        #: Identity gate: the callee was heard at this node (speech, even unclear), and
+        #: the re-prompt offering the keypad was said.
+        self._heard = False
+        self._keypad_offered = False
         hotline = bank_hotline or language.hotline_fallback.format(bank_name=bank_name)
         self._reply_vars = {"bank_name": bank_name, "hotline": hotline}
 
@@ -191,6 +219,13 @@ class DialogueManager:
     @property
     def current_topic(self) -> str:
         return self._node.spec.topic if self._node else "default"
+
+    @property
+    def expected_name(self) -> str:
+        """The name the callee's next answer may say: the holder's at the identity gate,
+        else ``""``. A speech recogniser may expect it (a decode hint); nothing else."""
+        gate = self._node.spec.gate if self._node and not self.done else None
+        return self.account.name if gate == "identity" else ""
 
     def start(self) -> BotUtterance:
         if self._started:
@@ -240,6 +275,15 @@ class DialogueManager:
             self._retries += 1
             self._log_callee(node, event, None, "no input: re-prompt")
             return self._reprompt(node, node.no_input)
+        if self._heard and node.spec.gate == "identity":
+            # Someone is on the line ("喂？" and waiting, or an answer not understood):
+            # never "no answer". Offer the keypad once, then close as unverified.
+            if self._may_offer_keypad(node):
+                self._log_callee(node, event, None, "no input after speech: offer the keypad")
+                return self._reprompt(node, node.no_match)
+            target = node.spec.on.get("no_match") or node.spec.default
+            self._log_callee(node, event, None, f"no input after speech: move on to {target}")
+            return self._route(node, target)
         target = node.spec.on.get("no_input") or node.spec.default
         self._log_callee(node, event, None, f"no input: move on to {target}")
         return self._route(node, target)
@@ -252,18 +296,70 @@ class DialogueManager:
             return NluResult(raw_text=text, text=text, intent=score)
         ctx = NluContext(topic=node.spec.topic, known_names=self._known_names)
         nlu = self.analyzer.analyze(event.text, ctx)
-        if (
-            node.spec.gate == "identity"
-            and nlu.intent.intent is not Intent.AFFIRM
-            and (
-                nlu.intent.source != "rule" or nlu.intent.intent in (Intent.INFORM, Intent.UNCLEAR)
-            )
-            and self._names_holder(nlu)
-        ):
-            # "我是张伟，您说" confirms identity whatever the model made of the rest; a
-            # rule's verdict (an answering machine that says its owner's name) stands.
-            nlu = replace(nlu, intent=IntentScore(Intent.AFFIRM, nlu.intent.confidence, "rule"))
+        if node.spec.gate == "identity":
+            self._heard = True
+            nlu = self._identity_reading(nlu, event.alternatives, ctx)
         return nlu
+
+    def _identity_reading(
+        self, nlu: NluResult, alternatives: tuple[str, ...], ctx: NluContext
+    ) -> NluResult:
+        """The identity gate's corrections of the NLU's intent (see the branches)."""
+        intent = nlu.intent.intent
+        if intent is not Intent.AFFIRM and (
+            nlu.intent.source != "rule" or intent in (Intent.INFORM, Intent.UNCLEAR)
+        ):
+            if self._names_holder(nlu):
+                # "我是张伟，您说" confirms identity whatever the model made of the rest; a
+                # rule's verdict (an answering machine that says its owner's name) stands.
+                return _with_intent(nlu, Intent.AFFIRM, "rule")
+        elif intent is Intent.AFFIRM and self._is_filler(nlu.text):
+            # A bare "嗯" is no confirmation of who is speaking: ask again.
+            return _with_intent(nlu, Intent.UNCLEAR, "rule")
+        elif intent is Intent.AFFIRM and self._names_someone_else(nlu):
+            # "我是李明" to "您是张伟本人吗": yes to something, but not to being the holder
+            # (or a misheard name): ask again rather than confirm.
+            nlu = _with_intent(nlu, Intent.UNCLEAR, "rule")
+        if nlu.intent.intent is Intent.AFFIRM or nlu.intent.intent in _NOT_THE_HOLDER:
+            return nlu
+        heard = self._holder_in_alternatives(nlu, alternatives, ctx)
+        return _with_intent(nlu, Intent.AFFIRM, "n-best") if heard else nlu
+
+    def _is_filler(self, text: str) -> bool:
+        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
+        return all(c in _FILLERS for c in han)
+
+    def _names_someone_else(self, nlu: NluResult) -> bool:
+        """A name that is not the holder's (nor sounds like it) and no holder's name."""
+        people = nlu.values(EntityLabel.PERSON)
+        name = self.account.name
+        return (
+            bool(people)
+            and name not in people
+            and not nlu.values(EntityLabel.RELATIONSHIP)
+            and not any(sounds_like(p, name) for p in people)
+        )
+
+    def _holder_in_alternatives(
+        self, nlu: NluResult, alternatives: tuple[str, ...], ctx: NluContext
+    ) -> bool:
+        """The recogniser's other readings name the holder, and the best one says
+        something that sounds like the name (never a bare "嗯" or "喂"): 章为 read as
+        张伟. A reading that puts the name in a denial or a kinship doesn't count."""
+        if not alternatives or nlu.values(EntityLabel.RELATIONSHIP):
+            return False
+        if not sounds_like(nlu.text, self.account.name, within=True):
+            return False
+        for text in alternatives:
+            alt = self.analyzer.analyze(text, ctx)
+            if (
+                self.account.name in alt.values(EntityLabel.PERSON)
+                and not alt.values(EntityLabel.RELATIONSHIP)
+                and alt.intent.intent not in _NOT_THE_HOLDER
+                and not alt.reading.acts & {Act.DENY, Act.WRONG_NUMBER, Act.ANNOUNCEMENT}
+            ):
+                return True
+        return False
 
     def _names_holder(self, nlu: NluResult) -> bool:
         """The callee names the holder as themselves: the name is said, not negated
@@ -314,11 +410,18 @@ class DialogueManager:
             self._repeats += 1
             self._log_callee(node, event, nlu, "repeat the prompt")
             return self._repeat()
-        if event.interrupted and intent is Intent.UNCLEAR and self._repeats < handlers.repeat_limit:
-            # Talked over a prompt without answering it ("喂？", a cough): the question was
-            # not heard, so ask it again as it was; a real answer is consumed as usual.
+        inaudible = not event.text.strip() and event.kind is EventKind.SPEECH
+        if (
+            (event.interrupted or inaudible)
+            and intent is Intent.UNCLEAR
+            and self._repeats < handlers.repeat_limit
+        ):
+            # Talked over a prompt without answering it ("喂？", a cough), or speech the
+            # recogniser could not make out: ask again as it was; a real answer is
+            # consumed as usual.
             self._repeats += 1
-            self._log_callee(node, event, nlu, "barge-in without an answer: re-ask")
+            why = "speech not understood" if inaudible else "barge-in without an answer"
+            self._log_callee(node, event, nlu, f"{why}: re-ask")
             return self._reask()
         if intent is Intent.BUSY_CALLBACK and intent.value not in spec.on:
             self._log_callee(node, event, nlu, "callback requested")
@@ -340,7 +443,7 @@ class DialogueManager:
             target = spec.on[intent.value]
             decision = f"{intent.value} -> {target}"
         elif self._no_match(node, intent):
-            if self._retries < spec.retries:
+            if self._retries < spec.retries or self._may_offer_keypad(node):
                 self._retries += 1
                 self._log_callee(node, event, nlu, f"{intent.value}: clarifying re-prompt")
                 return self._reprompt(node, node.no_match)
@@ -374,6 +477,16 @@ class DialogueManager:
         if intent is Intent.UNCLEAR or intent is Intent.ASK_REPEAT:
             return True
         return node.spec.gate == "identity" and intent.value not in node.spec.on
+
+    def _may_offer_keypad(self, node: CompiledNode) -> bool:
+        """At the identity gate the clarifying re-prompt (which offers the keypad: "按1表示
+        是") is said once even when the retries went on a no-input re-prompt."""
+        return (
+            node.spec.gate == "identity"
+            and node.no_match is not None
+            and bool(node.spec.dtmf)
+            and not self._keypad_offered
+        )
 
     def _followup(
         self, node: CompiledNode, intent: Intent, nlu: NluResult, target: str
@@ -421,6 +534,8 @@ class DialogueManager:
             self._node = node
             self._retries = 0
             self._repeats = 0
+            self._heard = False
+            self._keypad_offered = False
             if spec.end is not None:
                 utterance = BotUtterance(
                     "".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, True, self._slow
@@ -438,6 +553,8 @@ class DialogueManager:
         """Say the node's re-prompt, or its prompt again when it has none. To a caller
         who hears badly, the question alone: shorter than any re-prompt."""
         chosen = node.say if self._slow else template or node.say
+        if template is not None and template is node.no_match:
+            self._keypad_offered = True
         text = self._take_preface() + render(chosen, self._context)
         utterance = BotUtterance(
             text, node.spec.topic, node.id, UtteranceKind.REPROMPT, slow=self._slow

@@ -1,0 +1,126 @@
+"""The identity gate on a phone line: n-best name match, fillers, lost first answers,
+the keypad fallback (NLU replaced by a keyword table)."""
+
+from __future__ import annotations
+
+from bot.core.dialogue import CalleeEvent, DialogueManager, UtteranceKind
+from bot.core.scripts import TemplateLibrary
+from bot.core.vocab import EntityLabel, Intent, Outcome
+from tests.conftest import TableAnalyzer, make_account
+from tests.core.test_dialogue import dm_for
+
+
+def _analyzer(extra: dict[str, EntityLabel] | None = None, **table: Intent) -> TableAnalyzer:
+    analyzer = TableAnalyzer({"不是": Intent.DENY, "嗯": Intent.AFFIRM, **table})
+    analyzer.entities.update(extra or {})
+    return analyzer
+
+
+def _start(library: TemplateLibrary, analyzer: TableAnalyzer) -> DialogueManager:
+    dm = dm_for(library, analyzer)
+    dm.start()
+    return dm
+
+
+def test_the_holders_name_is_expected_at_the_identity_question_only(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _analyzer(是我=Intent.AFFIRM))
+    assert dm.expected_name == "李娜"
+    dm.handle(CalleeEvent.speech("是我"))
+    assert dm.record.identity_confirmed and dm.expected_name == ""
+
+
+def test_a_name_heard_only_in_an_alternative_confirms_when_something_like_it_was_said(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _analyzer())  # 丽娜 (li na) is no entity of the table: INFORM
+    nxt = dm.handle(CalleeEvent.speech("丽娜", alternatives=("李娜",)))
+    assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
+    assert dm.record.turns[-2].nlu is not None
+    assert dm.record.turns[-2].nlu.intent.source == "n-best"
+
+
+def test_without_the_alternative_the_same_words_do_not_confirm(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _analyzer())
+    dm.handle(CalleeEvent.speech("丽娜"))
+    assert not dm.record.identity_confirmed
+
+
+def test_a_bare_filler_never_confirms_even_with_the_name_in_an_alternative(
+    library: TemplateLibrary,
+) -> None:
+    for filler in ("嗯", "喂"):
+        dm = _start(library, _analyzer(喂=Intent.INFORM))
+        r = dm.handle(CalleeEvent.speech(filler, alternatives=("李娜",)))
+        assert not dm.record.identity_confirmed and r is not None and r.topic == "identity"
+
+
+def test_a_name_that_does_not_sound_like_the_holders_is_not_rescued(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _analyzer())
+    dm.handle(CalleeEvent.speech("李明", alternatives=("李娜",)))  # li ming: not li na
+    assert not dm.record.identity_confirmed
+
+
+def test_a_denial_with_the_name_in_an_alternative_stays_a_denial(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _analyzer())
+    dm.handle(CalleeEvent.speech("不是丽娜", alternatives=("我是李娜",)))
+    assert dm.record.outcome is Outcome.WRONG_PERSON and not dm.record.identity_confirmed
+
+
+def test_yes_with_someone_elses_name_is_asked_again(library: TemplateLibrary) -> None:
+    dm = _start(library, _analyzer({"李明": EntityLabel.PERSON}, 我是=Intent.AFFIRM))
+    r = dm.handle(CalleeEvent.speech("我是李明"))
+    assert not dm.record.identity_confirmed and r is not None
+    assert r.kind is UtteranceKind.REPROMPT and "按1" in r.text
+
+
+def test_hello_and_waiting_is_asked_again_never_no_answer(library: TemplateLibrary) -> None:
+    dm = _start(library, _analyzer(喂=Intent.ASK_REPEAT))
+    kinds = []
+    for event in (CalleeEvent.speech("喂"), CalleeEvent.silence(), CalleeEvent.silence()):
+        r = dm.handle(event)
+        assert r is not None
+        kinds.append(r.kind)
+        if dm.done:
+            break
+    assert kinds[:2] == [UtteranceKind.REPEAT, UtteranceKind.REPROMPT]
+    assert dm.record.outcome is not Outcome.NO_ANSWER
+    # the keypad was offered before giving up
+    assert any("按1" in t.text for t in dm.record.turns if t.role == "bot")
+
+
+def test_after_the_keypad_offer_a_key_confirms(library: TemplateLibrary) -> None:
+    dm = _start(library, _analyzer(喂=Intent.ASK_REPEAT))
+    for event in (CalleeEvent.speech("喂"), CalleeEvent.silence(), CalleeEvent.silence()):
+        dm.handle(event)
+    assert not dm.done
+    nxt = dm.handle(CalleeEvent.dtmf("1"))
+    assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
+
+
+def test_speech_not_understood_is_asked_again(library: TemplateLibrary) -> None:
+    dm = _start(library, _analyzer())
+    dm.analyzer.default = Intent.UNCLEAR  # type: ignore[attr-defined]
+    r = dm.handle(CalleeEvent.speech(""))
+    assert r is not None and r.kind is UtteranceKind.REPEAT and r.topic == "identity"
+    assert dm.record.turns[-2].decision == "speech not understood: re-ask"
+
+
+def test_silence_alone_still_ends_as_no_answer(library: TemplateLibrary) -> None:
+    dm = _start(library, _analyzer())
+    dm.handle(CalleeEvent.silence())
+    dm.handle(CalleeEvent.silence())
+    assert dm.record.outcome is Outcome.NO_ANSWER
+
+
+def test_the_name_is_not_expected_by_another_account(library: TemplateLibrary) -> None:
+    dm = dm_for(library, _analyzer(), account=make_account(name="张伟"))
+    dm.start()
+    assert dm.expected_name == "张伟"
