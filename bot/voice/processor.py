@@ -16,6 +16,11 @@ Two pipecat details shape it (see ``docs/research/pipecat-wiring.md``):
   turn is answered once it is closed *and* its transcript is in, whichever comes last.
 * Barge-in flushes every interruptible frame queued behind the prompt audio; the mark
   is made uninterruptible so the callee still learns the topic it talked over.
+
+At the identity question it sends the STT a decode hint upstream (the holder's name,
+several hypotheses: ``docs/voice.md``, "Identity on a phone line"), passes the
+hypotheses on to the dialogue, and passes a turn that was heard but not transcribed as
+an empty answer, so a first answer lost in the line is asked again, not waited out.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from bot.core.dialogue import BotUtterance, CalleeEvent, DialogueManager
-from bot.voice.stt import SegmentTranscribed
+from bot.voice.asr import DecodeHint
+from bot.voice.stt import DecodeHintFrame, SegmentTranscribed
 from bot.voice.timeline import CallTimeline
 from bot.voice.tts.service import PacedSpeakFrame
 
@@ -49,6 +55,8 @@ from bot.voice.tts.service import PacedSpeakFrame
 MarkFactory = Callable[[str], dict[str, Any] | None]
 #: Live view of the call: (role "bot"|"callee", topic, text, seconds since the start).
 TurnListener = Callable[[str, str, str, float], None]
+#: Hypotheses asked for on a hinted (identity) turn.
+IDENTITY_HYPOTHESES = 3
 
 
 class DialogueProcessor(FrameProcessor):
@@ -76,6 +84,9 @@ class DialogueProcessor(FrameProcessor):
         #: Segments that must be transcribed before the closed turn is answered.
         self._awaiting: int | None = None
         self._texts: list[str] = []
+        #: Per transcribed segment of the open turn: its text and its other hypotheses.
+        self._segments: list[tuple[str, tuple[str, ...]]] = []
+        self._hint: DecodeHint | None = None
         self._turn_open = False
         self._interrupted = False
         #: Last time (call seconds) the callee spoke, pressed a key or was answered.
@@ -91,6 +102,7 @@ class DialogueProcessor(FrameProcessor):
             return
         self.said.append(utterance)
         self._tell("bot", utterance.topic, utterance.text)
+        await self._send_hint()
         await self.push_frame(PacedSpeakFrame(utterance.text, slow=utterance.slow))
         message = self._mark(utterance.topic)
         if message is not None:
@@ -99,6 +111,13 @@ class DialogueProcessor(FrameProcessor):
             await self.push_frame(mark)
         if utterance.final:
             await self.push_frame(EndWorkerFrame(reason="dialogue finished"))
+
+    async def _send_hint(self) -> None:
+        name = self.dialogue.expected_name
+        hint = DecodeHint(name, IDENTITY_HYPOTHESES) if name else None
+        if hint != self._hint:
+            self._hint = hint
+            await self.push_frame(DecodeHintFrame(hint), FrameDirection.UPSTREAM)
 
     async def _handle(self, event: CalleeEvent) -> None:
         if self.dialogue.done:
@@ -118,11 +137,19 @@ class DialogueProcessor(FrameProcessor):
     async def _answer(self) -> None:
         self._awaiting = None
         text = "".join(self._texts).strip()
+        segments, self._segments = self._segments, []
         self._texts.clear()
         interrupted, self._interrupted = self._interrupted, False
-        if text:
+        # Speech the recogniser made nothing of is an (empty) answer at the identity
+        # question only: there a caller who said "喂？" must be asked again.
+        if text or (segments and self.dialogue.expected_name):
             await self._handle(
-                CalleeEvent.speech(text, self.timeline.now(), interrupted=interrupted)
+                CalleeEvent.speech(
+                    text,
+                    self.timeline.now(),
+                    interrupted=interrupted,
+                    alternatives=_turn_alternatives(segments),
+                )
             )
 
     # -- events from outside the frame flow --------------------------------------------
@@ -158,6 +185,7 @@ class DialogueProcessor(FrameProcessor):
             return
         if isinstance(frame, SegmentTranscribed):
             self._segments_done = frame.seq
+            self._segments.append((frame.text, frame.alternatives))
             if self._awaiting is not None and self._segments_done >= self._awaiting:
                 await self._answer()
             return
@@ -189,3 +217,13 @@ class DialogueProcessor(FrameProcessor):
             self._awaiting = self._segments_queued()
             if self._segments_done >= self._awaiting:
                 await self._answer()
+
+
+def _turn_alternatives(segments: list[tuple[str, tuple[str, ...]]]) -> tuple[str, ...]:
+    """The turn's text with one segment at a time read as one of its alternatives."""
+    texts = [text for text, _ in segments]
+    out: list[str] = []
+    for i, (_, alternatives) in enumerate(segments):
+        for alt in alternatives:
+            out.append("".join([*texts[:i], alt, *texts[i + 1 :]]).strip())
+    return tuple(dict.fromkeys(out))

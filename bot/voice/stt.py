@@ -4,6 +4,10 @@ A :class:`SegmentedSTTService`: pipecat buffers the audio between the VAD's star
 stop events and hands each segment to :meth:`run_stt`; we decode it with our tuned
 settings (pipecat's own ``WhisperSTTService`` loads a model per call and passes no
 beam size or token cap) off the event loop.
+
+The dialogue tells it, with a :class:`DecodeHintFrame` sent upstream, what the next
+answer may contain (the holder's name at the identity question); the hint holds until
+the next one.
 """
 
 from __future__ import annotations
@@ -13,13 +17,20 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from pipecat.frames.frames import DataFrame, Frame, TranscriptionFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import (
+    DataFrame,
+    Frame,
+    SystemFrame,
+    TranscriptionFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot import metrics
-from bot.voice.asr import Transcriber
+from bot.voice.asr import DecodeHint, Transcriber
 from bot.voice.audio import to_float
 
 
@@ -30,6 +41,16 @@ class SegmentTranscribed(DataFrame):
 
     seq: int
     text: str
+    #: The recogniser's other hypotheses for the segment (hinted decodes only).
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass
+class DecodeHintFrame(SystemFrame):
+    """Upstream, from the dialogue: decode the following segments with ``hint`` (None:
+    none). A system frame, so it is not queued behind a segment being decoded."""
+
+    hint: DecodeHint | None
 
 
 class LocalWhisperSTT(SegmentedSTTService):
@@ -49,6 +70,7 @@ class LocalWhisperSTT(SegmentedSTTService):
         self.transcripts: list[tuple[str, float]] = []
         #: Segments handed to transcription so far (the VAD's stops).
         self.segments_queued = 0
+        self.hint: DecodeHint | None = None
 
     @property
     def wants_wav_segments(self) -> bool:
@@ -56,6 +78,12 @@ class LocalWhisperSTT(SegmentedSTTService):
 
     def can_generate_metrics(self) -> bool:
         return True
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, DecodeHintFrame):
+            self.hint = frame.hint  # consumed here: nothing upstream needs it
+            return
+        await super().process_frame(frame, direction)
 
     async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
         if self.is_usable:  # pipecat queues the segment exactly then
@@ -66,11 +94,11 @@ class LocalWhisperSTT(SegmentedSTTService):
         await self.start_processing_metrics()
         with metrics.counting_errors("asr"):
             result = await asyncio.to_thread(
-                self._transcriber.transcribe, to_float(audio), self.sample_rate
+                self._transcriber.transcribe, to_float(audio), self.sample_rate, self.hint
             )
         await self.stop_processing_metrics()
         metrics.segment_decoded(result.seconds)
         self.transcripts.append((result.text, result.seconds))
         if result.text:
             yield TranscriptionFrame(result.text, self._user_id, time_now_iso8601())
-        yield SegmentTranscribed(len(self.transcripts), result.text)
+        yield SegmentTranscribed(len(self.transcripts), result.text, result.alternatives)

@@ -23,10 +23,11 @@ from pipecat.tests.utils import SleepFrame, run_test
 
 from bot.core.dialogue import DialogueManager
 from bot.core.scripts import TemplateLibrary
-from bot.core.vocab import Outcome
+from bot.core.vocab import Intent, Outcome
+from bot.voice.asr import DecodeHint
 from bot.voice.gateways import StreamStart, mark_message
-from bot.voice.processor import DialogueProcessor
-from bot.voice.stt import SegmentTranscribed
+from bot.voice.processor import IDENTITY_HYPOTHESES, DialogueProcessor
+from bot.voice.stt import DecodeHintFrame, SegmentTranscribed
 from bot.voice.timeline import CallTimeline
 from bot.voice.tts.service import PacedSpeakFrame
 from tests.conftest import TableAnalyzer, make_account
@@ -135,7 +136,7 @@ async def test_segments_of_one_turn_are_one_answer(
     assert [t.text for t in callee] == ["是我李娜"]
 
 
-async def test_a_turn_with_nothing_transcribed_is_not_an_answer(
+async def test_a_turn_with_nothing_transcribed_at_the_identity_question_is_asked_again(
     library: TemplateLibrary, analyzer: TableAnalyzer
 ) -> None:
     segments = Segments()
@@ -145,11 +146,52 @@ async def test_a_turn_with_nothing_transcribed_is_not_an_answer(
         UserStartedSpeakingFrame(),
         VADUserStoppedSpeakingFrame(),
         UserStoppedSpeakingFrame(),
-        SegmentTranscribed(1, ""),  # Whisper heard only noise
+        SegmentTranscribed(1, ""),  # Whisper made nothing of it: "喂？" lost in the line
+    ]
+    analyzer.default = Intent.UNCLEAR
+    down, _ = await run_test(proc, frames_to_send=frames)
+    assert len(said(down)) == 2 and said(down)[1] == said(down)[0]
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.decision for t in callee] == ["speech not understood: re-ask"]
+
+
+async def test_a_turn_with_nothing_transcribed_after_identity_is_not_an_answer(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    frames = answer(segments, "是我")
+    segments.queued += 1
+    frames += [
+        SleepFrame(0.1),
+        UserStartedSpeakingFrame(),
+        VADUserStoppedSpeakingFrame(),
+        UserStoppedSpeakingFrame(),
+        SegmentTranscribed(segments.queued, ""),  # noise
     ]
     down, _ = await run_test(proc, frames_to_send=frames)
-    assert len(said(down)) == 1
-    assert not [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert len(said(down)) == 2
+    assert len([t for t in proc.dialogue.record.turns if t.role == "callee"]) == 1
+
+
+async def test_the_identity_question_sends_the_name_hint_upstream_and_clears_it(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make(library, analyzer, segments)
+    _, up = await run_test(proc, frames_to_send=answer(segments, "是我"))
+    hints = [f.hint for f in up if isinstance(f, DecodeHintFrame)]
+    assert hints == [DecodeHint("李娜", IDENTITY_HYPOTHESES), None]
+
+
+async def test_alternatives_reach_the_dialogue(library: TemplateLibrary) -> None:
+    segments = Segments()
+    analyzer = TableAnalyzer({})  # 丽娜 is no entity: only the alternative names 李娜
+    proc = make(library, analyzer, segments)
+    frames = answer(segments, "丽娜")
+    frames[-2] = SegmentTranscribed(segments.queued, "丽娜", ("李娜",))
+    await run_test(proc, frames_to_send=frames)
+    assert proc.dialogue.record.identity_confirmed
 
 
 async def test_dtmf_reaches_the_dialogue(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
