@@ -18,7 +18,11 @@ def build_transcriber(settings: Settings) -> Transcriber:
     v = settings.voice
     return shared_transcriber(
         settings.whisper_path,
-        AsrOptions(cpu_threads=v.asr_cpu_threads, num_workers=v.asr_num_workers),
+        AsrOptions(
+            cpu_threads=v.asr_cpu_threads,
+            num_workers=v.asr_num_workers,
+            beam_size=v.asr_beam_size,
+        ),
     )
 
 
