@@ -3,7 +3,9 @@
 Everything here works on 16-bit signed little-endian mono PCM (``bytes``) or float32
 numpy arrays in [-1, 1]. The telephone side of a call is 8 kHz mu-law; Whisper wants
 16 kHz; persona recordings are 24 kHz. Resampling uses soxr (the resampler pipecat
-itself uses); mu-law uses the standard library's G.711 codec.
+itself uses); mu-law and A-law (G.711's two laws: mu-law on North American and Japanese
+trunks and on Twilio's media streams, A-law on European and Chinese ones) use the
+standard library's G.711 codec.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ def ulaw_encode(pcm: bytes) -> bytes:
 
 def ulaw_decode(ulaw: bytes) -> bytes:
     return bytes(audioop.ulaw2lin(ulaw, SAMPLE_WIDTH))
+
+
+def alaw_encode(pcm: bytes) -> bytes:
+    return bytes(audioop.lin2alaw(pcm, SAMPLE_WIDTH))
+
+
+def alaw_decode(alaw: bytes) -> bytes:
+    return bytes(audioop.alaw2lin(alaw, SAMPLE_WIDTH))
 
 
 def read_audio(path: Path | str) -> tuple[np.ndarray, int]:
