@@ -28,6 +28,8 @@ class PersonaCase:
     account: Account
     answers: dict[str, str | None]
     expected: dict[str, Any]
+    #: The caller's voice the persona asks for (audio mode with a multi-voice root).
+    voice: str | None = None
 
 
 def _same_value(label: str, expected: str, found: Iterable[str]) -> bool:

