@@ -7,6 +7,7 @@ import csv
 import io
 import re
 import wave
+from html import unescape
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -293,6 +294,46 @@ def test_call_detail_reveal_and_recording(
     part = app_client.get(f"/calls/{call.id}/recording", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == wav.read_bytes()[100:200]
     assert [e.actor for e in actions(engine, "recording_played")] == ["supervisor"]
+
+
+def _turn_texts(html: str) -> dict[int, str]:
+    """Each transcript turn's visible text on a page (entity marks removed, unescaped)."""
+    found = re.findall(
+        r'id="turn-(\d+)" data-idx.*?<span class="text">(.*?)</span>', html, flags=re.S
+    )
+    return {int(i): unescape(re.sub(r"<[^>]+>", "", text)) for i, text in found}
+
+
+def test_the_pages_and_the_api_show_one_masked_call(
+    app_client: TestClient, engine: Engine
+) -> None:
+    """The call detail, the review item page and the API render one view model: the same
+    masked characters for every turn, the error and the account."""
+    populate(engine)
+    call = call_of(engine, "6225880100000002")
+    idx, _ = _add_sensitive_turn(engine, call.id or 0)
+    with Session(engine) as s:
+        row = s.get(CallRow, call.id)
+        assert row is not None
+        row.error = "gateway refused 13800000002 (ID 110101199003077777)"
+        s.add(row)
+        s.commit()
+        item = s.exec(select(ReviewItemRow).where(ReviewItemRow.call_id == call.id)).one()
+        item_id = item.id
+    login(app_client, "reviewer")
+    api = app_client.get(f"/api/v1/calls/{call.id}").json()
+    detail = app_client.get(f"/calls/{call.id}").text
+    review = app_client.get(f"/review/{item_id}").text
+    assert_masked(detail + review + str(api))
+    assert "110101199003077777" not in detail + review + str(api)
+    from_api = {t["idx"]: t["text"] for t in api["turns"]}
+    assert from_api[idx] == "不是王五，我的电话是138****0002"
+    assert all(t["text"] == "".join(p["text"] for p in t["pieces"]) for t in api["turns"])
+    assert _turn_texts(detail) == from_api
+    assert _turn_texts(review) == from_api
+    assert api["error"] and unescape(api["error"]) in unescape(detail)
+    assert api["error"] in unescape(review)
+    assert api["account"]["phone"] in detail and api["account"]["phone"] in review
 
 
 def test_every_role_sees_calls_and_strangers_do_not(app_client: TestClient, engine: Engine) -> None:

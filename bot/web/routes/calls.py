@@ -8,7 +8,6 @@ reason, and then only in that one response. Every view of a call is audited.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,14 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from bot.core.masking import mask_phone
 from bot.core.vocab import SENSITIVE_LABELS, Disposition, Outcome
-from bot.web import present
 from bot.web.audit import audit
+from bot.web.call_view import CallSummaryView, CallView, TurnView, call_view, summary_view
 from bot.web.calls_query import (
     BAND_FILTERS,
     REVIEW_STATES,
     CallDetail,
     CallFilters,
-    CallSummary,
     FilterError,
     count_calls,
     distinct_values,
@@ -83,86 +80,6 @@ def call_filters(
         raise HTTPException(400, str(exc)) from None
 
 
-# -- presentation shared with the review pages ------------------------------------------
-
-
-def summary_dict(row: CallSummary, reveal: bool = False) -> dict[str, Any]:
-    """A list row as shown: numbers masked."""
-    return {
-        "id": row.id,
-        "started_at": row.started_at,
-        "duration_s": row.duration_s,
-        "outcome": row.outcome,
-        "risk_band": row.risk_band,
-        "risk_score": row.risk_score,
-        "disposition": row.disposition,
-        "attempt_no": row.attempt_no,
-        "account_id": present.account_id(row.account_id, reveal),
-        "name": row.name,
-        "phone": row.phone_e164 if reveal else mask_phone(row.phone_e164),
-        "branch": row.branch,
-        "campaign_id": row.campaign_id,
-        "campaign": row.campaign,
-        "review_state": row.review_state,
-        "review_reason": row.review_reason,
-    }
-
-
-def body_context(detail: CallDetail, reveal: bool = False) -> dict[str, Any]:
-    """What ``_call_body.html`` needs: the call, masked unless ``reveal``."""
-    a = detail.account
-    turns = [
-        {
-            "row": t,
-            "html": present.highlight(
-                present.spans(t.text, detail.entities.get(t.idx, []), reveal)
-            ),
-            "entities": [
-                {
-                    "label": e.label,
-                    "value": present.entity_value(e, reveal),
-                    "negated": e.negated,
-                }
-                for e in detail.entities.get(t.idx, [])
-            ],
-        }
-        for t in detail.turns
-    ]
-    return {
-        "call": detail.call,
-        "campaign": detail.campaign,
-        "account": a,
-        "acct": {
-            "account_id": present.account_id(a.account_id, reveal),
-            "phone": present.phone(a, reveal),
-            "id_number": present.id_number(a, reveal),
-        },
-        "turns": turns,
-        "assessment": detail.assessment,
-        "band_reason": present.shown(
-            detail.assessment.band_reason if detail.assessment else "", reveal
-        ),
-        "explanation": present.explanation_rows(
-            detail.assessment.explanation if detail.assessment else [], reveal
-        ),
-        "dispositions": detail.dispositions,
-        "review": detail.review,
-        "verdicts": [
-            {
-                "agree": v.agree,
-                "corrected_band": v.corrected_band,
-                "corrected_disposition": v.corrected_disposition,
-                "reason": present.shown(v.reason, reveal),
-                "turn_corrections": v.turn_corrections,
-            }
-            for v in detail.verdicts
-        ],
-        "other_attempts": detail.other_attempts,
-        "revealed": reveal,
-        "error_text": present.shown(detail.call.error, reveal),
-    }
-
-
 # -- pages ------------------------------------------------------------------------------
 
 
@@ -179,7 +96,7 @@ def calls_page(
         request,
         "calls.html",
         who,
-        rows=[summary_dict(r) for r in result.rows],
+        rows=[summary_view(r) for r in result.rows],
         result=result,
         filters=filters.as_params(),
         links=page_links(filters.as_params(), result.page, result.pages, "/calls.csv"),
@@ -197,12 +114,12 @@ def _csv_rows(engine: Any, filters: CallFilters) -> Iterator[tuple[Any, ...]]:
     """The export's rows (masked, ``CSV_COLUMNS``), read in batches in a session of its own."""
     with Session(engine) as session:
         for row in iter_calls(session, filters):
-            s = summary_dict(row)
+            s = summary_view(row)
             yield (
-                s["id"], s["started_at"].isoformat(), s["campaign"] or "", s["account_id"],
-                s["name"], s["phone"], s["branch"] or "", s["attempt_no"], s["outcome"] or "",
-                s["risk_band"] or "", s["risk_score"] if s["risk_score"] is not None else "",
-                s["disposition"] or "", s["review_state"] or "", s["duration_s"] or "",
+                s.id, s.started_at.isoformat(), s.campaign or "", s.account_id, s.name, s.phone,
+                s.branch or "", s.attempt_no, s.outcome or "", s.risk_band or "",
+                s.risk_score if s.risk_score is not None else "", s.disposition or "",
+                s.review_state or "", s.duration_s or "",
             )  # fmt: skip
 
 
@@ -234,7 +151,7 @@ def call_page(
     session: Session = DB,
 ) -> HTMLResponse:
     detail = view_call(session, who, call_id)
-    return render(request, "call_detail.html", who, **body_context(detail))
+    return render(request, "call_detail.html", who, call=shown_call(request, detail))
 
 
 @router.post(
@@ -256,9 +173,14 @@ def reveal_page(
         gettext = page_gettext(request)
         shown = gettext("Give a reason of at least %(n)s characters.") % {"n": MIN_REASON}
         return render(
-            request, "call_detail.html", who, 400, **body_context(detail), reveal_error=shown
+            request,
+            "call_detail.html",
+            who,
+            400,
+            call=shown_call(request, detail),
+            reveal_error=shown,
         )
-    page = render(request, "call_detail.html", who, **body_context(detail, reveal=True))
+    page = render(request, "call_detail.html", who, call=shown_call(request, detail, reveal=True))
     page.headers["Cache-Control"] = "no-store"
     return page
 
@@ -274,6 +196,12 @@ def _recording_file(request: Request, stored: str | None) -> Path | None:
     if not path.is_relative_to(root) or not path.is_file():
         return None
     return path
+
+
+def shown_call(request: Request, detail: CallDetail, reveal: bool = False) -> CallView:
+    """The call's view model (masked unless ``reveal``) for a page or the API."""
+    has_recording = _recording_file(request, detail.call.recording_path) is not None
+    return call_view(detail, has_recording=has_recording, reveal=reveal)
 
 
 @router.get("/calls/{call_id}/recording", include_in_schema=False)
@@ -298,213 +226,8 @@ def recording(
 # -- API --------------------------------------------------------------------------------
 
 
-class CallSummaryOut(BaseModel):
-    id: int
-    started_at: dt.datetime
-    duration_s: float | None
-    outcome: str | None
-    risk_band: str | None
-    risk_score: float | None
-    disposition: str | None
-    attempt_no: int
-    account_id: str = Field(description="masked")
-    name: str
-    phone: str = Field(description="masked")
-    branch: str | None
-    campaign_id: int | None
-    campaign: str | None
-    review_state: str | None = Field(description="open | claimed | done, null: not queued")
-    review_reason: str | None
-
-
 class CallPageOut(PageOut):
-    items: list[CallSummaryOut]
-
-
-class EntityOut(BaseModel):
-    label: str
-    text: str
-    value: str
-    start: int = Field(description="offset in the stored turn text")
-    end: int
-    negated: bool
-
-
-class TurnOut(BaseModel):
-    idx: int
-    role: str
-    at_s: float
-    latency_ms: float | None
-    node_id: str
-    topic: str
-    event: str
-    text: str
-    intent: str | None
-    intent_confidence: float | None
-    reading: list[str] = Field(
-        description="what the answer meant: schema values, e.g. custody=lent"
-    )
-    entities: list[EntityOut]
-
-
-class EvidenceOut(BaseModel):
-    topic: str
-    node_id: str
-    answer: str
-    match: str
-
-
-class RuleOut(BaseModel):
-    feature: str
-    description: str
-    category: str
-    weight: float
-    hits: int
-    contribution: float
-    evidence: list[EvidenceOut]
-
-
-class ScoreOut(BaseModel):
-    score: float
-    band: str | None
-    prior: float
-    prior_contribution: float
-    logit: float
-    severe: bool
-    ruleset_version: str
-    band_reason: str
-    rules: list[RuleOut]
-
-
-class DispositionOut(BaseModel):
-    disposition: str
-    situation: str
-    source: str
-    needs_review: bool
-    sampled: bool
-    created_at: dt.datetime
-
-
-class AttemptOut(BaseModel):
-    id: int
-    started_at: dt.datetime
-    attempt_no: int
-    outcome: str | None
-    risk_band: str | None
-    disposition: str | None
-
-
-class AccountOut(BaseModel):
-    account_id: str = Field(description="masked")
-    name: str
-    phone: str = Field(description="masked")
-    id_number: str = Field(description="masked")
-    card_last4: str | None
-    scenario: str
-    model_score: float
-    branch: str | None
-    txn_amount: float | None
-    txn_date: dt.date | None
-    txn_counterparty: str | None
-
-
-class ReviewOut(BaseModel):
-    id: int
-    state: str
-    reason: str
-
-
-class CallDetailOut(BaseModel):
-    id: int
-    campaign: str | None
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    duration_s: float | None
-    outcome: str | None
-    ended_by: str | None
-    script: str | None
-    nlu_model: str | None = Field(description="the reading model version that judged the call")
-    risk_score: float | None
-    risk_band: str | None
-    disposition: str | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    has_recording: bool
-    account: AccountOut
-    turns: list[TurnOut]
-    score: ScoreOut | None
-    dispositions: list[DispositionOut]
-    review: ReviewOut | None
-    other_attempts: list[AttemptOut]
-
-
-def detail_out(request: Request, detail: CallDetail, reveal: bool = False) -> CallDetailOut:
-    c, a, ra = detail.call, detail.account, detail.assessment
-    rules = [
-        RuleOut(**{**r.__dict__, "evidence": [EvidenceOut(**e.__dict__) for e in r.evidence]})
-        for r in present.explanation_rows(ra.explanation if ra else [], reveal)
-    ]
-    return CallDetailOut(
-        id=c.id or 0,
-        campaign=detail.campaign.name if detail.campaign else None,
-        started_at=c.started_at, ended_at=c.ended_at, duration_s=c.duration_s,
-        outcome=c.outcome, ended_by=c.ended_by,
-        script=f"{c.script_id}@v{c.script_version}" if c.script_id else None,
-        nlu_model=c.nlu_version,
-        risk_score=c.risk_score, risk_band=c.risk_band, disposition=c.disposition,
-        latency_p50_ms=c.latency_p50_ms, latency_p95_ms=c.latency_p95_ms,
-        has_recording=_recording_file(request, c.recording_path) is not None,
-        account=AccountOut(
-            account_id=present.account_id(a.account_id, reveal), name=a.name,
-            phone=present.phone(a, reveal), id_number=present.id_number(a, reveal),
-            card_last4=a.card_last4, scenario=a.scenario, model_score=a.model_score,
-            branch=a.branch, txn_amount=a.txn_amount, txn_date=a.txn_date,
-            txn_counterparty=a.txn_counterparty,
-        ),
-        turns=[
-            TurnOut(
-                idx=t.idx, role=t.role, at_s=t.at_s, latency_ms=t.latency_ms,
-                node_id=t.node_id, topic=t.topic, event=t.event,
-                text=present.shown(t.text, reveal), intent=t.intent,
-                intent_confidence=t.intent_confidence, reading=list(t.reading or []),
-                entities=[_entity_out(e, reveal) for e in detail.entities.get(t.idx, [])],
-            )
-            for t in detail.turns
-        ],
-        score=ScoreOut(
-            score=ra.score, band=ra.band, prior=ra.prior,
-            prior_contribution=ra.prior_contribution, logit=ra.logit, severe=ra.severe,
-            ruleset_version=ra.ruleset_version,
-            band_reason=present.shown(ra.band_reason, reveal), rules=rules,
-        ) if ra else None,
-        dispositions=[
-            DispositionOut(
-                disposition=d.disposition, situation=d.situation, source=d.source,
-                needs_review=d.needs_review, sampled=d.sampled, created_at=d.created_at,
-            )
-            for d in detail.dispositions
-        ],
-        review=ReviewOut(id=detail.review.id or 0, state=detail.review.state,
-                         reason=detail.review.reason) if detail.review else None,
-        other_attempts=[
-            AttemptOut(
-                id=o.id or 0, started_at=o.started_at, attempt_no=o.attempt_no,
-                outcome=o.outcome, risk_band=o.risk_band, disposition=o.disposition,
-            )
-            for o in detail.other_attempts
-        ],
-    )  # fmt: skip
-
-
-def _entity_out(e: Any, reveal: bool) -> EntityOut:
-    text = e.text
-    if not reveal:
-        sensitive = e.label in SENSITIVE_LABELS
-        text = present.mask_sensitive(e.label, text) if sensitive else present.shown(text)
-    return EntityOut(
-        label=e.label, text=text, value=present.entity_value(e, reveal),
-        start=e.start, end=e.end, negated=e.negated,
-    )  # fmt: skip
+    items: list[CallSummaryView]
 
 
 @router.get("/api/v1/calls", response_model=CallPageOut, tags=["calls"])
@@ -522,13 +245,13 @@ def api_calls(
         page=result.page,
         page_size=result.page_size,
         pages=result.pages,
-        items=[CallSummaryOut(**summary_dict(r)) for r in result.rows],
+        items=[summary_view(r) for r in result.rows],
     )
 
 
 @router.get(
     "/api/v1/calls/{call_id}",
-    response_model=CallDetailOut,
+    response_model=CallView,
     tags=["calls"],
     responses=refusals(404),
 )
@@ -537,10 +260,10 @@ def api_call(
     call_id: DbId,
     who: Viewer = Depends(MAY_VIEW_CALLS),
     session: Session = DB,
-) -> CallDetailOut:
+) -> CallView:
     """One call with its transcript, score explanation, dispositions and panorama
     (masked); audited as a view."""
-    return detail_out(request, view_call(session, who, call_id, via="api"))
+    return shown_call(request, view_call(session, who, call_id, via="api"))
 
 
 class RevealIn(BaseModel):
@@ -560,7 +283,7 @@ class RevealOut(BaseModel):
     phone: str
     id_number: str | None
     card_last4: str | None
-    turns: list[TurnOut] = Field(description="the transcript, unmasked")
+    turns: list[TurnView] = Field(description="the transcript, unmasked")
     entities: list[RevealedEntity] = Field(description="ID, card and phone entities")
 
 
@@ -577,7 +300,7 @@ def api_reveal(
 ) -> Response:
     """The call's personal numbers unmasked; the reason is audited (`pii_revealed`)."""
     detail = reveal_call(session, who, call_id, body.reason, via="api")
-    full = detail_out(request, detail, reveal=True)
+    full = shown_call(request, detail, reveal=True)
     a = detail.account
     out = RevealOut(
         call_id=call_id,

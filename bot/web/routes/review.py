@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from bot.core.vocab import Disposition, Intent, RiskBand
-from bot.web import present
+from bot.web.call_view import VerdictView, verdict_view
 from bot.web.calls_service import view_call
 from bot.web.deps import DB, Viewer, clock, require, web_settings
 from bot.web.errors import refusals
@@ -49,7 +49,7 @@ from bot.web.review_service import (
     release,
 )
 from bot.web.roles import Permission
-from bot.web.routes.calls import body_context
+from bot.web.routes.calls import shown_call
 from nlu.reading.schema import ALL_LABELS
 
 router = APIRouter()
@@ -161,7 +161,7 @@ def review_item_page(
     params = query.as_params()
     player = player_turns(detail.turns, detail.call.duration_s)
     return render(
-        request, "review_item.html", who, **body_context(detail), item=item,
+        request, "review_item.html", who, call=shown_call(request, detail), item=item,
         mine=holds(item, who), claimable=is_claimable(item, now),
         qs=_url("", params), params=params,
         player=player, player_at={p.idx: p for p in player},
@@ -250,15 +250,8 @@ class ClaimOut(BaseModel):
     claimed_at: dt.datetime | None
 
 
-class VerdictOut(BaseModel):
-    id: int
-    review_item_id: int
-    agree: bool
-    corrected_band: str | None
-    corrected_disposition: str | None
-    reason: str
-    turn_corrections: list[dict[str, Any]]
-    correction_queued: bool
+class VerdictOut(VerdictView):
+    correction_queued: bool = Field(description="an overturned disposition goes to the bank")
 
 
 @router.get("/api/v1/review", response_model=QueueOut, tags=["review"])
@@ -346,9 +339,5 @@ def api_verdict(
     overturned disposition is queued to the bank as a correction."""
     v = give_verdict(session, item_id, body, who, clock(request))
     return VerdictOut(
-        id=v.id or 0, review_item_id=item_id, agree=v.agree, corrected_band=v.corrected_band,
-        corrected_disposition=v.corrected_disposition, reason=present.shown(v.reason),
-        turn_corrections=[{**c, "text": present.shown(c["text"]) if c["text"] else None}
-                          for c in v.turn_corrections],
-        correction_queued=v.corrected_disposition is not None,
-    )  # fmt: skip
+        **verdict_view(v).model_dump(), correction_queued=v.corrected_disposition is not None
+    )
