@@ -768,6 +768,55 @@ def time_feedback_computation(engine: sa.engine.Engine, n: int = 5) -> dict[str,
     return {"p50_ms": round(statistics.median(samples), 1), "max_ms": round(samples[-1], 1)}
 
 
+#: The monitor's queries, timed one by one by :func:`time_monitor_computation`.
+MONITOR_PARTS = (
+    "queue_counts", "call_figures", "latency_percentiles", "window_rates_by_campaign",
+    "window_rates", "stalled_alerts", "hourly_calls", "failure_reasons",
+)  # fmt: skip
+
+
+def time_monitor_computation(engine: sa.engine.Engine, n: int = 5) -> dict[str, Any]:
+    """The monitor's figures (all campaigns, the default week) computed from scratch, as
+    the page's cache does on a first view and then in the background every
+    ``web.monitor_fresh_s``; with the median time of each of its queries."""
+    from sqlmodel import Session
+
+    from bot.web import stats
+    from bot.web.config import MonitorThresholds
+
+    parts: dict[str, list[float]] = {name: [] for name in MONITOR_PARTS}
+    originals = {name: getattr(stats, name) for name in MONITOR_PARTS}
+
+    def timed(name: str) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return originals[name](*a, **k)
+            finally:
+                parts[name].append((time.perf_counter() - t0) * 1000)
+
+        return run
+
+    samples = []
+    now = dt.datetime.now(dt.UTC)
+    try:
+        for name in MONITOR_PARTS:
+            setattr(stats, name, timed(name))
+        with Session(engine) as session:
+            for _ in range(n):
+                t0 = time.perf_counter()
+                stats.monitor(session, now, MonitorThresholds())
+                samples.append((time.perf_counter() - t0) * 1000)
+    finally:
+        for name, fn in originals.items():
+            setattr(stats, name, fn)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 1), "max_ms": round(samples[-1], 1),
+        "parts_p50_ms": {k: round(statistics.median(v), 1) for k, v in parts.items() if v},
+    }  # fmt: skip
+
+
 def time_groups_computation(engine: sa.engine.Engine, n: int = 3) -> dict[str, Any]:
     """The network groups computed from scratch (what the page does once a minute, or
     after new links: :func:`bot.store.links.recent_groups` keeps them a minute)."""
@@ -887,6 +936,8 @@ def main() -> None:
         show(runs, args.target_ms)
         computed = time_feedback_computation(engine)
         log(f"feedback computed from scratch (cache refresh, 90 days): {computed}")
+        monitored = time_monitor_computation(engine)
+        log(f"monitor computed from scratch (cache refresh, 7 days): {monitored}")
         grouped = time_groups_computation(engine)
         log(f"network groups computed from scratch (kept a minute): {grouped}")
         if args.report:
@@ -895,7 +946,7 @@ def main() -> None:
                 "warmup": args.warmup, "schema": schema,
                 "build_s": round(build_s, 1), "rows": counts, "target_ms": args.target_ms,
                 "extra_indexes": EXTRA_INDEXES, "feedback_computation": computed,
-                "groups_computation": grouped,
+                "groups_computation": grouped, "monitor_computation": monitored,
                 "runs": {k: [t.__dict__ for t in v] for k, v in runs.items()},
             }, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")  # fmt: skip
             log(f"report written to {args.report}")

@@ -22,6 +22,7 @@ from bot.settings import Settings
 from bot.store.models import utcnow
 from bot.web import api_docs, errors
 from bot.web.feedback_cache import FeedbackCache
+from bot.web.monitor_cache import MonitorCache
 from bot.web.nul_guard import RefuseNul
 from bot.web.roles import Permission, allowed
 
@@ -75,6 +76,11 @@ def create_app(
     app.state.clock = clock
     app.state.feedback_cache = FeedbackCache(
         app.state.engine, max_stale_s=settings.web.feedback_max_stale_s
+    )
+    app.state.monitor_cache = MonitorCache(
+        app.state.engine,
+        fresh_s=settings.web.monitor_fresh_s,
+        max_stale_s=settings.web.monitor_max_stale_s,
     )
     app.state.templates = templates(settings.web.zone)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -50,6 +50,11 @@ class WebSettings(BaseModel):
     #: Feedback figures may be served this many seconds old while they are recomputed
     #: in the background after new verdicts (0: always recompute on change).
     feedback_max_stale_s: float = Field(60.0, ge=0)
+    #: The monitor's figures are shared by every view for this many seconds (0: each
+    #: view computes them), then served up to ``monitor_max_stale_s`` old while one
+    #: background thread recomputes them.
+    monitor_fresh_s: float = Field(5.0, ge=0)
+    monitor_max_stale_s: float = Field(30.0, ge=0)
     #: The dashboard's language when neither ``?lang=``, its cookie nor the browser
     #: chooses one: ``zh_CN`` (Simplified Chinese) or ``en``.
     default_locale: Literal["zh_CN", "en"] = "zh_CN"

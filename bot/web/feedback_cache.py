@@ -19,27 +19,17 @@ requests within the same hour share an entry.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import sqlalchemy as sa
-from cachetools import LRUCache
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.web.snapshots import Snapshots
 from bot.web.stats import FeedbackOut, feedback
 
 Compute = Callable[[Session, dt.datetime, dt.datetime], FeedbackOut]
 Version = Callable[[Session], tuple[int, int]]
-
-
-@dataclass
-class _Entry:
-    data: FeedbackOut
-    version: tuple[int, int]
-    computed_at: float
 
 
 def period_start(now: dt.datetime, days: int) -> dt.datetime:
@@ -63,48 +53,17 @@ class FeedbackCache:
         compute: Compute | None = None,
         version: Version | None = None,
     ) -> None:
-        self.engine = engine
-        self.max_stale_s = max_stale_s
-        self.size = size
         self._compute: Compute = compute or (lambda s, now, since: feedback(s, now, since=since))
         self._version: Version = version or verdict_version
-        # Least recently used periods go first (cachetools: reads count as uses).
-        self._items: LRUCache[dt.datetime, _Entry] = LRUCache(maxsize=size)
-        self._refreshing: set[dt.datetime] = set()
-        self._lock = threading.Lock()
+        self._snapshots: Snapshots[dt.datetime, FeedbackOut] = Snapshots(engine, max_stale_s, size)
 
     def get(self, session: Session, now: dt.datetime, days: int) -> FeedbackOut:
-        key = since = period_start(now, days)
-        version = self._version(session)
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is not None:
-                if entry.version == version:
-                    return entry.data
-                fresh_enough = time.monotonic() - entry.computed_at < self.max_stale_s
-                if fresh_enough:
-                    if key not in self._refreshing:
-                        self._refreshing.add(key)
-                        threading.Thread(target=self._refresh, args=(key, now), daemon=True).start()
-                    return entry.data
-        return self._store(key, version, self._compute(session, now, since))
-
-    def _store(self, key: dt.datetime, version: tuple[int, int], data: FeedbackOut) -> FeedbackOut:
-        with self._lock:
-            self._items[key] = _Entry(data, version, time.monotonic())
-        return data
-
-    def _refresh(self, key: dt.datetime, now: dt.datetime) -> None:
-        try:
-            with Session(self.engine) as session:
-                version = self._version(session)
-                self._store(key, version, self._compute(session, now, key))
-        finally:
-            with self._lock:
-                self._refreshing.discard(key)
+        since = period_start(now, days)
+        return self._snapshots.get(
+            session, since, self._version(session),
+            lambda s: self._compute(s, now, since), current=self._version,
+        )  # fmt: skip
 
     def wait(self, timeout: float = 30.0) -> None:
         """Until no refresh is running (tests, orderly shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._refreshing and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self._snapshots.wait(timeout)

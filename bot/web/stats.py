@@ -267,24 +267,30 @@ def campaigns(session: Session, name: str | None = None) -> list[_Campaign]:
 def queue_counts(
     session: Session, now: dt.datetime, campaign_id: int | None = None
 ) -> dict[int, QueueCounts]:
-    """Work items per campaign and state (expired leases counted apart)."""
+    """Work items per campaign and state (expired leases counted apart). Two queries
+    that each read an index alone: the states by ``(campaign_id, state)``, and the few
+    live items' leases by ``(state, ...)`` (one query with the lease in a CASE read every
+    row: 100 ms at 100,000 items on SQLite)."""
     ca = QUEUE
-    stale = sa.case(
-        (sa.and_(ca.c.state == "in_progress", ca.c.lease_expires_at < now), 1), else_=0
-    ).label("stale")
-    stmt = sa.select(ca.c.campaign_id, ca.c.state, stale, sa.func.count().label("n")).group_by(
-        ca.c.campaign_id, ca.c.state, stale
-    )
-    if campaign_id is not None:
-        stmt = stmt.where(ca.c.campaign_id == campaign_id)
-    rows = session.execute(stmt).all()
+    mine = [ca.c.campaign_id == campaign_id] if campaign_id is not None else []
+    n = sa.func.count().label("n")
+    by_state = session.execute(
+        sa.select(ca.c.campaign_id, ca.c.state, n)
+        .where(*mine)
+        .group_by(ca.c.campaign_id, ca.c.state)
+    ).all()
+    stale = session.execute(
+        sa.select(ca.c.campaign_id, n)
+        .where(ca.c.state == "in_progress", ca.c.lease_expires_at < now, *mine)
+        .group_by(ca.c.campaign_id)
+    ).all()
     out: dict[int, QueueCounts] = defaultdict(QueueCounts)
-    for r in rows:
+    for r in by_state:
         q = out[r.campaign_id]
         if r.state in QUEUE_STATES:
             setattr(q, r.state, getattr(q, r.state) + r.n)
-        if r.stale:
-            q.stale += r.n
+    for r in stale:
+        out[r.campaign_id].stale += r.n
     return dict(out)
 
 

@@ -49,7 +49,8 @@ def users(engine: Engine) -> dict[str, int]:
 
 @pytest.fixture
 def app_client(engine: Engine, clock: Clock, users: dict[str, int]) -> Iterator[TestClient]:
-    settings = Settings(web=WebSettings(lockout_after=3, lockout_minutes=10))
+    # monitor_fresh_s=0: the tests change calls between views (the sharing has its own test)
+    settings = Settings(web=WebSettings(lockout_after=3, lockout_minutes=10, monitor_fresh_s=0))
     app = create_app(settings, engine, clock=clock)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         yield c

@@ -23,6 +23,7 @@ from bot.web.errors import refusals
 from bot.web.i18n import N_
 from bot.web.labels import label
 from bot.web.localtime import to_local
+from bot.web.monitor_cache import MonitorCache
 from bot.web.pages import page_gettext, render
 from bot.web.roles import Permission
 from bot.web.stats import MONITOR_DAYS, MonitorOut, monitor
@@ -57,8 +58,15 @@ DAYS = Query(
 
 
 def _figures(request: Request, session: Session, campaign: str | None, days: int) -> MonitorOut:
-    found = monitor(
-        session, clock(request), thresholds_of(request), campaign or None, days=days or None
+    """The figures, shared with other views of the same campaign and period for
+    ``web.monitor_fresh_s`` (:mod:`bot.web.monitor_cache`)."""
+    thresholds, name, period = thresholds_of(request), campaign or None, days or None
+    cache: MonitorCache = request.app.state.monitor_cache
+    found = cache.get(
+        session,
+        (name, period),
+        lambda s, now: monitor(s, now, thresholds, name, days=period),
+        now=lambda: clock(request),
     )
     if found is None:
         raise HTTPException(404, f"no campaign named {campaign!r}")
