@@ -682,7 +682,7 @@ _partitions: TTLCache[str, tuple[int, Partition]] = TTLCache(maxsize=4, ttl=GROU
 _recent_lock = threading.Lock()
 
 
-def _version(session: Session) -> int:
+def links_version(session: Session) -> int:
     """The links' newest id (one index lookup): every write inserts links (a refresh or
     a rebuild deletes and inserts), so it changes with them. A count would also see a
     delete alone, but costs a scan of every link (0.1 s at 565,000 on PostgreSQL); such
@@ -693,7 +693,7 @@ def _version(session: Session) -> int:
 def recent_partition(session: Session, version: int | None = None) -> Partition:
     """:func:`partition`, kept for :data:`GROUPS_MAX_AGE_S` while the links are unchanged."""
     key = str(session.get_bind().engine.url)
-    version = version if version is not None else _version(session)
+    version = version if version is not None else links_version(session)
     with _recent_lock:
         found = _partitions.get(key)
     if found is not None and found[0] == version:
@@ -706,10 +706,10 @@ def recent_partition(session: Session, version: int | None = None) -> Partition:
 
 def recent_groups(session: Session, limit: int = 20, members: int = 12) -> list[Group]:
     """:func:`groups` as the pages use it: kept for :data:`GROUPS_MAX_AGE_S` while the
-    links are unchanged (their newest id, :func:`_version`), so a busy supervisor page
+    links are unchanged (their newest id, :func:`links_version`), so a busy supervisor page
     does not recompute it; links written or rebuilt show at once."""
     key = (str(session.get_bind().engine.url), limit, members)
-    version = _version(session)
+    version = links_version(session)
     with _recent_lock:
         found = _recent.get(key)
     if found is not None and found[0] == version:

@@ -19,12 +19,14 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
+from bot.store import links
 from bot.store.models import utcnow
 from bot.web import api_docs, errors
 from bot.web.feedback_cache import FeedbackCache
 from bot.web.monitor_cache import MonitorCache
 from bot.web.nul_guard import RefuseNul
 from bot.web.roles import Permission, allowed
+from bot.web.snapshots import Snapshots
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,6 +84,7 @@ def create_app(
         fresh_s=settings.web.monitor_fresh_s,
         max_stale_s=settings.web.monitor_max_stale_s,
     )
+    app.state.groups_cache = Snapshots(app.state.engine, links.GROUPS_MAX_AGE_S)
     app.state.templates = templates(settings.web.zone)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     routers = (auth, home, calls, review, audit_log, monitor, feedback, workspace)

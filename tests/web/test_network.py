@@ -108,6 +108,27 @@ def test_groups_largest_first_without_stop_words(app_client: TestClient, engine:
     _no_clear_numbers(page.text)
 
 
+def test_after_new_links_the_groups_are_served_while_they_are_recomputed(
+    app_client: TestClient, engine: Engine
+) -> None:
+    """During a live campaign every call adds links: the next view gets the list it had
+    (no second of waiting) while one background thread computes the new one."""
+    _network(engine)
+    login(app_client, "admin")
+
+    def sizes() -> list[int]:
+        found = app_client.get("/api/v1/network/groups").json()["groups"]
+        return [g["accounts"] for g in found]
+
+    assert sizes() == [3, 2]
+    with Session(engine) as s:  # a fourth holder of the counterparty
+        _account(s, 7, txn_counterparty="钱多多")
+        s.commit()
+    assert sizes() == [3, 2]  # served at once, as computed before the link
+    app_client.app.state.groups_cache.wait()  # type: ignore[attr-defined]
+    assert sizes() == [4, 2]
+
+
 def test_other_roles_are_refused_and_unknown_accounts_are_404(
     app_client: TestClient, engine: Engine
 ) -> None:
