@@ -11,6 +11,14 @@ reports synthesis real-time factor and cache hit rates: a cold cache, the same p
 again, and the prompts of a different account (only its own values are new).
 
     python bench/tts_cer.py [--report reports/tts_cer.json] [--cache-dir DIR] [--limit N]
+
+With ``--fixtures ROOT`` it measures the callers' voices instead: every clip of every
+voice directory under ROOT (``audio_fixtures/voices``: ``<voice>/<persona>/<topic>.wav``
+with a ``manifest.json`` naming each clip's text and line effects) is transcribed as the
+bot's Whisper hears it (8 kHz, the gateway's mu-law leg, resampled to 16 kHz) and scored against the persona's
+answer; CER per voice, and per line effect (codec, packet loss, clipped start) over all.
+
+    python bench/tts_cer.py --fixtures audio_fixtures/voices [--voice NAME ...]
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import json
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +38,7 @@ from bot.core.account import Account, Transaction, sample_account
 from bot.core.scripts import load_library
 from bot.settings import Settings
 from bot.speech import cer
+from bot.voice.audio import read_audio
 from bot.voice.tts import audio
 from bot.voice.tts.cache import PromptCache
 from bot.voice.tts.config import TtsSettings, default_repo_root
@@ -91,9 +101,108 @@ def other_account() -> Account:
     )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+Transcriber = Callable[[np.ndarray], str]
+
+
+def whisper_transcriber(settings: Settings) -> Transcriber:
+    """Whisper base as this bench always runs it: int8, zh, beam 1, temperature 0."""
     from faster_whisper import WhisperModel
 
+    model = WhisperModel(
+        str(settings.whisper_path), device="cpu", compute_type="int8", cpu_threads=2
+    )
+
+    def transcribe(x: np.ndarray) -> str:
+        segments, _ = model.transcribe(
+            x,
+            language="zh",
+            beam_size=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+        )
+        return "".join(s.text for s in segments)
+
+    return transcribe
+
+
+def clip_groups(clip: dict[str, Any]) -> list[str]:
+    """The line-effect groups a fixture clip (its manifest entry) counts in."""
+    return [
+        f"codec={clip['codec']}",
+        "loss=yes" if clip["lost_frames"] else "loss=no",
+        "clipped_start=yes" if clip["clip_start_ms"] else "clipped_start=no",
+        "level_step=yes" if clip["level_step"] else "level_step=no",
+    ]
+
+
+def run_fixtures(
+    root: Path, voices: list[str] | None, transcribe: Transcriber, verbose: bool = False
+) -> dict[str, Any]:
+    """CER per voice (and per line effect) of the fixture clips under ``root``."""
+    from bot.sim.voices import voice_dirs
+
+    per_voice: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[int]] = {}
+    for name, directory in voice_dirs(root, voices).items():
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        total = [0, 0, 0]  # edits, reference characters, edits capped at the reference
+        rows = []
+        for key, clip in manifest["clips"].items():
+            samples, rate = read_audio(directory / f"{key}.wav")
+            # the loopback line's last leg: the gateway's mu-law (Twilio media streams)
+            pcm8k = audio.to_pcm(audio.resample(samples, rate, 8000))
+            hyp = transcribe(to_whisper(phone_line(pcm8k), 8000))
+            e, n = edits(clip["text"], hyp)
+            total[0] += e
+            total[1] += n
+            total[2] += min(e, n)
+            for g in clip_groups(clip):
+                groups.setdefault(g, [0, 0])
+                groups[g][0] += e
+                groups[g][1] += n
+            rows.append(
+                {"clip": key, "text": clip["text"], "hyp": hyp, "chars": n, "cer": round(e / n, 4)}
+            )
+            if verbose:
+                print(f"{name} {e / n:.2f} {clip['text']} | {hyp}")
+        per_voice[name] = {
+            **manifest["voice"],
+            "clips": len(rows),
+            "reference_chars": total[1],
+            "cer": round(total[0] / max(1, total[1]), 4),
+            # one clip's repetition loop ("去我,去我,..." x60) can double a voice's CER:
+            # the same with each clip's edits capped at its length
+            "cer_capped": round(total[2] / max(1, total[1]), 4),
+            "rows": rows,
+        }
+    return {
+        "fixtures": str(root),
+        "voices": per_voice,
+        "by_effect": {g: round(e / max(1, n), 4) for g, (e, n) in sorted(groups.items())},
+    }
+
+
+def show_fixtures(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"caller voices on the line ({report['fixtures']}, Whisper base)")
+    for col in ("voice", "engine", "speaker", "sex", "register", "clips", "CER", "CER capped"):
+        table.add_column(col)
+    for name, v in report["voices"].items():
+        table.add_row(
+            name, v["engine"], v["speaker"], v["sex"], v["register"], str(v["clips"]),
+            f"{v['cer']:.1%}", f"{v['cer_capped']:.1%}",
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(
+        "by line effect: " + ", ".join(f"{g} {c:.1%}" for g, c in report["by_effect"].items()),
+        highlight=False,
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     tts = TtsSettings(speed=args.speed)
     lib = load_library(settings.templates_dir)
@@ -124,19 +233,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         telephone_filter=False,
         min_clause_chars=args.min_clause_chars,
     )
-    model = WhisperModel(
-        str(settings.whisper_path), device="cpu", compute_type="int8", cpu_threads=2
-    )
-
-    def transcribe(x: np.ndarray) -> str:
-        segments, _ = model.transcribe(
-            x,
-            language="zh",
-            beam_size=1,
-            temperature=0.0,
-            condition_on_previous_text=False,
-        )
-        return "".join(s.text for s in segments)
+    transcribe = whisper_transcriber(settings)
 
     rows: list[dict[str, Any]] = []
     totals = {"wide": [0, 0], "phone": [0, 0]}
@@ -237,9 +334,17 @@ def main() -> None:
     ap.add_argument("--no-filter", action="store_true", help="no low-cut before 8 kHz")
     ap.add_argument("--min-clause-chars", type=int, default=4)
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--fixtures", type=Path, help="score the caller voices under this root")
+    ap.add_argument("--voice", action="append", help="with --fixtures: only this voice")
     args = ap.parse_args()
-    report = run(args)
-    show(report)
+    if args.fixtures:
+        report = run_fixtures(
+            args.fixtures, args.voice, whisper_transcriber(Settings()), args.verbose
+        )
+        show_fixtures(report)
+    else:
+        report = run(args)
+        show(report)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
