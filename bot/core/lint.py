@@ -23,6 +23,7 @@ from bot.core.account import (
     sample_account,
     template_variables,
 )
+from bot.core.messages import N_, Message
 from bot.core.script_model import ROUTABLE_INTENTS, LanguagePack
 from bot.core.scripts import CompiledNode, Script, TemplateLibrary
 from bot.core.templating import PromptError, render, variables_of
@@ -36,14 +37,21 @@ def _err(
     script: Script,
     node: CompiledNode,
     sub: tuple[str | int, ...],
-    message: str,
+    message: Message,
     line: int | None = None,
 ) -> SourceError:
-    """An error at ``node``; a node that comes from a block names the including script."""
+    """An error at ``node``; a node that comes from a block names the including script
+    (one message around any other, so no message needs a second id with the script)."""
     field = ".".join(["nodes", node.id, *map(str, sub)])
     if node.origin.file != script.file:
-        message += f" (in script {script.id})"
-    return SourceError(node.origin.file, line or node.origin.line(*sub), field, message)
+        message = Message.of(IN_SCRIPT, problem=message, script=script.id)
+    return SourceError.said(node.origin.file, line or node.origin.line(*sub), field, message)
+
+
+#: What a block's problem says about the script that includes it.
+IN_SCRIPT = N_("%(problem)s (in script %(script)s)")
+_UNKNOWN_NODE = N_("unknown node '%(node)s'")
+_UNKNOWN_VARIABLE = N_("unknown variable '%(variable)s'")
 
 
 def _texts(node: CompiledNode) -> Iterator[tuple[tuple[str, ...], str]]:
@@ -97,26 +105,32 @@ def _check_references(script: Script) -> list[SourceError]:
         spec = node.spec
         for intent, target in spec.on.items():
             if intent not in ROUTABLE_INTENTS:
-                errors.append(_err(script, node, ("on", intent), f"unknown intent '{intent}'"))
+                said = Message.of(N_("unknown intent '%(intent)s'"), intent=intent)
+                errors.append(_err(script, node, ("on", intent), said))
             if target not in script.nodes:
-                errors.append(_err(script, node, ("on", intent), f"unknown node '{target}'"))
+                said = Message.of(_UNKNOWN_NODE, node=target)
+                errors.append(_err(script, node, ("on", intent), said))
         for key in ("default", "next"):
             target = getattr(spec, key)
             if target is not None and target not in script.nodes:
-                errors.append(_err(script, node, (key,), f"unknown node '{target}'"))
+                said = Message.of(_UNKNOWN_NODE, node=target)
+                errors.append(_err(script, node, (key,), said))
         for i, f in enumerate(spec.followups):
             if f.ask not in script.nodes:
-                errors.append(_err(script, node, ("followups", i), f"unknown node '{f.ask}'"))
+                said = Message.of(_UNKNOWN_NODE, node=f.ask)
+                errors.append(_err(script, node, ("followups", i), said))
         for digit in spec.dtmf:
             if digit not in _DTMF_KEYS:
-                errors.append(_err(script, node, ("dtmf", digit), f"'{digit}' is not a keypad key"))
+                said = Message.of(N_("'%(key)s' is not a keypad key"), key=digit)
+                errors.append(_err(script, node, ("dtmf", digit), said))
         if spec.gate == "identity" and Intent.AFFIRM.value not in spec.on:
-            errors.append(_err(script, node, ("gate",), "the identity gate must route 'affirm'"))
+            said = Message(N_("the identity gate must route 'affirm'"))
+            errors.append(_err(script, node, ("gate",), said))
     for name, target in [("start", script.start)] + [
         (f"handlers.{k}", v) for k, v in script.handlers.model_dump().items() if isinstance(v, str)
     ]:
         if target not in script.nodes:
-            errors.append(SourceError(script.file, None, name, f"unknown node '{target}'"))
+            errors.append(SourceError.of(script.file, None, name, _UNKNOWN_NODE, node=target))
     return errors
 
 
@@ -128,7 +142,7 @@ def _check_variables(script: Script) -> list[SourceError]:
                 unknown = variables_of(text) - ALL_VARIABLES
             except PromptError as exc:
                 errors.append(
-                    _err(script, node, sub, exc.message, node.origin.text_line(sub, exc.line))
+                    _err(script, node, sub, exc.text, node.origin.text_line(sub, exc.line))
                 )
                 continue
             for var in sorted(unknown):
@@ -137,13 +151,14 @@ def _check_variables(script: Script) -> list[SourceError]:
                         script,
                         node,
                         sub,
-                        f"unknown variable '{var}'",
+                        Message.of(_UNKNOWN_VARIABLE, variable=var),
                         node.origin.text_line(sub, _line_of(text, var)),
                     )
                 )
         for var in node.spec.requires:
             if var not in ALL_VARIABLES:
-                errors.append(_err(script, node, ("requires",), f"unknown variable '{var}'"))
+                said = Message.of(_UNKNOWN_VARIABLE, variable=var)
+                errors.append(_err(script, node, ("requires",), said))
     return errors
 
 
@@ -159,7 +174,7 @@ def _check_graph(script: Script) -> list[SourceError]:
     live = reachable(script, [script.start, *_handler_nodes(script)])
     for nid, node in script.nodes.items():
         if nid not in live:
-            errors.append(_err(script, node, (), "unreachable node"))
+            errors.append(_err(script, node, (), Message(N_("unreachable node"))))
     # Reverse reachability from the closing nodes: which nodes can still end the call?
     can_end = {nid for nid, n in script.nodes.items() if n.spec.end is not None}
     changed = True
@@ -170,7 +185,8 @@ def _check_graph(script: Script) -> list[SourceError]:
                 can_end.add(nid)
                 changed = True
     for nid in sorted(live - can_end):
-        errors.append(_err(script, script.nodes[nid], (), "no way to end the call from this node"))
+        said = Message(N_("no way to end the call from this node"))
+        errors.append(_err(script, script.nodes[nid], (), said))
     return errors
 
 
@@ -178,11 +194,12 @@ def _check_identity(script: Script) -> list[SourceError]:
     gates = [n for n in script.nodes.values() if n.spec.gate == "identity"]
     if len(gates) != 1:
         return [
-            SourceError(
+            SourceError.of(
                 script.file,
                 None,
                 "nodes",
-                f"a script needs exactly one identity gate node, found {len(gates)}",
+                N_("a script needs exactly one identity gate node, found %(n)s"),
+                n=len(gates),
             )
         ]
     errors = []
@@ -191,9 +208,8 @@ def _check_identity(script: Script) -> list[SourceError]:
     for key, target in [*gate.on.items(), ("default", gate.default)]:
         if key != Intent.AFFIRM.value and target is not None and target == confirmed:
             sub: tuple[str, ...] = ("on", key) if key != "default" else ("default",)
-            errors.append(
-                _err(script, gates[0], sub, "only 'affirm' may lead past the identity gate")
-            )
+            said = Message(N_("only 'affirm' may lead past the identity gate"))
+            errors.append(_err(script, gates[0], sub, said))
     for nid in sorted(pre_identity_nodes(script)):
         node = script.nodes[nid]
         for sub, text in _texts(node):
@@ -207,7 +223,12 @@ def _check_identity(script: Script) -> list[SourceError]:
                         script,
                         node,
                         sub,
-                        f"account detail '{var}' can be spoken before identity is confirmed",
+                        Message.of(
+                            N_(
+                                "account detail '%(variable)s' can be spoken before identity is confirmed"
+                            ),
+                            variable=var,
+                        ),
                         node.origin.text_line(sub, _line_of(text, var)),
                     )
                 )
@@ -239,7 +260,13 @@ def _check_disclosure(
         return []
     if pack is None:
         return [
-            SourceError(script.file, None, "language", f"no language pack for '{script.language}'")
+            SourceError.of(
+                script.file,
+                None,
+                "language",
+                N_("no language pack for '%(language)s'"),
+                language=script.language,
+            )
         ]
     try:
         text = opening_text(script, bank_name)
@@ -249,12 +276,15 @@ def _check_disclosure(
                 script,
                 start,
                 ("say",),
-                f"opening cannot be rendered before identity: {exc.message}",
+                Message.of(
+                    N_("opening cannot be rendered before identity: %(reason)s"), reason=exc.text
+                ),
             )
         ]
     missing = [group for group in pack.disclosure if not any(p in text for p in group)]
+    said = N_("opening disclosure missing: say one of %(phrases)s")
     return [
-        _err(script, start, ("say",), f"opening disclosure missing: say one of {' / '.join(group)}")
+        _err(script, start, ("say",), Message.of(said, phrases=" / ".join(group)))
         for group in missing
     ]
 
@@ -296,6 +326,9 @@ def render_prompt(prompt: Prompt, account: Account, bank_name: str) -> str:
     return render(prompt.template, ctx)
 
 
+_CANNOT_RENDER = N_("cannot be rendered: %(reason)s")
+
+
 @dataclass(frozen=True)
 class RenderProblem:
     error: SourceError
@@ -317,8 +350,8 @@ def render_problems(
             except PromptError as exc:
                 node = script.nodes[p.node]
                 line = node.origin.text_line(p.sub, exc.line) if exc.line else p.line
-                what = "refused" if exc.refused else "cannot be rendered"
-                error = _err(script, node, p.sub, f"{what}: {exc.message}", line)
+                what = N_("refused: %(reason)s") if exc.refused else _CANNOT_RENDER
+                error = _err(script, node, p.sub, Message.of(what, reason=exc.text), line)
                 found.append(RenderProblem(error, exc.refused))
     return found
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.messages import N_
 from bot.core.vocab import EntityLabel, Intent, Outcome, RiskBand, Scenario
 
 #: Pseudo-intents a node may route on besides the :class:`Intent` values.
@@ -67,11 +68,13 @@ class Node(_Strict):
         kinds = [bool(self.on or self.default), self.next is not None, self.end is not None]
         if sum(kinds) != 1:
             raise ValueError(
-                "a node needs exactly one of: 'on'/'default' (question), "
-                "'next' (statement) or 'end' (closing)"
+                N_(
+                    "a node needs exactly one of: 'on'/'default' (question), "
+                    "'next' (statement) or 'end' (closing)"
+                )
             )
         if self.requires and self.default is None:
-            raise ValueError("'requires' needs a 'default' to go to when it is skipped")
+            raise ValueError(N_("'requires' needs a 'default' to go to when it is skipped"))
         return self
 
     @property

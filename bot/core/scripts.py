@@ -22,6 +22,7 @@ from typing import TypeVar
 from jinja2 import Template
 from pydantic import BaseModel, ValidationError
 
+from bot.core.messages import N_
 from bot.core.script_model import BlockFile, Handlers, LanguagePack, Node, ScriptFile
 from bot.core.templating import PromptError, compile_prompt
 from bot.core.vocab import RiskBand, Scenario
@@ -34,6 +35,8 @@ from bot.core.yamlsource import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+#: Two block files with one id (the library's loader and the workspace's say the same).
+DUPLICATE_BLOCK = N_("duplicate block id '%(block)s'")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ class Script:
 def _parse(text: str, file: str, model: type[M]) -> tuple[M, LineMap]:
     data, lines = load_yaml(text, file)
     if not isinstance(data, dict):
-        raise SourceFileError([SourceError(file, 1, "", "expected a mapping at the top level")])
+        raise SourceFileError(
+            [SourceError.of(file, 1, "", N_("expected a mapping at the top level"))]
+        )
     try:
         return model.model_validate(data), lines
     except ValidationError as exc:
@@ -135,11 +140,8 @@ def _compile_node(
             compiled[key] = compile_prompt(source)
         except PromptError as exc:
             line = origin.text_line(sub, exc.line)
-            errors.append(
-                SourceError(
-                    origin.file, line, f"nodes.{node_id}.{'.'.join(map(str, sub))}", exc.message
-                )
-            )
+            field = f"nodes.{node_id}.{'.'.join(map(str, sub))}"
+            errors.append(SourceError.said(origin.file, line, field, exc.text))
     if errors:
         return None, errors
     say = compiled["say"]
@@ -164,11 +166,12 @@ def build_script(
         block = blocks.get(inc.block)
         if block is None:
             errors.append(
-                SourceError(
+                SourceError.of(
                     file,
                     lines.line(("include", i)),
                     f"include[{i}]",
-                    f"unknown block '{inc.block}'",
+                    N_("unknown block '%(block)s'"),
+                    block=inc.block,
                 )
             )
             continue
@@ -177,30 +180,38 @@ def build_script(
         extra = set(inc.with_) - set(block.spec.params)
         for name in sorted(missing):
             errors.append(
-                SourceError(
+                SourceError.of(
                     file,
                     lines.line(("include", i)),
                     f"include[{i}].with",
-                    f"block '{inc.block}' needs parameter '{name}'",
+                    N_("block '%(block)s' needs parameter '%(param)s'"),
+                    block=inc.block,
+                    param=name,
                 )
             )
         for name in sorted(extra):
             errors.append(
-                SourceError(
+                SourceError.of(
                     file,
                     lines.line(("include", i)),
                     f"include[{i}].with",
-                    f"block '{inc.block}' has no parameter '{name}'",
+                    N_("block '%(block)s' has no parameter '%(param)s'"),
+                    block=inc.block,
+                    param=name,
                 )
             )
         for nid, node in block.spec.nodes.items():
             if nid in nodes:
                 errors.append(
-                    SourceError(
+                    SourceError.of(
                         file,
                         lines.line(("include", i)),
                         f"include[{i}]",
-                        f"node '{nid}' of block '{inc.block}' clashes with a node already defined",
+                        N_(
+                            "node '%(node)s' of block '%(block)s' clashes with a node already defined"
+                        ),
+                        node=nid,
+                        block=inc.block,
                     )
                 )
                 continue
@@ -266,8 +277,8 @@ class TemplateLibrary:
                 continue
             if spec.id in blocks:
                 self.errors.append(
-                    SourceError(
-                        str(path), lines.line(("id",)), "id", f"duplicate block id '{spec.id}'"
+                    SourceError.of(
+                        str(path), lines.line(("id",)), "id", DUPLICATE_BLOCK, block=spec.id
                     )
                 )
                 continue
@@ -284,7 +295,11 @@ class TemplateLibrary:
         if script is None:
             return None
         if script.id in self.scripts:
-            self.errors.append(SourceError(file, 1, "id", f"duplicate script id '{script.id}'"))
+            self.errors.append(
+                SourceError.of(
+                    file, 1, "id", N_("duplicate script id '%(script)s'"), script=script.id
+                )
+            )
             return None
         self.scripts[script.id] = script
         self.sources[script.id] = text

@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
+from bot.core.messages import N_, Message
 from bot.core.templating import environment
 from bot.core.yamlsource import SourceError, SourceFileError, load_yaml
 
@@ -50,62 +51,64 @@ def _const_str(node: nodes.Node) -> str | None:
     return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
 
 
-def _reason(node: nodes.Node, loop_depth: int) -> str | None:
+def _reason(node: nodes.Node, loop_depth: int) -> Message | None:
     """Why ``node`` is refused, or None."""
     if isinstance(node, nodes.Getattr):
         if node.attr.startswith("_") or node.attr in _INTERNAL_ATTRS:
-            return f"access to the internal attribute '{node.attr}'"
+            return Message.of(N_("access to the internal attribute '%(name)s'"), name=node.attr)
     elif isinstance(node, nodes.Getitem):
         key = node.arg
         if not isinstance(key, nodes.Const):
-            return "a computed subscript (prompts may only use constant keys)"
+            return Message(N_("a computed subscript (prompts may only use constant keys)"))
         if isinstance(key.value, str) and key.value.startswith("_"):
-            return f"access to the internal key '{key.value}'"
+            return Message.of(N_("access to the internal key '%(name)s'"), name=key.value)
     elif isinstance(node, nodes.Keyword) and node.key == "attribute":
         value = _const_str(node.value)
         if value is None or value.startswith("_"):
-            return "an 'attribute=' argument naming an internal or computed attribute"
+            return Message(N_("an 'attribute=' argument naming an internal or computed attribute"))
     elif isinstance(node, nodes.Filter | nodes.Test) and node.name == "attr":
-        return "the 'attr' filter (it reaches object internals)"
+        return Message(N_("the 'attr' filter (it reaches object internals)"))
     elif isinstance(node, nodes.Name) and node.name in _ESCAPE_NAMES:
-        return f"the Jinja global '{node.name}' (a known sandbox escape route)"
+        return Message.of(
+            N_("the Jinja global '%(name)s' (a known sandbox escape route)"), name=node.name
+        )
     elif isinstance(node, nodes.Const) and isinstance(node.value, str) and "__" in node.value:
-        return "a string naming a dunder ('__'): a sandbox escape attempt"
+        return Message(N_("a string naming a dunder ('__'): a sandbox escape attempt"))
     elif isinstance(node, nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends):
-        return "loading another template"
+        return Message(N_("loading another template"))
     elif isinstance(node, nodes.Pow):
-        return "the power operator (resource exhaustion)"
+        return Message(N_("the power operator (resource exhaustion)"))
     elif isinstance(node, nodes.Mul):
         return _mul_reason(node)
     elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
         if node.node.name == "range":
             return _range_reason(node)
     elif isinstance(node, nodes.For) and loop_depth > 0:
-        return "nested loops (resource exhaustion)"
+        return Message(N_("nested loops (resource exhaustion)"))
     return None
 
 
-def _mul_reason(node: nodes.Mul) -> str | None:
+def _mul_reason(node: nodes.Mul) -> Message | None:
     for side in (node.left, node.right):
         if isinstance(side, nodes.List | nodes.Tuple) or (
             isinstance(side, nodes.Const) and isinstance(side.value, str)
         ):
-            return "repeating a string or list (resource exhaustion)"
+            return Message(N_("repeating a string or list (resource exhaustion)"))
         if (
             isinstance(side, nodes.Const)
             and isinstance(side.value, int | float)
             and abs(side.value) > _MAX_FACTOR
         ):
-            return "multiplying by a large number (resource exhaustion)"
+            return Message(N_("multiplying by a large number (resource exhaustion)"))
     return None
 
 
-def _range_reason(node: nodes.Call) -> str | None:
+def _range_reason(node: nodes.Call) -> Message | None:
     for arg in node.args:
         if not (isinstance(arg, nodes.Const) and isinstance(arg.value, int)):
-            return "range() with a computed bound (resource exhaustion)"
+            return Message(N_("range() with a computed bound (resource exhaustion)"))
         if abs(arg.value) > _MAX_RANGE:
-            return f"range() over {_MAX_RANGE} items (resource exhaustion)"
+            return Message.of(N_("range() over %(n)s items (resource exhaustion)"), n=_MAX_RANGE)
     return None
 
 
@@ -116,13 +119,13 @@ def _walk(node: nodes.Node, depth: int = 0) -> Iterator[tuple[nodes.Node, int]]:
         yield from _walk(child, inner)
 
 
-def screen_template(text: str) -> list[tuple[int, str]]:
+def screen_template(text: str) -> list[tuple[int, Message]]:
     """(line within ``text``, reason) of every construct refused in a prompt."""
     try:
         ast = environment().parse(text)
     except TemplateSyntaxError:
         return []  # not a template that could run; a lint error elsewhere
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, Message]] = []
     for node, depth in _walk(ast):
         reason = _reason(node, depth)
         if reason:
@@ -136,7 +139,7 @@ _RAW = re.compile(
 )
 
 
-def screen_raw(source: str) -> list[tuple[int, str]]:
+def screen_raw(source: str) -> list[tuple[int, Message]]:
     """A textual pass over the whole source: catches escapes anywhere in the file,
     including YAML that does not parse (which the AST pass cannot see)."""
     found = []
@@ -144,7 +147,11 @@ def screen_raw(source: str) -> list[tuple[int, str]]:
         hit = _RAW.search(tag.group(0))
         if hit:
             line = source.count("\n", 0, tag.start() + hit.start()) + 1
-            found.append((line, f"template construct '{hit.group(0).strip()}' is not allowed"))
+            construct = hit.group(0).strip()
+            text = Message.of(
+                N_("template construct '%(construct)s' is not allowed"), construct=construct
+            )
+            found.append((line, text))
     return found
 
 
@@ -174,7 +181,8 @@ def screen(source: str, file: str) -> list[SourceError]:
                 continue
             for line_in_text, reason in screen_template(text):
                 line = lines.text_line(path, line_in_text)
-                found.setdefault(line, SourceError(file, line, ".".join(map(str, path)), reason))
+                field = ".".join(map(str, path))
+                found.setdefault(line, SourceError.said(file, line, field, reason))
     for line, reason in screen_raw(source):
-        found.setdefault(line, SourceError(file, line, "", reason))
+        found.setdefault(line, SourceError.said(file, line, "", reason))
     return sorted(found.values(), key=lambda p: p.line or 0)

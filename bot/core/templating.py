@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from bot.core import render_budget
+from bot.core.messages import N_, Message
 from bot.core.render_budget import budgeted_filter
 
 
@@ -58,11 +59,13 @@ class PromptError(Exception):
     """A template that cannot be compiled or rendered; ``line`` is within the template.
 
     ``refused`` marks what the sandbox or the render limits stopped (an escape attempt,
-    resource exhaustion): such a template is refused, not merely wrong."""
+    resource exhaustion): such a template is refused, not merely wrong. ``text`` is the
+    message with its id and values (:mod:`bot.core.messages`), ``message`` its English."""
 
-    def __init__(self, message: str, line: int | None = None, *, refused: bool = False):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, text: Message, line: int | None = None, *, refused: bool = False):
+        self.text = text
+        self.message = str(text)
+        super().__init__(self.message)
         self.line = line
         self.refused = refused
 
@@ -177,11 +180,17 @@ MAX_SOURCE = 20_000
 
 def compile_prompt(source: str) -> Template:
     if len(source) > MAX_SOURCE:
-        raise PromptError(f"a prompt of {len(source):,} characters (at most {MAX_SOURCE:,})")
+        raise PromptError(
+            Message.of(
+                N_("a prompt of %(n)s characters (at most %(max)s)"),
+                n=f"{len(source):,}",
+                max=f"{MAX_SOURCE:,}",
+            )
+        )
     try:
         return environment().from_string(source)
     except TemplateSyntaxError as exc:
-        raise PromptError(f"template syntax error: {exc.message}", exc.lineno) from exc
+        raise _syntax_error(exc) from exc
 
 
 def variables_of(source: str) -> set[str]:
@@ -189,8 +198,14 @@ def variables_of(source: str) -> set[str]:
     try:
         ast = environment().parse(source)
     except TemplateSyntaxError as exc:
-        raise PromptError(f"template syntax error: {exc.message}", exc.lineno) from exc
+        raise _syntax_error(exc) from exc
     return set(meta.find_undeclared_variables(ast))
+
+
+def _syntax_error(exc: TemplateSyntaxError) -> PromptError:
+    """Jinja2's own explanation, after a prefix of ours."""
+    text = Message.of(N_("template syntax error: %(reason)s"), reason=exc.message)
+    return PromptError(text, exc.lineno)
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -200,6 +215,10 @@ def _template_line(exc: BaseException) -> int | None:
         if frame.filename == "<template>":
             line = frame.lineno
     return line
+
+
+#: Why a render was stopped (the render budget's own reason is English, as a value).
+_OVER_LIMITS = N_("over the render limits: %(reason)s")
 
 
 def render(
@@ -213,24 +232,22 @@ def render(
         try:
             return tidy_spaces(render_budget.collect(template.generate(context), b))
         except UndefinedError as exc:
-            raise PromptError(f"undefined variable: {exc.message}", _template_line(exc)) from exc
+            text = Message.of(N_("undefined variable: %(reason)s"), reason=exc.message)
+            raise PromptError(text, _template_line(exc)) from exc
         except SecurityError as exc:
-            raise PromptError(
-                f"refused by the sandbox: {exc}", _template_line(exc), refused=True
-            ) from exc
+            text = Message.of(N_("refused by the sandbox: %(reason)s"), reason=exc)
+            raise PromptError(text, _template_line(exc), refused=True) from exc
         except render_budget.LimitExceeded as exc:
-            raise PromptError(
-                f"over the render limits: {exc.reason}", _template_line(exc), refused=True
-            ) from exc
+            text = Message.of(_OVER_LIMITS, reason=exc.reason)
+            raise PromptError(text, _template_line(exc), refused=True) from exc
         except RecursionError as exc:
-            raise PromptError(
-                "over the render limits: recursion too deep", _template_line(exc), refused=True
-            ) from exc
+            text = Message.of(_OVER_LIMITS, reason=Message(N_("recursion too deep")))
+            raise PromptError(text, _template_line(exc), refused=True) from exc
         except MemoryError as exc:
-            raise PromptError(
-                "over the render limits: out of memory", _template_line(exc), refused=True
-            ) from exc
+            text = Message.of(_OVER_LIMITS, reason=Message(N_("out of memory")))
+            raise PromptError(text, _template_line(exc), refused=True) from exc
         except Exception as exc:  # ZeroDivisionError in a test, TypeError, ValueError...
-            raise PromptError(
-                f"cannot be rendered: {type(exc).__name__}: {exc}", _template_line(exc)
-            ) from exc
+            text = Message.of(
+                N_("cannot be rendered: %(reason)s"), reason=f"{type(exc).__name__}: {exc}"
+            )
+            raise PromptError(text, _template_line(exc)) from exc

@@ -8,12 +8,14 @@ we keep a ``path -> line`` map next to the plain Python data.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot.core.messages import N_, Message, Params
 
 PathKey = tuple[str | int, ...]
 
@@ -39,12 +41,39 @@ _Loader.add_implicit_resolver(
 
 @dataclass(frozen=True)
 class SourceError:
-    """One problem in a source file, with the place a person should look."""
+    """One problem in a source file, with the place a person should look.
+
+    ``message`` is the English text (what ``bot scripts lint`` prints); ``template`` and
+    ``params`` are its message id and values for a translation (see
+    :mod:`bot.core.messages`), empty for a parser's own message."""
 
     file: str
     line: int | None
     field: str
     message: str
+    template: str = ""
+    params: Params = ()
+
+    @classmethod
+    def of(
+        cls, file: str, line: int | None, field: str, template: str, **params: object
+    ) -> SourceError:
+        """An error whose message is ``template % params`` (``template`` marked ``N_``)."""
+        return cls.said(file, line, field, Message.of(template, **params))
+
+    @classmethod
+    def said(cls, file: str, line: int | None, field: str, message: Message) -> SourceError:
+        return cls(file, line, field, str(message), message.template, message.params)
+
+    @property
+    def text(self) -> Message | None:
+        """The translatable message, or None for a parser's own text."""
+        return Message(self.template, self.params) if self.template else None
+
+    def shown(self, gettext: Callable[[str], str]) -> str:
+        """The message in the language of ``gettext`` (a parser's text as it is)."""
+        text = self.text
+        return text.shown(gettext) if text is not None else self.message
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -111,10 +140,16 @@ def load_yaml(text: str, file: str) -> tuple[Any, LineMap]:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise SourceFileError(
-            [SourceError(file, line, "", f"invalid YAML: {exc.problem or exc}")]
+            [
+                SourceError.of(
+                    file, line, "", N_("invalid YAML: %(reason)s"), reason=exc.problem or exc
+                )
+            ]
         ) from exc
     except yaml.YAMLError as exc:
-        raise SourceFileError([SourceError(file, None, "", f"invalid YAML: {exc}")]) from exc
+        raise SourceFileError(
+            [SourceError.of(file, None, "", N_("invalid YAML: %(reason)s"), reason=exc)]
+        ) from exc
     lines = LineMap()
     if node is not None:
         _walk(node, (), lines)
@@ -125,7 +160,9 @@ def load_yaml_file(path: Path) -> tuple[Any, LineMap]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceFileError([SourceError(str(path), None, "", f"cannot read: {exc}")]) from exc
+        raise SourceFileError(
+            [SourceError.of(str(path), None, "", N_("cannot read: %(reason)s"), reason=exc)]
+        ) from exc
     return load_yaml(text, str(path))
 
 
@@ -135,5 +172,12 @@ def pydantic_errors(exc: Any, file: str, lines: LineMap, prefix: PathKey = ()) -
     for err in exc.errors():
         loc = (*prefix, *err["loc"])
         dotted = ".".join(str(p) for p in loc)
-        out.append(SourceError(file, lines.line(loc), dotted, err["msg"]))
+        out.append(SourceError(file, lines.line(loc), dotted, err["msg"], _rule(err)))
     return out
+
+
+def _rule(err: Any) -> str:
+    """The message id of a model's own rule (a validator's ``ValueError`` text, which
+    pydantic prints after "Value error, "); "" for pydantic's own messages."""
+    cause = err.get("ctx", {}).get("error") if err.get("type") == "value_error" else None
+    return str(cause) if isinstance(cause, ValueError) else ""

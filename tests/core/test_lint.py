@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.lint import lint_library, opening_text
+from bot.core.lint import IN_SCRIPT, lint_library, opening_text
 from bot.core.scripts import TemplateLibrary, load_library
 from bot.core.yamlsource import SourceError
 
@@ -164,3 +164,34 @@ def test_block_parameters_must_be_bound(templates_copy: Path) -> None:
     errors = _lint(templates_copy)
     _only(errors, "needs parameter 'on_success'")
     _only(errors, "has no parameter 'on_succes'")
+
+
+def test_each_message_keeps_its_id_and_values_for_a_translation(templates_copy: Path) -> None:
+    """English stays what the CLI prints; the id and values give the same text translated,
+    a block's problem wrapped once in the script that includes it."""
+    f = templates_copy / "blocks" / "q_occupation.yaml"
+    _edit(f, "从事什么工作吗？", "从事什么工作吗？{{ salary_amount }}")
+    s = templates_copy / "scripts" / "dormant_short.yaml"
+    _edit(s, "scenarios: [dormant]", "scenarios: [sleeping]")
+    errors = _lint(templates_copy)
+    fake = {
+        "unknown variable '%(variable)s'": "VAR<%(variable)s>",
+        IN_SCRIPT: "%(problem)s @%(script)s",
+    }
+    block = _only(errors, "unknown variable 'salary_amount'")
+    assert block.template == IN_SCRIPT and block.text is not None
+    assert str(block.text) == block.message
+    assert re.fullmatch(r"VAR<salary_amount> @\w+", block.shown(lambda m: fake.get(m, m)))
+    schema = _only(errors, "Input should be")  # pydantic's own text: no id, shown as it is
+    assert schema.template == "" and schema.shown(lambda m: "X") == schema.message
+
+
+def test_a_model_rule_is_a_message_id_behind_pydantics_prefix(templates_copy: Path) -> None:
+    f = templates_copy / "blocks" / "q_occupation.yaml"
+    f.write_text(
+        f.read_text(encoding="utf-8") + "  bad:\n    say: 甲\n    next: x\n    end: completed\n",
+        encoding="utf-8",
+    )
+    err = _only(_lint(templates_copy), "^Value error, a node needs exactly one of")
+    assert err.template.startswith("a node needs exactly one of")
+    assert err.shown(lambda m: "ZH" if m == err.template else m) == "ZH"
