@@ -24,6 +24,8 @@ from bot.store.models import (
     ReviewItemRow,
     TurnRow,
 )
+from bot.web.i18n import translations
+from bot.web.labels import label
 from tests.web.conftest import login
 from tests.web.factories import populate
 
@@ -304,9 +306,7 @@ def _turn_texts(html: str) -> dict[int, str]:
     return {int(i): unescape(re.sub(r"<[^>]+>", "", text)) for i, text in found}
 
 
-def test_the_pages_and_the_api_show_one_masked_call(
-    app_client: TestClient, engine: Engine
-) -> None:
+def test_the_pages_and_the_api_show_one_masked_call(app_client: TestClient, engine: Engine) -> None:
     """The call detail, the review item page and the API render one view model: the same
     masked characters for every turn, the error and the account."""
     populate(engine)
@@ -334,6 +334,13 @@ def test_the_pages_and_the_api_show_one_masked_call(
     assert api["error"] and unescape(api["error"]) in unescape(detail)
     assert api["error"] in unescape(review)
     assert api["account"]["phone"] in detail and api["account"]["phone"] in review
+    # what each answer meant, by its Chinese label (the code stays in data-value)
+    zh = translations("zh_CN").gettext
+    readings = {r for t in api["turns"] for r in t["reading"]}
+    assert readings
+    for r in readings:
+        shown = f'data-value="{r}">{label("reading", r, zh)}<'
+        assert shown in detail and shown in review and label("reading", r, zh) != r
 
 
 def test_every_role_sees_calls_and_strangers_do_not(app_client: TestClient, engine: Engine) -> None:
