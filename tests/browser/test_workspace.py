@@ -52,7 +52,8 @@ def test_edit_lint_submit_and_a_second_person_publishes(page: Any, live: Live) -
     assert int(page.locator("#ws-gutter .bad").first.inner_text()) in (bad_line, bad_line + 1)
     assert "个问题" in page.inner_text("#ws-status")  # Chinese by default
     problem = page.locator("#ws-problems li").first.inner_text()
-    assert problem.startswith("scripts/dormant_short.yaml:") and "invalid YAML" in problem
+    # translated by the editor's script from the lint answer's message id
+    assert problem.startswith("scripts/dormant_short.yaml:") and "YAML 格式错误：" in problem
     screenshot(page, "workspace-editor-lint")
 
     edited = original.replace("（简版，低风险）", "（简版，低风险，浏览器测试）")

@@ -279,7 +279,7 @@ def test_a_draft_may_be_saved_with_errors_but_not_submitted(
     detail = app_client.get(f"{API}/versions/1").json()
     assert detail["source"] == broken and detail["errors"]
     page = app_client.get(f"{PAGE}/versions/1")
-    assert "unknown variable &#39;nobody&#39;" in page.text and 'class="bad"' in page.text
+    assert "未知的变量“nobody”" in page.text and 'class="bad"' in page.text
     fixed = save(app_client, token, with_greeting())
     assert fixed.json()["version"]["version"] == 2 and fixed.json()["errors"] == []
     other = login(app_client, "compliance2")

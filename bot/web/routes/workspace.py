@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from enum import Enum
 from functools import wraps
@@ -39,6 +39,7 @@ from bot.settings import Settings
 from bot.web.deps import DB, Viewer, clock, require
 from bot.web.errors import ErrorOut, ProblemOut, refusals
 from bot.web.i18n import N_
+from bot.web.i18n_catalog import problem_messages
 from bot.web.pages import page_gettext, render
 from bot.web.params import VersionNo
 from bot.web.roles import Permission
@@ -108,8 +109,17 @@ APPROVING = _desk(APPROVE)
 # -- API models ---------------------------------------------------------------------------
 
 
-def _problems(items: list[Problem]) -> list[ProblemOut]:
-    return [ProblemOut(**asdict(p)) for p in items]
+class CheckProblemOut(ProblemOut):
+    """A problem of a document: ``message`` in English, ``template`` and ``params`` its
+    message id and values (a value is text or ``{"template", "params"}``), for a client
+    that shows it in another language; ``template`` is empty for a parser's own text."""
+
+    template: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _problems(items: list[Problem]) -> list[CheckProblemOut]:
+    return [CheckProblemOut(**p.as_json()) for p in items]
 
 
 class VersionOut(BaseModel):
@@ -126,7 +136,7 @@ class VersionOut(BaseModel):
 
 class VersionDetailOut(VersionOut):
     source: str
-    errors: list[ProblemOut]
+    errors: list[CheckProblemOut]
 
 
 class DocumentOut(BaseModel):
@@ -144,15 +154,15 @@ class SourceIn(BaseModel):
 
 class LintOut(BaseModel):
     ok: bool
-    errors: list[ProblemOut]
+    errors: list[CheckProblemOut]
     #: Sandbox escape attempts: a save of this text is refused.
-    refused: list[ProblemOut]
+    refused: list[CheckProblemOut]
 
 
 class SavedOut(BaseModel):
     version: VersionOut
     #: Lint errors: saved, but they block submitting.
-    errors: list[ProblemOut]
+    errors: list[CheckProblemOut]
 
 
 class ReasonIn(BaseModel):
@@ -484,10 +494,10 @@ def _to_version(v: Version) -> RedirectResponse:
 
 def _source_lines(source: str, problems: list[Problem], file: str) -> list[dict[str, Any]]:
     """Each line of the document with the problems reported at it."""
-    at: dict[int, list[str]] = {}
+    at: dict[int, list[Problem]] = {}
     for p in problems:
         if p.file == file and p.line:
-            at.setdefault(p.line, []).append(p.message)
+            at.setdefault(p.line, []).append(p)
     return [
         {"no": i, "text": text, "problems": at.get(i, [])}
         for i, text in enumerate(source.splitlines() or [""], 1)
@@ -533,10 +543,17 @@ def _editor(
         file=report.file,
         problems=report.problems,
         refused_n=len(report.refused),
-        problems_json=[asdict(p) | {"refused": True} for p in report.refused]
-        + [asdict(p) | {"refused": False} for p in report.errors],
+        problems_json=[p.as_json() | {"refused": True} for p in report.refused]
+        + [p.as_json() | {"refused": False} for p in report.errors],
+        # what the script needs to show the problems of a later lint in this language
+        messages_json=_translated(problem_messages(), desk.gettext),
         message=message,
     )
+
+
+def _translated(messages: Iterable[str], gettext: Callable[[str], str]) -> dict[str, str]:
+    """Message id -> translation, for those that have one (none in English)."""
+    return {m: t for m in messages if (t := gettext(m)) != m}
 
 
 @_page("GET", "/{kind}/{doc}/edit")

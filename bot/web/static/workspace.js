@@ -27,6 +27,22 @@
     JSON.parse((wordsBlock && wordsBlock.textContent) || "{}")
   );
   const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (m, name) => (name in values ? String(values[name]) : m));
+  // Problems come with their message id and values: shown in the page's language (the
+  // template translates the ids a problem can have; English needs none).
+  const messagesBlock = document.getElementById("ws-messages");
+  const catalogue = JSON.parse((messagesBlock && messagesBlock.textContent) || "{}");
+  function say(m) {
+    const text = catalogue[m.template] || m.template;
+    const names = Object.keys(m.params || {});
+    if (!names.length) return text;
+    const values = {};
+    for (const name of names) {
+      const v = m.params[name];
+      values[name] = typeof v === "string" ? v : say(v);
+    }
+    return fill(text, values);
+  }
+  const shown = (p) => (p.template ? say(p) : p.message);
   let timer = null;
   let sent = 0;
 
@@ -50,7 +66,7 @@
       const note = document.createElement("div");
       note.className = "ws-note" + (items.some((p) => p.refused) ? " refused" : "");
       note.style.top = 6 + (line - 1) * LINE + "px";
-      note.textContent = items.map((p) => p.message).join(" · ");
+      note.textContent = items.map(shown).join(" · ");
       note.title = note.textContent;
       note.dataset.line = line;
       note.addEventListener("click", () => goTo(line));
@@ -72,7 +88,7 @@
       const li = document.createElement("li");
       if (p.refused) li.className = "refused";
       const where = p.file + (p.line ? ":" + p.line : "") + (p.field ? " " + p.field : "");
-      li.textContent = (p.refused ? words.refused + " " : "") + where + ": " + p.message;
+      li.textContent = (p.refused ? words.refused + " " : "") + where + ": " + shown(p);
       if (here(p)) {
         li.style.cursor = "pointer";
         li.addEventListener("click", () => goTo(p.line));

@@ -18,32 +18,72 @@ Two kinds of finding:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from bot.core.lint import lint_library, render_problems
+from bot.core.messages import Message, Params, params_json
 from bot.core.routing import load_router
 from bot.core.scoring import RiskScorer, RuleSet
 from bot.core.script_model import BlockFile, LanguagePack
-from bot.core.scripts import Script, TemplateLibrary, parse_model
+from bot.core.scripts import DUPLICATE_BLOCK, Script, TemplateLibrary, parse_model
 from bot.core.scripts import _Block as Block
 from bot.core.template_screen import screen
 from bot.core.yamlsource import SourceError, SourceFileError
 from bot.settings import Settings
 from bot.templates_store import FOLDERS, RULESET_FILE, PublishedSet, packaged_docs
+from bot.web.i18n import N_
 from bot.web.workspace.documents import Documents, Kind
 
 
 @dataclass(frozen=True)
 class Problem:
     """One finding, located for the editor: ``file`` is relative to the templates tree
-    (the document itself is ``scripts/<id>.yaml`` or ``rulesets/default.yaml``)."""
+    (the document itself is ``scripts/<id>.yaml`` or ``rulesets/default.yaml``).
+
+    ``message`` is the English text (kept in audit records and the API), ``template``
+    and ``params`` its message id and values, shown in the reader's language with
+    :meth:`shown` (empty for a parser's own text, shown as it is)."""
 
     file: str
     line: int | None
     field: str
     message: str
+    template: str = ""
+    params: Params = ()
+
+    @classmethod
+    def of(
+        cls, file: str, line: int | None, field: str, template: str, **params: object
+    ) -> Problem:
+        return cls.located(SourceError.of(file, line, field, template, **params))
+
+    @classmethod
+    def located(cls, error: SourceError, file: str | None = None) -> Problem:
+        """``error`` as a problem, at ``file`` if given (relative to the tree)."""
+        at = error.file if file is None else file
+        return cls(at, error.line, error.field, error.message, error.template, error.params)
+
+    def shown(self, gettext: Callable[[str], str]) -> str:
+        """The message in the language of ``gettext``."""
+        if not self.template:
+            return self.message
+        return Message(self.template, self.params).shown(gettext)
+
+    def as_json(self) -> dict[str, Any]:
+        """What the editor's script reads: the located message with its id and values
+        (``params``: name -> text or ``{"template", "params"}``) to translate."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+            "template": self.template,
+            "params": params_json(self.params),
+        }
 
 
 @dataclass
@@ -136,7 +176,7 @@ def library_with(
         if block.spec.id in lib.blocks:
             line = block.lines.line(("id",))
             lib.errors.append(
-                SourceError(file, line, "id", f"duplicate block id '{block.spec.id}'")
+                SourceError.of(file, line, "id", DUPLICATE_BLOCK, block=block.spec.id)
             )
             continue
         lib.blocks[block.spec.id] = block
@@ -149,7 +189,7 @@ def _relative(settings: Settings, error: SourceError) -> Problem:
     path = Path(error.file)
     root = settings.templates_dir
     file = str(path.relative_to(root)) if path.is_relative_to(root) else error.file
-    return Problem(file, error.line, error.field, error.message)
+    return Problem.located(error, file)
 
 
 def _router_errors(settings: Settings, lib: TemplateLibrary) -> list[SourceError]:
@@ -174,7 +214,7 @@ def _render_all(settings: Settings, script: Script, report: Report) -> None:
 
 
 def _screen(source: str, file: str) -> list[Problem]:
-    return [Problem(e.file, e.line, e.field, e.message) for e in screen(source, file)]
+    return [Problem.located(e) for e in screen(source, file)]
 
 
 def _render_scripts(settings: Settings, scripts: list[Script], report: Report) -> None:
@@ -212,8 +252,8 @@ def _reply_problems(settings: Settings, source: str, file: str) -> list[Problem]
         try:
             text.format(bank_name=settings.bank_name, hotline=settings.bank_hotline or "95555")
         except (KeyError, IndexError, ValueError) as exc:
-            message = f"only {{bank_name}} and {{hotline}} can be used here ({exc!r})"
-            found.append(Problem(file, lines.line(path), ".".join(path), message))
+            only = N_("only {bank_name} and {hotline} can be used here (%(reason)s)")
+            found.append(Problem.of(file, lines.line(path), ".".join(path), only, reason=repr(exc)))
     return found
 
 
@@ -236,9 +276,8 @@ def check_tree_document(
     if kind is Kind.SCRIPTS:
         script = lib.scripts.get(doc)
         if script is None and not mine:
-            report.errors.insert(
-                0, Problem(file, _id_line(source), "id", f"the script's id must stay '{doc}'")
-            )
+            stay = N_("the script's id must stay '%(id)s'")
+            report.errors.insert(0, Problem.of(file, _id_line(source), "id", stay, id=doc))
         if script is not None:
             _render_all(settings, script, report)
         return report
@@ -248,7 +287,8 @@ def check_tree_document(
     if got is not None and got != expected:
         key = "id" if kind is Kind.BLOCKS else "language"
         line = _key_line(source, key)
-        report.errors.insert(0, Problem(file, line, key, f"the {key} must stay '{expected}'"))
+        stay = N_("the id must stay '%(id)s'") if kind is Kind.BLOCKS else _LANGUAGE_STAYS
+        report.errors.insert(0, Problem.of(file, line, key, stay, id=expected))
     if kind is Kind.LANGUAGES:
         report.errors += _reply_problems(settings, source, file)
         language = got or ""
@@ -257,6 +297,9 @@ def check_tree_document(
         scripts = _using(lib, settings, file)
     _render_scripts(settings, scripts, report)
     return report
+
+
+_LANGUAGE_STAYS = N_("the language must stay '%(id)s'")
 
 
 def _key_line(source: str, key: str) -> int | None:
@@ -279,7 +322,8 @@ def check_ruleset(settings: Settings, source: str) -> Report:
     except SourceFileError as exc:
         report.errors = [_relative(settings, e) for e in exc.errors]
     except (ValueError, TypeError) as exc:
-        report.errors = [Problem(file, None, "", f"the rule set cannot be used: {exc}")]
+        unusable = N_("the rule set cannot be used: %(reason)s")
+        report.errors = [Problem.of(file, None, "", unusable, reason=exc)]
     return report
 
 
