@@ -204,9 +204,10 @@ class DialogueManager:
         self._replied: set[Act] = set()
         self._slow = False
         #: Identity gate: the callee was heard at this node (speech, even unclear), and
-        #: the re-prompt offering the keypad was said.
+        #: the re-prompt offering the keypad was said; what was said there before.
         self._heard = False
         self._keypad_offered = False
+        self._gate_texts: list[str] = []
         hotline = bank_hotline or language.hotline_fallback.format(bank_name=bank_name)
         self._reply_vars = {"bank_name": bank_name, "hotline": hotline}
 
@@ -305,6 +306,9 @@ class DialogueManager:
         self, nlu: NluResult, alternatives: tuple[str, ...], ctx: NluContext
     ) -> NluResult:
         """The identity gate's corrections of the NLU's intent (see the branches)."""
+        earlier, self._gate_texts = self._gate_texts, [*self._gate_texts, nlu.text]
+        if self._greeting_heard(nlu, alternatives, earlier, ctx):
+            return _with_intent(nlu, Intent.VOICEMAIL, "greeting")
         intent = nlu.intent.intent
         if intent is not Intent.AFFIRM and (
             nlu.intent.source != "rule" or intent in (Intent.INFORM, Intent.UNCLEAR)
@@ -324,6 +328,33 @@ class DialogueManager:
             return nlu
         heard = self._holder_in_alternatives(nlu, alternatives, ctx)
         return _with_intent(nlu, Intent.AFFIRM, "n-best") if heard else nlu
+
+    def _greeting_heard(
+        self,
+        nlu: NluResult,
+        alternatives: tuple[str, ...],
+        earlier: list[str],
+        ctx: NluContext,
+    ) -> bool:
+        """An answering machine's greeting the NLU did not see in the best reading: in
+        one of the recogniser's other readings, or in the turn read after what was said
+        before at this question. A greeting has a pause that can end the turn, and on a
+        noisy line neither half alone may read as one ("你好年波打滴用破战时无法接听",
+        then "请再提示因货流源", with "请再提示因货留言" in the n-best): the gate would take
+        the halves for two refusals and close the call as unverified (``busy``), having
+        asked a machine twice. Taking a person for a machine costs one neutral message
+        and a retry, as ``busy`` does."""
+        if nlu.intent.intent is Intent.VOICEMAIL:
+            return False
+        readings = list(alternatives)
+        if earlier:
+            before = "".join(earlier)
+            readings += [before + t for t in (nlu.text, *alternatives)]
+        return any(
+            self.analyzer.analyze(text, ctx).intent.intent is Intent.VOICEMAIL
+            for text in dict.fromkeys(readings)
+            if text
+        )
 
     def _is_filler(self, text: str) -> bool:
         han = [c for c in text if "\u3400" <= c <= "\u9fff"]
@@ -536,6 +567,7 @@ class DialogueManager:
             self._repeats = 0
             self._heard = False
             self._keypad_offered = False
+            self._gate_texts = []
             if spec.end is not None:
                 utterance = BotUtterance(
                     "".join(parts), spec.topic, node.id, UtteranceKind.CLOSING, True, self._slow

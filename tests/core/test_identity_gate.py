@@ -124,3 +124,46 @@ def test_the_name_is_not_expected_by_another_account(library: TemplateLibrary) -
     dm = dm_for(library, _analyzer(), account=make_account(name="张伟"))
     dm.start()
     assert dm.expected_name == "张伟"
+
+
+def _greeting_analyzer(**table: Intent) -> TableAnalyzer:
+    """A noisy line's voicemail greeting: each half misheard reads as a refusal."""
+    return _analyzer(**table, 留言=Intent.VOICEMAIL, 接听=Intent.REFUSE, 提示=Intent.REFUSE)
+
+
+def test_a_greeting_in_two_turns_ends_as_voicemail_by_the_n_best(
+    library: TemplateLibrary,
+) -> None:
+    # p09 on the 15 dB line: the pause in the greeting ended the turn, 留言 only in the n-best.
+    dm = _start(library, _greeting_analyzer())
+    first = dm.handle(CalleeEvent.speech("你好年波打滴用破战时无法接听"))
+    assert first is not None and first.kind is UtteranceKind.REPROMPT
+    dm.handle(CalleeEvent.speech("请再提示因货流源", alternatives=("请再提示因货留言",)))
+    assert dm.record.outcome is Outcome.VOICEMAIL
+    assert dm.record.turns[-2].decision == "voicemail detected"
+
+
+def test_a_greeting_cut_across_two_turns_ends_as_voicemail_read_whole(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _greeting_analyzer(无法接听请再=Intent.VOICEMAIL))
+    dm.handle(CalleeEvent.speech("您好暂时无法接听"))
+    assert not dm.done
+    dm.handle(CalleeEvent.speech("请再提示因货流源", interrupted=True))
+    assert dm.record.outcome is Outcome.VOICEMAIL
+
+
+def test_a_voicemail_reading_in_the_n_best_beats_a_yes(library: TemplateLibrary) -> None:
+    # A greeting that says its owner's name must not be taken for the holder.
+    dm = _start(library, _greeting_analyzer(是我=Intent.AFFIRM))
+    dm.handle(CalleeEvent.speech("是我", alternatives=("请在提示音后留言",)))
+    assert dm.record.outcome is Outcome.VOICEMAIL and not dm.record.identity_confirmed
+
+
+def test_two_refusals_at_the_gate_are_not_read_as_a_greeting(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _greeting_analyzer(不想说=Intent.REFUSE))
+    dm.handle(CalleeEvent.speech("不想说", alternatives=("不想说啊",)))
+    dm.handle(CalleeEvent.speech("不想说"))
+    assert dm.done and dm.record.outcome is not Outcome.VOICEMAIL
