@@ -60,8 +60,9 @@ class FeatureSpec(BaseModel):
     reading_with: list[str] = Field(default_factory=list)
     #: ...and none of which may hold in it.
     reading_unless: list[str] = Field(default_factory=list)
-    #: The reading must be at least this sure (a half-heard admission is doubt, not an
-    #: admission: pair a hard feature with a soft one below this).
+    #: The reading (or the intent, for ``intents``) must be at least this sure (a
+    #: half-heard admission is doubt, not an admission: pair a hard feature with a soft
+    #: one below this; a bare "嗯" is an affirm at 0.6).
     min_confidence: float = Field(0.0, ge=0, le=1)
     #: ...and below this (the soft twin of a hard feature).
     max_confidence: float = Field(1.0, ge=0, le=1)
@@ -329,6 +330,10 @@ COMPUTED: dict[str, ComputedCheck] = {
 }
 
 
+def _sure_enough(spec: FeatureSpec, confidence: float) -> bool:
+    return spec.min_confidence <= confidence < spec.max_confidence + 1e-9
+
+
 def _reading_slot(spec: FeatureSpec, answer: Answer) -> Slot | None:
     """The slot of ``answer``'s reading that fires ``spec``, if any."""
     reading = answer.nlu.reading
@@ -336,8 +341,7 @@ def _reading_slot(spec: FeatureSpec, answer: Answer) -> Slot | None:
         (
             found
             for r in spec.reading
-            if (found := reading.slot(r)) is not None
-            and spec.min_confidence <= found.confidence < spec.max_confidence + 1e-9
+            if (found := reading.slot(r)) is not None and _sure_enough(spec, found.confidence)
         ),
         None,
     )
@@ -408,7 +412,7 @@ class RiskScorer:
         for a in answers:
             if not _applies(spec, a):
                 continue
-            if a.nlu.intent.intent in spec.intents:
+            if a.nlu.intent.intent in spec.intents and _sure_enough(spec, a.nlu.intent.confidence):
                 out.append(
                     _ev(a, f"intent {a.nlu.intent.intent.value} ({a.nlu.intent.confidence:.2f})")
                 )

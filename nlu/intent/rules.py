@@ -41,6 +41,12 @@ SOURCE = "rule"
 CONF_ANNOUNCEMENT = 0.98
 CONF_STRONG = 0.93
 CONF_LEXICON = 0.95
+#: A bare backchannel ("嗯", "嗯嗯") is most often a yes but may be "huh?" or "go on":
+#: an affirm, below the rule set's bar for a hard admission (0.65), so it can route a
+#: question but never admit anything on its own.
+CONF_BACKCHANNEL = 0.6
+#: Bare backchannels (see CONF_BACKCHANNEL).
+BACKCHANNELS = frozenset({"嗯", "嗯嗯", "嗯嗯嗯", "嗯呐", "恩", "恩恩"})
 CONF_CUSTODY = 0.9
 
 IDENTITY_TOPICS = frozenset({"identity", "default"})
@@ -350,7 +356,7 @@ _AFFIRM_WORDS = _words(
     嗯 嗯嗯 嗯呐 嗯对 嗯是 嗯是我 好 好的 好的好的 好嘞 好吧 行 行的 行吧 行行行 可以 可以的
     可以可以 没错 没错没错 是我 是我啊 就是我 我就是 我是 本人 是本人 我本人 就是本人 是我本人
     没问题 得嘞 要得 中 系 系我 ok OK 确认 当然 当然是 确实 确实是 明白 明白了 知道了 清楚了
-    是这样 是这样的 对没错 是的没错 没毛病"""
+    是这样 是这样的 对没错 是的没错 没毛病 有 有的 有过 有啊 有呀"""
 )
 _DENY_WORDS = _words(
     """不是 不是的 不是我 不是本人 我不是 没有 没有没有 没 没有的 没有的事 都没有 从来没有 从没有
@@ -362,7 +368,7 @@ _UNCLEAR_WORDS = _words(
     可能吧 好像是吧 好像吧 大概吧 大概 也许吧 也许 说不准 说不好 不好说 不确定 不太确定
     不晓得 晓不得 想不起来了 想不起来 谁知道呢 我也不知道 我不知道 我也不清楚 我不清楚 随便
     说不清 说不清楚 不太知道 记不得了 我忘了 忘掉了 应该是吧 差不多吧 不一定 我哪知道
-    我哪晓得"""
+    我哪晓得 呃 呃呃 额 额额"""
 )
 
 
@@ -580,6 +586,8 @@ def _lexicon(core: str, topic: str) -> IntentScore | None:
         return _score(Intent.AFFIRM, CONF_LEXICON)
     if topic == "counterparty" and core in {"不认识", "我不认识", "不认识他", "不认识她"}:
         return _score(Intent.DENY, CONF_LEXICON - 0.1)
+    if core in BACKCHANNELS:
+        return _score(Intent.AFFIRM, CONF_BACKCHANNEL)
     for intent, words in _LEXICONS.items():
         if core in words or core.lower() in words:
             return _score(intent, CONF_LEXICON)

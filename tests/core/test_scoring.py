@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from bot.core.vocab import EntityLabel as L
 from bot.core.vocab import Intent as I
 from bot.core.vocab import Outcome, RiskBand
 from bot.core.yamlsource import SourceFileError
+from nlu.intent import rules as intent_rules
 from nlu.reading.schema import Reading, Slot
 from nlu.types import Entity, IntentScore, NluResult
 from tests.conftest import TEMPLATES, make_account
@@ -157,6 +159,25 @@ def test_credentials_follow_up_answered_yes_is_an_admission(scorer: RiskScorer) 
     rec = record(ans("card_custody", "有，告诉过", I.AFFIRM, node="credentials_check"), *LEGIT)
     a = scorer.score(rec, make_account(model_score=0.3))
     assert "credentials_admitted" in a.fired() and a.band is RiskBand.HIGH and a.severe
+
+
+@pytest.mark.parametrize(
+    ("text", "admitted"), [("嗯", False), ("嗯嗯。", False), ("有", True), ("有的", True)]
+)
+def test_a_bare_backchannel_to_the_credentials_question_is_doubt_not_an_admission(
+    scorer: RiskScorer, text: str, admitted: bool
+) -> None:
+    """ "嗯" may be "go on" or "huh?": it routes the question as a yes but admits nothing
+    (a reviewer sees the doubt); "有" to "有没有…告诉过别人" is a yes (the model read it
+    as no)."""
+    intent = intent_rules.match(text, "card_custody")
+    assert intent is not None and intent.intent is I.AFFIRM
+    answer = ans("card_custody", text, node="credentials_check")
+    answer = dataclasses.replace(answer, nlu=dataclasses.replace(answer.nlu, intent=intent))
+    a = scorer.score(record(answer, *LEGIT), make_account(model_score=0.3))
+    assert ("credentials_admitted" in a.fired()) is admitted
+    assert ("credentials_unclear" in a.fired()) is not admitted
+    assert a.severe is admitted and (a.band is RiskBand.HIGH) is admitted
 
 
 def test_no_to_credentials_question_raises_nothing(scorer: RiskScorer) -> None:
