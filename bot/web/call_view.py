@@ -97,23 +97,6 @@ class TurnView(BaseModel):
         return present.highlight([present.Span(**p.model_dump()) for p in self.pieces])
 
 
-class EvidenceView(BaseModel):
-    topic: str
-    node_id: str
-    answer: str
-    match: str
-
-
-class RuleView(BaseModel):
-    feature: str
-    description: str
-    category: str
-    weight: float
-    hits: int
-    contribution: float
-    evidence: list[EvidenceView]
-
-
 class ScoreView(BaseModel):
     score: float
     band: str | None
@@ -123,7 +106,9 @@ class ScoreView(BaseModel):
     severe: bool
     ruleset_version: str
     band_reason: str
-    rules: list[RuleView] = Field(description="fired rules, largest contribution first")
+    rules: list[present.ExplanationRow] = Field(
+        description="fired rules, largest contribution first"
+    )
 
 
 class DispositionView(BaseModel):
@@ -273,12 +258,7 @@ def call_view(detail: CallDetail, *, has_recording: bool, reveal: bool = False) 
             prior_contribution=ra.prior_contribution, logit=ra.logit, severe=ra.severe,
             ruleset_version=ra.ruleset_version,
             band_reason=present.shown(ra.band_reason, reveal),
-            rules=[
-                RuleView(
-                    **{**r.__dict__, "evidence": [EvidenceView(**e.__dict__) for e in r.evidence]}
-                )
-                for r in present.explanation_rows(ra.explanation, reveal)
-            ],
+            rules=present.explanation_rows(ra.explanation, reveal),
         ) if ra else None,
         dispositions=[
             DispositionView(

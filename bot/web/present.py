@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
+from pydantic import BaseModel
 
 from bot.core.masking import mask_card, mask_id, mask_phone, mask_text
 from bot.core.vocab import SENSITIVE_LABELS
@@ -137,16 +138,18 @@ def entity_value(entity: EntityRow, reveal: bool = False) -> str:
 # -- explanation ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(BaseModel):
+    """The callee's words that fired a rule (masked) and what in them matched."""
+
     topic: str
     node_id: str
     answer: str
     match: str
 
 
-@dataclass(frozen=True)
-class ExplanationRow:
+class ExplanationRow(BaseModel):
+    """A fired rule of a score's explanation, as the pages and the API show it."""
+
     feature: str
     description: str
     category: str
