@@ -42,6 +42,7 @@ import functools
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,23 @@ class Transcriber:
     def transcribe(
         self, samples: np.ndarray, rate: int = 16000, hint: DecodeHint | None = None
     ) -> Transcript:
+        started = time.perf_counter()
+        early = self.screen(samples, rate)
+        if early is not None:
+            return early
+        samples = samples.astype(np.float32, copy=False)
+        audio_s = samples.size / rate
+        if audio_s + WINDOW_PAD_S <= MAX_SHORT_WINDOW_S:
+            raws = self._decode_piece(samples, hint)
+            if hint is not None and hint.hotwords.strip():
+                raws = self._check_name(samples, raws, hint.hotwords.strip())
+        else:
+            raws = [self._decode_long(samples)]
+        return _transcript(raws, audio_s, started)
+
+    def screen(self, samples: np.ndarray, rate: int = 16000) -> Transcript | None:
+        """The empty transcript of a segment with nothing to decode (under 100 ms, or no
+        speech for the gate); None when it is to be decoded."""
         if rate != 16000:
             raise ValueError("Whisper needs 16 kHz samples")
         audio_s = samples.size / rate
@@ -164,15 +182,54 @@ class Transcriber:
         samples = samples.astype(np.float32, copy=False)
         if self.options.speech_gate and not self._has_speech(samples):
             return Transcript("", "", audio_s, time.perf_counter() - started)
-        if audio_s + WINDOW_PAD_S <= MAX_SHORT_WINDOW_S:
-            raws = self._decode_piece(samples, hint)
-            if hint is not None and hint.hotwords.strip():
-                raws = self._check_name(samples, raws, hint.hotwords.strip())
-        else:
-            raws = [self._decode_long(samples)]
-        texts = [normalize(r) for r in raws]
-        alternatives = tuple(dict.fromkeys(t for t in texts[1:] if t and t != texts[0]))
-        return Transcript(texts[0], raws[0], audio_s, time.perf_counter() - started, alternatives)
+        return None
+
+    def batch_key(self, samples: np.ndarray, hint: DecodeHint | None = None) -> float | None:
+        """The encoder window (s) a screened segment is decoded in, when it may share one
+        ``generate`` call with other segments of that window (:meth:`decode_batch`); None
+        when it is decoded alone: a hinted decode has its own prefix, beam, hypotheses and
+        timestamp mode and may decode twice, a long segment is cut into pieces."""
+        if hint is not None and (hint.hotwords.strip() or hint.hypotheses > 1):
+            return None
+        audio_s = samples.size / 16000
+        if audio_s + WINDOW_PAD_S > MAX_SHORT_WINDOW_S:
+            return None
+        return encoder_window(audio_s)
+
+    def decode_batch(self, pieces: Sequence[np.ndarray]) -> list[Transcript]:
+        """Screened, unhinted segments of one encoder window (:meth:`batch_key`) decoded
+        in one ``generate`` call: the encoder and every decoder step run once for the
+        batch. Each gets the text a decode alone gives it: the batch runs to the largest
+        token cap, so a segment that reached its own (a runaway on a short clip, which
+        alone stops there) is decoded again alone."""
+        import ctranslate2
+
+        started = time.perf_counter()
+        windows = {encoder_window(p.size / 16000) for p in pieces}
+        if len(windows) != 1:
+            raise ValueError(f"a batch shares one encoder window, not {sorted(windows)}")
+        window = windows.pop()
+        pieces = [p.astype(np.float32, copy=False) for p in pieces]
+        caps = [token_cap(p.size / 16000) for p in pieces]
+        prompt, _eot = self._prompt
+        features = np.stack([self._features(p, window) for p in pieces])
+        results = self.model.model.generate(
+            ctranslate2.StorageView.from_array(features),
+            [prompt] * len(pieces),
+            beam_size=self.options.beam_size,
+            max_length=max(caps),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+        )
+        out: list[Transcript] = []
+        for piece, cap, result in zip(pieces, caps, results, strict=True):
+            # CTranslate2 4.x generates at most max_length // 2 tokens here (measured);
+            # a sequence that long may have been cut short alone.
+            capped = len(result.sequences_ids[0]) >= cap // 2
+            raws = self._decode_piece(piece) if capped and cap < max(caps) else self._texts(result)
+            out.append(_transcript(raws, piece.size / 16000, started))
+        return out
 
     def _check_name(self, samples: np.ndarray, raws: list[str], name: str) -> list[str]:
         """A hinted decode that writes the hotword is checked: the hotword can put the
@@ -204,15 +261,9 @@ class Transcriber:
         import ctranslate2
 
         model = self.model
-        window = min(
-            MAX_SHORT_WINDOW_S,
-            max(MIN_WINDOW_S, math.ceil((audio_s + WINDOW_PAD_S) / WINDOW_STEP_S) * WINDOW_STEP_S),
-        )
-        padded = np.zeros(int(window * 16000), dtype=np.float32)
-        padded[: samples.size] = samples
-        features = model.feature_extractor(padded)[:, : int(window * FRAMES_PER_SECOND)]
+        features = self._features(samples, encoder_window(audio_s))
         prefix = self._hotword_prefix(hint.hotwords) if hint else []
-        prompt, eot = self._prompt
+        prompt, _eot = self._prompt
         extra: dict[str, Any] = {}
         if prefix:
             # With a hotword prefix and no timestamps, Whisper often writes the hotword
@@ -233,6 +284,20 @@ class Transcriber:
             suppress_blank=True,
             **extra,
         )[0]
+        return self._texts(result)
+
+    def _features(self, samples: np.ndarray, window: float) -> np.ndarray:
+        """The log-mel features of ``samples`` padded with silence to ``window`` s."""
+        padded = np.zeros(int(window * 16000), dtype=np.float32)
+        padded[: samples.size] = samples
+        features: np.ndarray = self.model.feature_extractor(padded)
+        return features[:, : int(window * FRAMES_PER_SECOND)]
+
+    def _texts(self, result: Any) -> list[str]:
+        """A generation result's texts, best first; ``[""]`` when the best looks like
+        noise, and without the hypotheses below ``min_avg_logprob``."""
+        model = self.model
+        _prompt, eot = self._prompt
         texts: list[str] = []
         for i, sequence in enumerate(result.sequences_ids):
             tokens = [t for t in sequence if t < eot]
@@ -301,6 +366,21 @@ class Transcriber:
     def warm_up(self) -> None:
         """Load the model and run one decode, so the first call's first turn is not slow."""
         self.transcribe(np.zeros(16000, dtype=np.float32))
+
+
+def encoder_window(audio_s: float) -> float:
+    """The encoder window (s) a short segment is decoded in: the speech plus
+    ``WINDOW_PAD_S``, rounded up to ``WINDOW_STEP_S``, within ``MIN_WINDOW_S`` ..
+    ``MAX_SHORT_WINDOW_S`` (see the module notes)."""
+    steps = math.ceil((audio_s + WINDOW_PAD_S) / WINDOW_STEP_S)
+    return min(MAX_SHORT_WINDOW_S, max(MIN_WINDOW_S, steps * WINDOW_STEP_S))
+
+
+def _transcript(raws: list[str], audio_s: float, started: float) -> Transcript:
+    """The transcript of decoded texts (best first; the rest become alternatives)."""
+    texts = [normalize(r) for r in raws]
+    alternatives = tuple(dict.fromkeys(t for t in texts[1:] if t and t != texts[0]))
+    return Transcript(texts[0], raws[0], audio_s, time.perf_counter() - started, alternatives)
 
 
 def token_cap(audio_s: float, hint: DecodeHint | None = None) -> int:
