@@ -123,6 +123,22 @@ WHISPER_DECODE = Histogram(
     "Wall time of one Whisper decode of a speech segment on a call (ms).",
     buckets=(50, 100, 150, 200, 300, 400, 600, 800, 1000, 1500, 2500, 5000),
 )
+ASR_QUEUE_DELAY = Gauge(
+    "callbot_asr_queue_delay_seconds",
+    "Speech segments' wait for the recogniser (enqueue to decode start): moving p95 over "
+    "10 s, or the oldest waiting segment's age when longer (s).",
+    multiprocess_mode="livemax",
+)
+ASR_HOLDING = Gauge(
+    "callbot_asr_holding_new_calls",
+    "1 while the ASR queue delay is over its bound and the worker takes no new calls.",
+    multiprocess_mode="livemax",
+)
+ASR_BATCH = Histogram(
+    "callbot_asr_batch_segments",
+    "Speech segments decoded together in one recogniser call.",
+    buckets=(1, 2, 4, 8, 16, 32),
+)
 SPEECH_ERRORS = Counter(
     "callbot_speech_errors",
     "Speech recognition (asr) and synthesis (tts) failures on calls.",
@@ -176,6 +192,16 @@ def turn_answered(latency_ms: float | None) -> None:
 
 def segment_decoded(seconds: float) -> None:
     WHISPER_DECODE.observe(seconds * 1000.0)
+
+
+def asr_queue(delay_s: float, holding: bool) -> None:
+    """The ASR service's queue delay now, and whether it holds new calls back."""
+    ASR_QUEUE_DELAY.set(delay_s)
+    ASR_HOLDING.set(1 if holding else 0)
+
+
+def asr_batch(segments: int) -> None:
+    ASR_BATCH.observe(segments)
 
 
 def speech_error(component: str) -> None:
