@@ -48,6 +48,20 @@ class VoiceSettings(BaseModel):
     #: for a small CER gain: docs/voice.md). The identity question always decodes with a
     #: beam of at least 3 and the holder's name as hotwords.
     asr_beam_size: int = Field(1, ge=1, le=10)
+    #: Where Whisper runs: ``cpu``, ``cuda`` (a GPU: CTranslate2's PyPI wheel has CUDA
+    #: support) or ``auto``, and CTranslate2's compute type there (``int8`` on a CPU;
+    #: ``float16`` or ``int8_float16`` on a GPU). Nothing depends on a GPU.
+    asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    asr_compute_type: str = "int8"
+    #: The process's ASR service decodes segments of simultaneous calls together: at most
+    #: this many in one decode (1 = one at a time; a GPU takes far more than a CPU) ...
+    asr_batch_size: int = Field(8, ge=1, le=64)
+    #: ... the oldest waiting at most this long for others to join its batch.
+    asr_batch_wait_ms: float = Field(15.0, ge=0, le=200)
+    #: Back-pressure: while segments wait longer than this for the recogniser (moving
+    #: p95), ``bot worker`` starts no new calls (those in progress go on) until the wait
+    #: is under half of it again. 0 = never hold calls back.
+    asr_max_queue_delay_ms: float = Field(300.0, ge=0)
     #: Where the media WebSocket listens (the loopback gateway and ``bot serve``).
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)  # 0 = any free port

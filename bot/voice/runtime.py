@@ -8,6 +8,7 @@ from bot.core.account import Account
 from bot.core.investigation import Investigator
 from bot.settings import REPO_ROOT, Settings
 from bot.voice.asr import AsrOptions, Transcriber, shared_transcriber
+from bot.voice.asr_service import BatchOptions, start_service
 from bot.voice.session import VoiceStack
 from bot.voice.tts.cache import PromptCache
 from bot.voice.tts.factory import build_prompt_cache
@@ -22,6 +23,22 @@ def build_transcriber(settings: Settings) -> Transcriber:
             cpu_threads=v.asr_cpu_threads,
             num_workers=v.asr_num_workers,
             beam_size=v.asr_beam_size,
+            device=v.asr_device,
+            compute_type=v.asr_compute_type,
+        ),
+    )
+
+
+def start_asr_service(settings: Settings, transcriber: Transcriber) -> None:
+    """The process's ASR service in front of the shared transcriber: every call's STT
+    sends its segments there (``bot.voice.asr_service``)."""
+    v = settings.voice
+    start_service(
+        transcriber,
+        BatchOptions(
+            batch_size=v.asr_batch_size,
+            wait_s=v.asr_batch_wait_ms / 1000,
+            max_queue_delay_s=v.asr_max_queue_delay_ms / 1000,
         ),
     )
 
@@ -44,6 +61,7 @@ def build_voice_stack(
 
     if warm_up:
         transcriber.warm_up()
+    start_asr_service(settings, transcriber)
     provider = settings.telephony.provider
     stack = VoiceStack(
         investigator,

@@ -3,7 +3,9 @@
 A :class:`SegmentedSTTService`: pipecat buffers the audio between the VAD's start and
 stop events and hands each segment to :meth:`run_stt`; we decode it with our tuned
 settings (pipecat's own ``WhisperSTTService`` loads a model per call and passes no
-beam size or token cap) off the event loop.
+beam size or token cap) off the event loop: through the process's ASR service when one
+runs in front of the transcriber (it batches the segments of simultaneous calls:
+``bot.voice.asr_service``), else in a thread of its own.
 
 The dialogue tells it, with a :class:`DecodeHintFrame` sent upstream, what the next
 answer may contain (the holder's name at the identity question); the hint holds until
@@ -17,6 +19,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pipecat.frames.frames import (
     DataFrame,
     Frame,
@@ -30,7 +33,8 @@ from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot import metrics
-from bot.voice.asr import DecodeHint, Transcriber
+from bot.voice.asr import DecodeHint, Transcriber, Transcript
+from bot.voice.asr_service import service_for
 from bot.voice.audio import to_float
 
 
@@ -66,6 +70,7 @@ class LocalWhisperSTT(SegmentedSTTService):
             **kwargs,
         )
         self._transcriber = transcriber
+        self._service = service_for(transcriber)
         #: Every segment's transcript with its decode time (the session keeps them).
         self.transcripts: list[tuple[str, float]] = []
         #: Segments handed to transcription so far (the VAD's stops).
@@ -93,12 +98,17 @@ class LocalWhisperSTT(SegmentedSTTService):
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         await self.start_processing_metrics()
         with metrics.counting_errors("asr"):
-            result = await asyncio.to_thread(
-                self._transcriber.transcribe, to_float(audio), self.sample_rate, self.hint
-            )
+            result = await self._decode(to_float(audio))
         await self.stop_processing_metrics()
         metrics.segment_decoded(result.seconds)
         self.transcripts.append((result.text, result.seconds))
         if result.text:
             yield TranscriptionFrame(result.text, self._user_id, time_now_iso8601())
         yield SegmentTranscribed(len(self.transcripts), result.text, result.alternatives)
+
+    async def _decode(self, samples: np.ndarray) -> Transcript:
+        if self._service is not None:
+            return await self._service.transcribe_async(samples, self.sample_rate, self.hint)
+        return await asyncio.to_thread(
+            self._transcriber.transcribe, samples, self.sample_rate, self.hint
+        )
