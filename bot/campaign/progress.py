@@ -125,6 +125,8 @@ class StatusInput:
     next_due: dt.datetime | None
     #: Items other workers (or this one) hold in progress.
     in_progress: int = 0
+    #: Why the worker takes no new calls now (back-pressure), if it does not.
+    held: str | None = None
 
 
 def status_line(s: StatusInput, tz: dt.tzinfo | None = None) -> str:
@@ -140,6 +142,8 @@ def status_line(s: StatusInput, tz: dt.tzinfo | None = None) -> str:
     else:
         parts.append("no calls yet")
     parts.append(f"live {s.live}/{s.concurrency}")
+    if s.held:
+        parts.append(f"new calls held: {s.held}")
     parts.append(queue_text(s, tz))
     return " | ".join(parts)
 

@@ -173,6 +173,7 @@ class Worker:
         connect_warn_after: int = progress.CONNECT_WARN_AFTER,
         monotonic: Callable[[], float] = time.monotonic,
         local_tz: dt.tzinfo | None = None,
+        hold: Callable[[], str | None] | None = None,
     ) -> None:
         """``outbox_wait_s``: with ``run(until_idle=True)``, also wait for the outbox
         (delivered by another thread or process) until no disposition is due within that
@@ -183,7 +184,10 @@ class Worker:
         (retries backing off, calling hours closed), so the worker exits. ``status_every_s``:
         a status line every that many seconds (``monotonic``), 0 = none.
         ``connect_warn_after``: that many unanswered calls in a row are warned about.
-        ``local_tz``: the time zone times are shown in (None: this machine's)."""
+        ``local_tz``: the time zone times are shown in (None: this machine's).
+        ``hold``: asked before claiming; a reason (the ASR queue over its bound:
+        :func:`bot.voice.asr_service.hold_reason`) means no new calls now, those in
+        progress go on."""
         self.engine = engine
         self.investigator = investigator
         self.gateway = gateway
@@ -202,6 +206,9 @@ class Worker:
         self.on_notice = on_notice
         self.monotonic = monotonic
         self.local_tz = local_tz
+        self.hold = hold
+        #: Why new calls are held back now (None: they are not).
+        self.held: str | None = None
         self.stats = WorkerStats()
         self.progress = progress.Progress()
         self.connect_watch = progress.ConnectWatch(connect_warn_after)
@@ -348,6 +355,7 @@ class Worker:
                 due_now=view.due_now,
                 next_due=view.next_due,
                 in_progress=view.in_progress,
+                held=self.held,
             ),
             self.local_tz,
         )
@@ -434,7 +442,9 @@ class Worker:
         while not stop.is_set():
             self.last_turn = time.monotonic()
             self.stats.recovered += self._db(lambda: recover_expired(self.engine, now=self.clock()))
-            claims = self._claim(self.concurrency - len(live))
+            free = self.concurrency - len(live)
+            self.held = self.hold() if free and self.hold is not None else None
+            claims = self._claim(0 if self.held else free)
             for c in claims:
                 live[pool.submit(self.run_claim, c)] = c
             done = [f for f in live if f.done()]

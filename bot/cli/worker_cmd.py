@@ -172,6 +172,7 @@ def worker_command(
     from bot.store.db import make_engine
     from bot.store.migrate import upgrade
     from bot.store.retry import GaveUp, Reconnector
+    from bot.voice.asr_service import hold_reason
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -198,6 +199,7 @@ def worker_command(
         idle_horizon_s=idle_horizon,
         status_every_s=status_every,
         on_notice=print_notice,
+        hold=hold_reason,
     )
     health.models_loaded()
     health.watch_loop(lambda: worker.last_turn)
