@@ -671,13 +671,10 @@ def groups(
     return out
 
 
-#: How long the supervisor's group list (and the partition it is computed from) may be
-#: served from memory: computing it reads every shared link (about 3 s on PostgreSQL at
-#: 100,000 accounts and 565,000 links on 2 cores).
+#: How long the supervisor's group list (kept by the dashboard, ``app.state.groups_cache``)
+#: and the partition it is computed from may be served from memory: computing them reads
+#: every shared link (1-3 s at 100,000 accounts and 565,000 links on 2 cores).
 GROUPS_MAX_AGE_S = 60.0
-_recent: TTLCache[tuple[str, int, int], tuple[int, list[Group]]] = TTLCache(
-    maxsize=16, ttl=GROUPS_MAX_AGE_S
-)
 _partitions: TTLCache[str, tuple[int, Partition]] = TTLCache(maxsize=4, ttl=GROUPS_MAX_AGE_S)
 _recent_lock = threading.Lock()
 
@@ -701,22 +698,6 @@ def recent_partition(session: Session, version: int | None = None) -> Partition:
     computed = partition(session)
     with _recent_lock:
         _partitions[key] = (version, computed)
-    return computed
-
-
-def recent_groups(session: Session, limit: int = 20, members: int = 12) -> list[Group]:
-    """:func:`groups` as the pages use it: kept for :data:`GROUPS_MAX_AGE_S` while the
-    links are unchanged (their newest id, :func:`links_version`), so a busy supervisor page
-    does not recompute it; links written or rebuilt show at once."""
-    key = (str(session.get_bind().engine.url), limit, members)
-    version = links_version(session)
-    with _recent_lock:
-        found = _recent.get(key)
-    if found is not None and found[0] == version:
-        return found[1]
-    computed = groups(session, limit, members, recent_partition(session, version))
-    with _recent_lock:
-        _recent[key] = (version, computed)
     return computed
 
 

@@ -227,8 +227,8 @@ def test_holders_with_one_name_link_only_once_someone_names_it(engine: Engine) -
         }
 
 
-def test_the_pages_group_list_is_reused_until_the_links_change(engine: Engine) -> None:
-    from bot.store.links import recent_groups
+def test_the_partition_is_reused_until_the_links_change(engine: Engine) -> None:
+    from bot.store.links import recent_partition
 
     key = LinkKey(b"t" * 32)
     with Session(engine) as s:
@@ -237,13 +237,14 @@ def test_the_pages_group_list_is_reused_until_the_links_change(engine: Engine) -
         for row in (a, b):
             refresh_account(s, row, key)
         s.commit()
-        first = recent_groups(s)
-        assert recent_groups(s) is first  # nothing changed: the same list, not recomputed
+        first = recent_partition(s)
+        assert recent_partition(s) is first  # nothing changed: the same one, not recomputed
         c = _add(s, account_id="6222000000000013", name="丙", phone_e164="+8613800000111")
         refresh_account(s, c, key)
         s.commit()
-        again = recent_groups(s)
-        assert again is not first and again[0].accounts == 3 == len(groups(s)[0].members)
+        again = recent_partition(s)
+        assert again is not first
+        assert groups(s, part=again)[0].accounts == 3 == len(groups(s)[0].members)
 
 
 def test_a_group_past_the_recursion_bound_comes_whole_from_the_partition(

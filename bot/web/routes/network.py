@@ -12,6 +12,7 @@ opaque (a digest of the node's kind and key), never the link key itself.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -183,10 +184,17 @@ def _groups(request: Request, session: Session, limit: int) -> GroupsOut:
     old) while one background thread computes the new one."""
     cache: Snapshots[int, list[links.Group]] = request.app.state.groups_cache
     found = cache.get(
-        session, limit, links.links_version(session),
-        lambda s: links.recent_groups(s, limit=limit), current=links.links_version,
+        session, limit, _groups_version(session),
+        lambda s: links.groups(s, limit, part=links.recent_partition(s)),
+        current=_groups_version,
     )  # fmt: skip
     return groups_view(found)
+
+
+def _groups_version(session: Session) -> tuple[int, int]:
+    """The links' newest id (a new link shows at once) and the age step: a delete alone
+    moves no id, so the list is also recomputed every ``links.GROUPS_MAX_AGE_S``."""
+    return links.links_version(session), int(time.monotonic() // links.GROUPS_MAX_AGE_S)
 
 
 @router.get("/network", response_class=HTMLResponse, include_in_schema=False)
