@@ -819,7 +819,7 @@ def time_monitor_computation(engine: sa.engine.Engine, n: int = 5) -> dict[str, 
 
 def time_groups_computation(engine: sa.engine.Engine, n: int = 3) -> dict[str, Any]:
     """The network groups computed from scratch (what the page does once a minute, or
-    after new links: :func:`bot.store.links.recent_groups` keeps them a minute)."""
+    after new links: the dashboard's groups cache keeps them a minute)."""
     from sqlmodel import Session
 
     from bot.store.links import groups
