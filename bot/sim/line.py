@@ -46,18 +46,20 @@ BAND_HZ = (300.0, 3400.0)
 
 @dataclass(frozen=True)
 class LineProfile:
-    """Ranges the effects of one clip are drawn from (uniformly, per clip)."""
+    """Ranges the effects of one clip are drawn from (uniformly, per clip). The defaults
+    are a poor but ordinary mobile call; a first profile twice as harsh (SNR from 12 dB,
+    up to 150 ms clipped, 4 % loss in bursts of 3) tripled Whisper base's CER."""
 
     codecs: tuple[Codec, ...] = ("alaw", "ulaw")
-    snr_db: tuple[float, float] = (12.0, 30.0)
-    gain_db: tuple[float, float] = (-16.0, -2.0)
-    level_step_p: float = 0.3
-    level_step_db: tuple[float, float] = (-8.0, 6.0)
-    clip_start_p: float = 0.3
-    clip_start_ms: tuple[float, float] = (30.0, 150.0)
-    loss_p: float = 0.5
-    loss_rate: tuple[float, float] = (0.01, 0.04)
-    max_burst: int = 3
+    snr_db: tuple[float, float] = (15.0, 30.0)
+    gain_db: tuple[float, float] = (-12.0, -2.0)
+    level_step_p: float = 0.25
+    level_step_db: tuple[float, float] = (-6.0, 6.0)
+    clip_start_p: float = 0.25
+    clip_start_ms: tuple[float, float] = (20.0, 80.0)
+    loss_p: float = 0.4
+    loss_rate: tuple[float, float] = (0.005, 0.02)
+    max_burst: int = 2
 
 
 @dataclass(frozen=True)
