@@ -9,6 +9,12 @@ concurrency level N, ``--rounds`` batches of N simultaneous calls are placed (pe
 taken in turn), and p50/p95 turn latency, Whisper decode time, CPU use and outcome
 accuracy are reported, all in one run so the levels are comparable.
 
+The benchmark reports its own noise: p50/p95 per round and their range across rounds
+(``spread``), with the box's load average before and after each level. One round is one
+sample of a tail; a p95 that moves by seconds between rounds at the same level says the
+figure is the box's (other processes, a cold first decode) rather than the bot's, so
+compare levels only where the spreads do not overlap.
+
     python bench/voice_bench.py --levels 1,2,4 --rounds 2 --report reports/voice-bench.json
 """
 
@@ -37,16 +43,29 @@ from bot.voice.server import VoiceServer
 console = Console()
 
 
+def spread(per_round: list[dict[str, float | None]]) -> dict[str, list[float]]:
+    """[lowest, highest] of each percentile over the rounds (empty rounds left out)."""
+    out: dict[str, list[float]] = {}
+    for key in ("p50", "p95"):
+        values = [v for r in per_round if (v := r.get(key)) is not None]
+        if values:
+            out[key] = [min(values), max(values)]
+    return out
+
+
 async def run_level(
     line: LoopbackLine, personas: list[Any], audio: Path, n: int, rounds: int, start: int
 ) -> dict[str, Any]:
     latencies: list[float] = []
+    per_round: list[dict[str, float | None]] = []
     asr: list[float] = []
     reply: list[float] = []
     wrong: list[str] = []
     ok = total = 0
+    load_before = os.getloadavg()
     cpu0, wall0 = os.times(), time.perf_counter()
     for r in range(rounds):
+        round_latencies: list[float] = []
         batch = [personas[(start + r * n + i) % len(personas)] for i in range(n)]
         calls = await asyncio.gather(
             *(line.call_persona(p.account, p.answers, audio / p.id) for p in batch)
@@ -58,13 +77,15 @@ async def run_level(
                 ok += 1
             else:
                 wrong.append(f"{p.id}: {got} (want {p.expected.outcome.value})")
-            latencies += c.callee.latencies_ms()
+            round_latencies += c.callee.latencies_ms()
             asr += [s * 1000 for _, s in c.voice.transcripts]
             reply += [
                 (t.first_audio - t.replied) * 1000
                 for t in c.voice.timeline.turns
                 if t.first_audio is not None and t.replied is not None
             ]
+        latencies += round_latencies
+        per_round.append(percentiles(round_latencies))
     cpu1, wall = os.times(), time.perf_counter() - wall0
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return {
@@ -72,6 +93,9 @@ async def run_level(
         "calls": total,
         "outcome_ok": ok,
         "turn_latency_ms": percentiles(latencies),
+        "rounds": per_round,
+        "spread": spread(per_round),
+        "load_avg": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "asr_ms": percentiles(asr),
         "reply_to_audio_ms": percentiles(reply),
         "wrong_outcomes": wrong,
@@ -129,7 +153,15 @@ def main() -> None:
     configure_pipecat_logging()
     report = asyncio.run(main_async(args))
     table = Table(
-        "calls at once", "calls", "outcome ok", "latency p50", "p95", "whisper p50", "cores busy"
+        "calls at once",
+        "calls",
+        "outcome ok",
+        "latency p50",
+        "p95",
+        "p95 over rounds",
+        "whisper p50",
+        "cores busy",
+        "load",
     )
     for lv in report["levels"]:
         lat, asr = lv["turn_latency_ms"], lv["asr_ms"]
@@ -139,8 +171,10 @@ def main() -> None:
             str(lv["outcome_ok"]),
             f"{lat['p50']} ms",
             f"{lat['p95']} ms",
+            "–".join(f"{v:g}" for v in lv["spread"].get("p95", [])) or "-",
             f"{asr['p50']} ms",
             str(lv["cpu_cores_busy"]),
+            f"{lv['load_avg']['before']}→{lv['load_avg']['after']}",
         )
     console.print(table)
     args.report.parent.mkdir(parents=True, exist_ok=True)
