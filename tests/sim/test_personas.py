@@ -20,7 +20,7 @@ EVAL = REPO_ROOT / "eval_personas"
 #: Id letters per split: tuning has our first personas (t), the retired first held-out
 #: set (h) and three blind-written sets (u, v, w); heldout is blind-written by two other
 #: writers (b, c).
-SPLITS = {"tuning": "[thuvw]", "heldout": "[bc]"}
+SPLITS = {"tuning": "[thuvwr]", "heldout": "[bcx]"}
 GOOD = (SHARED / "personas" / "p02_lent_to_friend.yaml").read_text(encoding="utf-8")
 #: Labels whose expected value is the words said (others are normalised: 父亲, "800").
 SURFACE_LABELS = {"person", "occupation", "employer", "location"}
