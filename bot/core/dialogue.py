@@ -13,6 +13,7 @@ Every bot utterance, callee event, NLU result and routing decision lands in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -154,6 +155,9 @@ _DTMF_TEXT = "<dtmf {}>"
 #: Readings that say the speaker is not the holder: the holder's name in them is never a
 #: confirmation.
 _SOMEONE_ELSE = frozenset({Act.DENY, Act.THIRD_PARTY, Act.WRONG_NUMBER, Act.ANNOUNCEMENT})
+#: Acts that, read together with a yes, make it no confirmation ("我是章为": confirm and
+#: third_party). Not ``announcement``: "您好，我是张伟本人" reads as one as well.
+_CONFLICTS_WITH_YES = frozenset({Act.DENY, Act.THIRD_PARTY, Act.WRONG_NUMBER})
 #: Intents that say the speaker is not the holder (or no one is): an alternative reading
 #: with the holder's name never overrides them.
 _NOT_THE_HOLDER = frozenset(
@@ -208,6 +212,7 @@ class DialogueManager:
         self._heard = False
         self._keypad_offered = False
         self._gate_texts: list[str] = []
+        self._affirmations = [re.compile(p) for p in language.identity_affirmations]
         hotline = bank_hotline or language.hotline_fallback.format(bank_name=bank_name)
         self._reply_vars = {"bank_name": bank_name, "hotline": hotline}
 
@@ -316,18 +321,49 @@ class DialogueManager:
             if self._names_holder(nlu):
                 # "我是张伟，您说" confirms identity whatever the model made of the rest; a
                 # rule's verdict (an answering machine that says its owner's name) stands.
-                return _with_intent(nlu, Intent.AFFIRM, "rule")
-        elif intent is Intent.AFFIRM and self._is_filler(nlu.text):
-            # A bare "嗯" is no confirmation of who is speaking: ask again.
-            return _with_intent(nlu, Intent.UNCLEAR, "rule")
-        elif intent is Intent.AFFIRM and self._names_someone_else(nlu):
-            # "我是李明" to "您是张伟本人吗": yes to something, but not to being the holder
-            # (or a misheard name): ask again rather than confirm.
+                # The name said back with no yes ("谷春梅？", a stranger's echo whose
+                # "不认识" the line lost) is asked again.
+                confirmed = self._affirmed(nlu.text)
+                return _with_intent(nlu, Intent.AFFIRM if confirmed else Intent.UNCLEAR, "rule")
+        elif intent is Intent.AFFIRM and (
+            self._is_filler(nlu.text)
+            or self._names_someone_else(nlu)
+            or not self._affirmed(nlu.text)
+            or (nlu.reading.acts & _CONFLICTS_WITH_YES and not self._names_holder_at_all(nlu))
+        ):
+            # No confirmation of who is speaking, ask again: a bare "嗯" (also "huh?");
+            # "我是李明" to "您是张伟本人吗" (yes to something, or a misheard name); no
+            # yes in the words at all (a fragment of a line, "飞" for "谁？", read as a
+            # yes); a reading that hears a denial too, with no holder's name heard
+            # ("我是章为": confirm and third_party).
             nlu = _with_intent(nlu, Intent.UNCLEAR, "rule")
         if nlu.intent.intent is Intent.AFFIRM or nlu.intent.intent in _NOT_THE_HOLDER:
             return nlu
-        heard = self._holder_in_alternatives(nlu, alternatives, ctx)
+        heard = self._affirmed(nlu.text) and self._holder_in_alternatives(nlu, alternatives, ctx)
         return _with_intent(nlu, Intent.AFFIRM, "n-best") if heard else nlu
+
+    def _names_holder_at_all(self, nlu: NluResult) -> bool:
+        """The holder's name is among the people heard (the reading's third_party on
+        "我是张伟" is its noise then; on "我是章为" it is not)."""
+        return self.account.name in nlu.values(EntityLabel.PERSON)
+
+    def _affirmed(self, text: str) -> bool:
+        """The words say "yes, it's me" (the language pack's ``identity_affirmations``;
+        a pack without them leaves the decision to the models)."""
+        return not self._affirmations or any(p.search(text) for p in self._affirmations)
+
+    def answer_may_continue(self, text: str) -> bool:
+        """At the identity question, whether an answer just closed may be only its start:
+        a question back ("谁？", "谷春梅？") or a fragment of at most two characters with
+        no yes in it. A voice path waits a moment for the rest before handing it over: a
+        stranger's "谁？……买买提江？不认识" split at its first pause would otherwise be
+        read in pieces. A clear "是的" is never held (it needs no wait); waiting on a
+        short "不是" costs a stranger a moment and nothing else. Elsewhere ``False``."""
+        text = text.strip()
+        if not text or not self.expected_name or self._affirmed(text):
+            return False
+        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
+        return text[-1] in "?？" or len(han) <= 2
 
     def _greeting_heard(
         self,

@@ -9,6 +9,7 @@ may name parameters (``$on_success``) that each including script binds.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -151,3 +152,17 @@ class LanguagePack(_Strict):
     replies: Replies = Field(default_factory=lambda: Replies())
     #: ``{hotline}`` when the bank's number is not configured.
     hotline_fallback: str = ""
+    #: Regular expressions for an explicit "yes, it's me". When any are given, the
+    #: identity gate confirms only an answer that matches one: a fragment of a line
+    #: ("飞" for "谁？"), the holder's name said back, or a question back is asked again,
+    #: however the models read it (``docs/nlu.md``, "The identity gate").
+    identity_affirmations: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> LanguagePack:
+        for i, pattern in enumerate(self.identity_affirmations):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"identity_affirmations[{i}]: {exc}") from exc
+        return self

@@ -27,6 +27,10 @@ class VoiceSettings(BaseModel):
     #: After the VAD stops, how long more silence closes the turn (a pause inside an
     #: answer shorter than this joins both halves into one answer).
     user_speech_timeout: float = Field(0.55, ge=0)
+    #: At the identity question, how long an answer that may be only its start (a
+    #: question back "谁？", a two-character fragment with no yes) waits for the rest
+    #: before it is answered; 0 = never wait (``bot/voice/processor.py``).
+    identity_hold_s: float = Field(0.8, ge=0)
     #: smart_turn: the longest silence waited for when the model says "not finished".
     smart_turn_max_silence_s: float = Field(1.5, gt=0)
     #: Silence appended to each speech segment so Whisper hears the last syllable end.

@@ -21,6 +21,10 @@ At the identity question it sends the STT a decode hint upstream (the holder's n
 several hypotheses: ``docs/voice.md``, "Identity on a phone line"), passes the
 hypotheses on to the dialogue, and passes a turn that was heard but not transcribed as
 an empty answer, so a first answer lost in the line is asked again, not waited out.
+There an answer that may be only its start (a question back, "谁？"; a two-character
+fragment with no yes: :meth:`~bot.core.dialogue.DialogueManager.answer_may_continue`)
+is held ``identity_hold_s`` for the rest: speech that starts meanwhile joins the same
+answer, so a stranger's "谁？……买买提江？不认识" is read whole, not in pieces.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ MarkFactory = Callable[[str], dict[str, Any] | None]
 TurnListener = Callable[[str, str, str, float], None]
 #: Hypotheses asked for on a hinted (identity) turn.
 IDENTITY_HYPOTHESES = 3
+#: Holds of one answer at most (each ``identity_hold_s``) before it is answered as it is.
+MAX_HOLDS = 2
 
 
 class DialogueProcessor(FrameProcessor):
@@ -69,6 +75,7 @@ class DialogueProcessor(FrameProcessor):
         vad_stop_secs: float,
         segments_queued: Callable[[], int],
         no_input_s: float = 6.0,
+        identity_hold_s: float = 0.0,
         on_turn: TurnListener | None = None,
         **kwargs: Any,
     ) -> None:
@@ -78,6 +85,10 @@ class DialogueProcessor(FrameProcessor):
         self._mark = mark
         self._vad_stop_secs = vad_stop_secs
         self._no_input_s = no_input_s
+        self._hold_s = identity_hold_s
+        #: An answer held for its rest (see the module docstring), and how often it was.
+        self._hold: asyncio.Task[None] | None = None
+        self._holds = 0
         self._segments_queued = segments_queued
         self._on_turn = on_turn
         self._segments_done = 0
@@ -137,6 +148,27 @@ class DialogueProcessor(FrameProcessor):
     async def _answer(self) -> None:
         self._awaiting = None
         text = "".join(self._texts).strip()
+        if self._hold_s > 0 and self._holds < MAX_HOLDS and self.dialogue.answer_may_continue(text):
+            self._holds += 1
+            self._hold = self.create_task(self._answer_after_hold(), "identity-hold")
+            return
+        await self._deliver()
+
+    async def _answer_after_hold(self) -> None:
+        await asyncio.sleep(self._hold_s)
+        self._hold = None
+        if not self._turn_open and self._awaiting is None:
+            await self._deliver()
+
+    async def _resume_held(self) -> None:
+        """The callee speaks again while an answer is held: the rest joins it."""
+        if self._hold is not None:
+            await self.cancel_task(self._hold)
+            self._hold = None
+
+    async def _deliver(self) -> None:
+        self._holds = 0
+        text = "".join(self._texts).strip()
         segments, self._segments = self._segments, []
         self._texts.clear()
         interrupted, self._interrupted = self._interrupted, False
@@ -193,9 +225,11 @@ class DialogueProcessor(FrameProcessor):
             self.timeline.speech_ended()
             await self._handle(CalleeEvent.dtmf(frame.button.value, self.timeline.now()))
             return
-        if isinstance(frame, (EndFrame, CancelFrame)) and self._watchdog is not None:
-            await self.cancel_task(self._watchdog)
-            self._watchdog = None
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            await self._resume_held()  # nothing more is answered
+            if self._watchdog is not None:
+                await self.cancel_task(self._watchdog)
+                self._watchdog = None
         await self.push_frame(frame, direction)
         if isinstance(frame, StartFrame):
             await self._say(self.dialogue.start())
@@ -207,6 +241,7 @@ class DialogueProcessor(FrameProcessor):
             self.timeline.speech_ended(self._vad_stop_secs)
         elif isinstance(frame, UserStartedSpeakingFrame):
             self._turn_open = True
+            await self._resume_held()
             if self.timeline.bot_audible():
                 self._interrupted = True
         elif isinstance(frame, UserStoppedSpeakingFrame):

@@ -272,6 +272,7 @@ async def _run_call(
         vad_stop_secs=cfg.vad_stop_secs,
         segments_queued=lambda: stt.segments_queued,
         no_input_s=cfg.no_input_s,
+        identity_hold_s=cfg.identity_hold_s,
         on_turn=pending.on_turn,
     )
     recorder = AudioBufferProcessor(

@@ -35,7 +35,7 @@ def test_a_name_heard_only_in_an_alternative_confirms_when_something_like_it_was
     library: TemplateLibrary,
 ) -> None:
     dm = _start(library, _analyzer())  # 丽娜 (li na) is no entity of the table: INFORM
-    nxt = dm.handle(CalleeEvent.speech("丽娜", alternatives=("李娜",)))
+    nxt = dm.handle(CalleeEvent.speech("我是丽娜", alternatives=("我是李娜",)))
     assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
     assert dm.record.turns[-2].nlu is not None
     assert dm.record.turns[-2].nlu.intent.source == "n-best"
@@ -45,8 +45,64 @@ def test_without_the_alternative_the_same_words_do_not_confirm(
     library: TemplateLibrary,
 ) -> None:
     dm = _start(library, _analyzer())
-    dm.handle(CalleeEvent.speech("丽娜"))
+    dm.handle(CalleeEvent.speech("我是丽娜"))
     assert not dm.record.identity_confirmed
+
+
+def test_the_name_alone_said_back_is_asked_again_even_when_an_alternative_has_it(
+    library: TemplateLibrary,
+) -> None:
+    # "谷春梅？不认识" with the denial lost on the line: the name, and no yes
+    for said, alternatives in (("丽娜", ("李娜",)), ("李娜？", ()), ("李娜", ("我是李娜",))):
+        dm = _start(library, _analyzer())
+        r = dm.handle(CalleeEvent.speech(said, alternatives=alternatives))
+        assert not dm.record.identity_confirmed, said
+        assert r is not None and r.topic == "identity" and not dm.done
+
+
+def test_a_model_yes_with_no_yes_in_the_words_is_asked_again(library: TemplateLibrary) -> None:
+    # a fragment of a stranger's "谁？" heard as "飞", which the models read as a yes
+    for said in ("飞", "谁"):
+        dm = _start(library, _analyzer(飞=Intent.AFFIRM, 谁=Intent.AFFIRM))
+        r = dm.handle(CalleeEvent.speech(said))
+        assert not dm.record.identity_confirmed and r is not None and r.topic == "identity"
+    nxt = dm.handle(CalleeEvent.speech("嗯，是的"))  # then the holder says yes
+    assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
+
+
+def test_a_yes_read_together_with_a_denial_is_asked_again(library: TemplateLibrary) -> None:
+    # "我是章为": the reading hears confirm and third_party; the name is no one's
+    analyzer = TableAnalyzer(
+        {"我是": Intent.AFFIRM}, acts={"我是": "acts=confirm", "章为": "acts=third_party"}
+    )
+    dm = _start(library, analyzer)
+    r = dm.handle(CalleeEvent.speech("我是章为"))
+    assert not dm.record.identity_confirmed and r is not None and r.topic == "identity"
+
+
+def test_only_a_short_or_questioning_answer_without_a_yes_may_continue(
+    library: TemplateLibrary,
+) -> None:
+    dm = _start(library, _analyzer(是我=Intent.AFFIRM))
+    held = [
+        t
+        for t in (
+            "谁？",
+            "飞",
+            "李娜？",
+            "喂？",
+            "不是",
+            "是的",
+            "对，是我",
+            "嗯，我就是",
+            "不是，你打错了。",
+            "",
+        )
+        if dm.answer_may_continue(t)
+    ]
+    assert held == ["谁？", "飞", "李娜？", "喂？", "不是"]
+    dm.handle(CalleeEvent.speech("是我"))
+    assert dm.record.identity_confirmed and not dm.answer_may_continue("谁？")  # past the gate
 
 
 def test_a_bare_filler_never_confirms_even_with_the_name_in_an_alternative(

@@ -64,6 +64,24 @@ def make(
     )
 
 
+def make_counting(
+    library: TemplateLibrary, analyzer: TableAnalyzer, segments: Segments, **kw: Any
+) -> DialogueProcessor:
+    """A processor whose count of queued segments follows the VAD stops it has seen, as
+    the STT's does (``make``'s is set once, when the frames to send are built)."""
+    seen = Segments()
+    proc = make(library, analyzer, seen, **kw)
+    process = proc.process_frame
+
+    async def counting(frame: Frame, direction: Any) -> None:
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            seen.queued += 1
+        await process(frame, direction)
+
+    proc.process_frame = counting  # type: ignore[method-assign]
+    return proc
+
+
 def said(frames: Sequence[Frame]) -> list[str]:
     return [f.text for f in frames if isinstance(f, TTSSpeakFrame)]
 
@@ -188,10 +206,41 @@ async def test_alternatives_reach_the_dialogue(library: TemplateLibrary) -> None
     segments = Segments()
     analyzer = TableAnalyzer({})  # 丽娜 is no entity: only the alternative names 李娜
     proc = make(library, analyzer, segments)
-    frames = answer(segments, "丽娜")
-    frames[-2] = SegmentTranscribed(segments.queued, "丽娜", ("李娜",))
+    frames = answer(segments, "我是丽娜")
+    frames[-2] = SegmentTranscribed(segments.queued, "我是丽娜", ("我是李娜",))
     await run_test(proc, frames_to_send=frames)
     assert proc.dialogue.record.identity_confirmed
+
+
+async def test_a_question_back_at_the_identity_question_waits_for_the_rest(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    # "谁？" then a pause, then "李娜？不认识，你打错了": one answer, read whole
+    segments = Segments()
+    proc = make_counting(library, analyzer, segments, identity_hold_s=0.5)
+    frames = [
+        *answer(segments, "谁？"),
+        SleepFrame(0.1),
+        *answer(segments, "李娜？不认识，你打错了。"),
+    ]
+    down, _ = await run_test(proc, frames_to_send=frames)
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.text for t in callee] == ["谁？李娜？不认识，你打错了。"]
+    assert proc.dialogue.record.outcome is Outcome.WRONG_PERSON
+    assert len(said(down)) == 2  # the greeting, then the closing: nothing asked in between
+
+
+async def test_a_held_answer_with_nothing_after_it_is_answered_when_the_hold_ends(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    segments = Segments()
+    proc = make_counting(library, analyzer, segments, identity_hold_s=0.2)
+    frames = [*answer(segments, "谁？"), SleepFrame(0.5)]
+    down, _ = await run_test(proc, frames_to_send=frames)
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.text for t in callee] == ["谁？"]
+    assert len(said(down)) == 2 and not proc.dialogue.record.identity_confirmed
+    assert marks(down)[-1]["mark"]["name"] == "identity"  # asked again
 
 
 async def test_dtmf_reaches_the_dialogue(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
