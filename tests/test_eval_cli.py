@@ -63,6 +63,24 @@ def test_report_follows_the_contract_and_one_bad_persona_is_skipped(
     assert p03["outcome"] == "wrong_person" and p03["expected"]["outcome"] == "wrong_person"
 
 
+def test_only_and_expected_select_personas_and_a_bad_choice_is_refused(
+    tmp_path: Path, rules_only: None
+) -> None:
+    report = tmp_path / "r.json"
+    base = ["eval", str(SHARED / "personas"), "--mode", "text", "--report", str(report), "-q"]
+    result = runner.invoke(app, [*base, "--only", "p0[12]_*", "--only", "p08_*"])
+    assert result.exit_code == 0, result.output
+    ids = [e["id"] for e in json.loads(report.read_text(encoding="utf-8"))["personas"]]
+    assert ids == ["p01_salary_owner", "p02_lent_to_friend", "p08_sold_card"]
+    result = runner.invoke(app, [*base, "--expected", "wrong_person"])
+    ids = [e["id"] for e in json.loads(report.read_text(encoding="utf-8"))["personas"]]
+    assert ids == ["p03_wrong_person"]
+    result = runner.invoke(app, [*base, "--expected", "stranger"])
+    assert result.exit_code != 0 and "stranger is no outcome" in result.output
+    result = runner.invoke(app, [*base, "--only", "p0[12]_*", "--expected", "wrong_person"])
+    assert result.exit_code != 0 and "no persona" in result.output
+
+
 def test_audio_mode_without_recordings_is_refused_with_a_reason(tmp_path: Path) -> None:
     personas = tmp_path / "p"
     shutil.copytree(SHARED / "personas", personas, ignore=shutil.ignore_patterns("audio", "*.md"))

@@ -47,6 +47,21 @@ def load_cases(persona_dir: Path) -> tuple[list[PersonaCase], list[str]]:
     return [p.to_case() for p in personas], [str(e) for e in errors]
 
 
+def select_cases(
+    cases: list[PersonaCase], only: list[str], expected: list[str]
+) -> list[PersonaCase]:
+    """The cases whose id matches one of the shell patterns ``only`` and whose expected
+    outcome is one of ``expected`` (an empty list selects everything)."""
+    from fnmatch import fnmatchcase
+
+    return [
+        c
+        for c in cases
+        if (not only or any(fnmatchcase(c.id, pattern) for pattern in only))
+        and (not expected or c.expected.get("outcome") in expected)
+    ]
+
+
 def run_with_progress(cases: list[PersonaCase], label: str) -> list[dict[str, Any]]:
     from bot.evaluation import run_cases
     from bot.runtime import build_investigator
@@ -182,6 +197,16 @@ def eval_command(
         help="With --voices-dir: one call per persona, in the voice its file names "
         f"(voice:, default {DEFAULT_VOICE_NAME})",
     ),
+    only: list[str] = typer.Option(
+        [],
+        "--only",
+        help="Only personas whose id matches this shell pattern (repeatable: --only 'x0*')",
+    ),
+    expected: list[str] = typer.Option(
+        [],
+        "--expected",
+        help="Only personas expected to end with this outcome (repeatable: wrong_person)",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, only the report"),
 ) -> None:
     """Run every persona of PERSONA_DIR and write the report (exit 0 whatever the accuracy).
@@ -195,7 +220,15 @@ def eval_command(
         fail("--voices-dir goes with --mode audio and without --audio-dir")
     if (voice or persona_voice) and not voices_dir:
         fail("--voice and --persona-voice need --voices-dir")
+    from bot.core.vocab import Outcome
+
+    unknown = sorted(set(expected) - {o.value for o in Outcome})
+    if unknown:
+        fail(f"--expected: {', '.join(unknown)} is no outcome (one of {', '.join(Outcome)})")
     cases, load_errors = load_cases(persona_dir)
+    cases = select_cases(cases, only, expected)
+    if not cases:
+        fail(f"no persona of {persona_dir} is selected by --only / --expected")
     started = time.perf_counter()
     if mode == "audio":
         from bot.cli.voice_cmd import audio_eval
