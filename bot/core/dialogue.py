@@ -166,6 +166,9 @@ _NOT_THE_HOLDER = frozenset(
 #: Sounds that are not an answer at the identity gate: a bare "嗯" may be "huh?" as well
 #: as "yes", and a bare "喂" is a hello.
 _FILLERS = frozenset("嗯恩啊阿哦噢喔呃额哎诶欸唔喂嗨")
+#: The longest answer at the identity gate that counts as a plain yes (see
+#: ``answer_complete``): "嗯，是我本人" fits, "是我，你们哪个银行的" does not.
+_PLAIN_YES_CHARS = 6
 
 
 class DialogueManager:
@@ -310,8 +313,19 @@ class DialogueManager:
     def _identity_reading(
         self, nlu: NluResult, alternatives: tuple[str, ...], ctx: NluContext
     ) -> NluResult:
-        """The identity gate's corrections of the NLU's intent (see the branches)."""
+        """The identity gate's corrections of the NLU's intent; what was said is kept
+        for the next answer at the gate (a greeting in two turns)."""
         earlier, self._gate_texts = self._gate_texts, [*self._gate_texts, nlu.text]
+        return self._gate_reading(nlu, alternatives, earlier, ctx)
+
+    def _gate_reading(
+        self,
+        nlu: NluResult,
+        alternatives: tuple[str, ...],
+        earlier: list[str],
+        ctx: NluContext,
+    ) -> NluResult:
+        """The identity gate's reading of one answer (pure; see the branches)."""
         if self._greeting_heard(nlu, alternatives, earlier, ctx):
             return _with_intent(nlu, Intent.VOICEMAIL, "greeting")
         intent = nlu.intent.intent
@@ -351,6 +365,20 @@ class DialogueManager:
         """The words say "yes, it's me" (the language pack's ``identity_affirmations``;
         a pack without them leaves the decision to the models)."""
         return not self._affirmations or any(p.search(text) for p in self._affirmations)
+
+    def answer_complete(self, text: str) -> bool:
+        """At the identity question, whether the answer so far is a plain yes that needs
+        no wait for more ("是的", "对，是我"): at most ``_PLAIN_YES_CHARS`` characters the
+        gate would take as a confirmation. A voice path may hand it over without waiting
+        out the end-of-turn silence. Elsewhere ``False``: a longer answer keeps its
+        pauses."""
+        text = text.strip()
+        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
+        if not text or not self.expected_name or len(han) > _PLAIN_YES_CHARS:
+            return False
+        ctx = NluContext(topic=self.current_topic, known_names=self._known_names)
+        nlu = self.analyzer.analyze(text, ctx)
+        return self._gate_reading(nlu, (), self._gate_texts, ctx).intent.intent is Intent.AFFIRM
 
     def answer_may_continue(self, text: str) -> bool:
         """At the identity question, whether an answer just closed may be only its start:

@@ -31,6 +31,9 @@ class VoiceSettings(BaseModel):
     #: question back "谁？", a two-character fragment with no yes) waits for the rest
     #: before it is answered; 0 = never wait (``bot/voice/processor.py``).
     identity_hold_s: float = Field(0.8, ge=0)
+    #: At the identity question, answer a plain yes ("是的", "对，是我") as soon as it is
+    #: transcribed instead of waiting out ``user_speech_timeout`` (``processor.py``).
+    early_answer: bool = True
     #: smart_turn: the longest silence waited for when the model says "not finished".
     smart_turn_max_silence_s: float = Field(1.5, gt=0)
     #: Silence appended to each speech segment so Whisper hears the last syllable end.

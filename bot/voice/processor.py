@@ -24,7 +24,11 @@ an empty answer, so a first answer lost in the line is asked again, not waited o
 There an answer that may be only its start (a question back, "谁？"; a two-character
 fragment with no yes: :meth:`~bot.core.dialogue.DialogueManager.answer_may_continue`)
 is held ``identity_hold_s`` for the rest: speech that starts meanwhile joins the same
-answer, so a stranger's "谁？……买买提江？不认识" is read whole, not in pieces.
+answer, so a stranger's "谁？……买买提江？不认识" is read whole, not in pieces. The other
+way round, with ``early_answer`` a plain yes there ("是的", "对，是我":
+:meth:`~bot.core.dialogue.DialogueManager.answer_complete`) is answered as soon as it is
+transcribed, without waiting out the turn's end-of-speech timeout; the turn's close
+that follows is then no second answer, and anything said after the yes is the next one.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class DialogueProcessor(FrameProcessor):
         segments_queued: Callable[[], int],
         no_input_s: float = 6.0,
         identity_hold_s: float = 0.0,
+        early_answer: bool = False,
         on_turn: TurnListener | None = None,
         **kwargs: Any,
     ) -> None:
@@ -89,6 +94,9 @@ class DialogueProcessor(FrameProcessor):
         #: An answer held for its rest (see the module docstring), and how often it was.
         self._hold: asyncio.Task[None] | None = None
         self._holds = 0
+        self._early_answer = early_answer
+        #: The open turn was answered before it closed (a plain yes).
+        self._answered_early = False
         self._segments_queued = segments_queued
         self._on_turn = on_turn
         self._segments_done = 0
@@ -153,6 +161,17 @@ class DialogueProcessor(FrameProcessor):
             self._hold = self.create_task(self._answer_after_hold(), "identity-hold")
             return
         await self._deliver()
+
+    def _complete_before_close(self) -> bool:
+        """The open turn's words so far are a complete answer (every segment cut so far
+        is transcribed, and the dialogue calls it complete)."""
+        return (
+            self._early_answer
+            and self._turn_open
+            and not self._answered_early
+            and self._segments_done >= self._segments_queued()
+            and self.dialogue.answer_complete("".join(self._texts))
+        )
 
     async def _answer_after_hold(self) -> None:
         await asyncio.sleep(self._hold_s)
@@ -220,6 +239,9 @@ class DialogueProcessor(FrameProcessor):
             self._segments.append((frame.text, frame.alternatives))
             if self._awaiting is not None and self._segments_done >= self._awaiting:
                 await self._answer()
+            elif self._complete_before_close():
+                self._answered_early = True
+                await self._deliver()
             return
         if isinstance(frame, InputDTMFFrame):
             self.timeline.speech_ended()
@@ -250,8 +272,11 @@ class DialogueProcessor(FrameProcessor):
             self._turn_open = False
             self._last_activity = self.timeline.now()
             self._awaiting = self._segments_queued()
-            if self._segments_done >= self._awaiting:
+            if self._answered_early and not self._texts and self._awaiting <= self._segments_done:
+                self._awaiting = None  # answered already, and nothing was said since
+            elif self._segments_done >= self._awaiting:
                 await self._answer()
+            self._answered_early = False
 
 
 def _turn_alternatives(segments: list[tuple[str, tuple[str, ...]]]) -> tuple[str, ...]:

@@ -273,6 +273,7 @@ async def _run_call(
         segments_queued=lambda: stt.segments_queued,
         no_input_s=cfg.no_input_s,
         identity_hold_s=cfg.identity_hold_s,
+        early_answer=cfg.early_answer,
         on_turn=pending.on_turn,
     )
     recorder = AudioBufferProcessor(

@@ -223,3 +223,16 @@ def test_two_refusals_at_the_gate_are_not_read_as_a_greeting(
     dm.handle(CalleeEvent.speech("不想说", alternatives=("不想说啊",)))
     dm.handle(CalleeEvent.speech("不想说"))
     assert dm.done and dm.record.outcome is not Outcome.VOICEMAIL
+
+
+def test_a_plain_short_yes_is_complete_and_nothing_else_is(library: TemplateLibrary) -> None:
+    dm = _start(library, _analyzer(是我=Intent.AFFIRM, 是的=Intent.AFFIRM, 飞=Intent.AFFIRM))
+    complete = [
+        t
+        for t in ("是我", "嗯，是的", "飞", "谁？", "不是", "是我，不过你们是哪个银行的", "")
+        if dm.answer_complete(t)
+    ]
+    assert complete == ["是我", "嗯，是的"]
+    assert dm.record.turns[-1].role == "bot"  # asking changed nothing: no answer was taken
+    dm.handle(CalleeEvent.speech("是我"))
+    assert not dm.answer_complete("是我")  # past the gate, answers keep their pauses

@@ -243,6 +243,54 @@ async def test_a_held_answer_with_nothing_after_it_is_answered_when_the_hold_end
     assert marks(down)[-1]["mark"]["name"] == "identity"  # asked again
 
 
+def _open_turn(*texts: str) -> list[Frame]:
+    """A callee turn whose segments are transcribed while it is still open (no close)."""
+    frames: list[Frame] = [UserStartedSpeakingFrame()]
+    for seq, text in enumerate(texts, 1):
+        frames += [VADUserStoppedSpeakingFrame(), TranscriptionFrame(text, "", "")]
+        frames += [SegmentTranscribed(seq, text), SleepFrame(0.05)]  # the VAD frame overtakes
+    return frames
+
+
+@pytest.mark.parametrize("early", [True, False])
+async def test_a_plain_yes_is_answered_before_the_turn_closes(
+    library: TemplateLibrary, analyzer: TableAnalyzer, early: bool
+) -> None:
+    proc = make_counting(
+        library, TableAnalyzer({"是我": Intent.AFFIRM}), Segments(), early_answer=early
+    )
+    down, _ = await run_test(proc, frames_to_send=_open_turn("是我"))
+    assert proc.dialogue.record.identity_confirmed is early  # without it: the close waits
+    assert len(said(down)) == (2 if early else 1)
+
+
+async def test_after_an_early_yes_the_close_is_no_second_answer_and_more_words_are_the_next(
+    library: TemplateLibrary,
+) -> None:
+    analyzer = TableAnalyzer({"是我": Intent.AFFIRM})
+    proc = make_counting(library, analyzer, Segments(), early_answer=True)
+    frames = [*_open_turn("是我"), SleepFrame(0.05), UserStoppedSpeakingFrame()]
+    await run_test(proc, frames_to_send=frames)
+    assert [t.text for t in proc.dialogue.record.turns if t.role == "callee"] == ["是我"]
+
+    proc = make_counting(library, analyzer, Segments(), early_answer=True)
+    frames = [*_open_turn("是我", "工资卡"), UserStoppedSpeakingFrame()]
+    await run_test(proc, frames_to_send=frames)
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.text for t in callee] == ["是我", "工资卡"]
+    assert callee[1].topic != "identity"
+
+
+async def test_a_longer_answer_or_no_yes_waits_for_the_close(
+    library: TemplateLibrary, analyzer: TableAnalyzer
+) -> None:
+    table = TableAnalyzer({"是我": Intent.AFFIRM})
+    for text in ("是我，不过你们是哪个银行的呀", "谁？"):
+        proc = make_counting(library, table, Segments(), early_answer=True)
+        await run_test(proc, frames_to_send=_open_turn(text))
+        assert not [t for t in proc.dialogue.record.turns if t.role == "callee"], text
+
+
 async def test_dtmf_reaches_the_dialogue(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
     proc = make(library, analyzer, Segments())
     await run_test(proc, frames_to_send=[InputDTMFFrame(KeypadEntry.ONE)])
