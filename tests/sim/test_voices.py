@@ -51,6 +51,37 @@ def test_committed_fixtures_cover_every_voice_persona_and_answer() -> None:
     assert total < 25 * 2**20  # the fixtures stay small enough to commit
 
 
+@pytest.mark.parametrize(
+    "fixtures, personas",
+    [
+        ("wrong-person", ["heldout/b*", "heldout/c*", "tuning/r*"]),
+        ("identity", ["heldout/x*"]),
+    ],
+)
+def test_identity_fixtures_hold_what_their_personas_say_now(
+    fixtures: str, personas: list[str]
+) -> None:
+    """Each recording is of the text its persona file has today (a retired persona keeps
+    its clips under its new id), in every voice of the directory."""
+    root = REPO_ROOT / "audio_fixtures" / fixtures
+    files = sorted(f for pattern in personas for f in (REPO_ROOT / "eval_personas").glob(pattern))
+    cases = [load_persona(f) for f in files]
+    wanted = {
+        c.id for c in cases if fixtures == "identity" or c.expected.outcome.value == "wrong_person"
+    }
+    assert len(wanted) >= 11
+    for directory in voice_dirs(root).values():
+        clips = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))["clips"]
+        assert {key.split("/")[0] for key in clips} == wanted, directory
+        for case in cases:
+            if case.id not in wanted:
+                continue
+            for topic, text in case.answers.items():
+                if text:
+                    assert clips[f"{case.id}/{topic.value}"]["text"] == text
+                    assert (directory / case.id / f"{topic.value}.wav").is_file()
+
+
 def test_every_line_effect_occurs_in_the_fixtures() -> None:
     clips = [
         c
