@@ -24,7 +24,7 @@ from bot.core.account import Account, template_variables
 from bot.core.script_model import LanguagePack
 from bot.core.scripts import CompiledNode, Script
 from bot.core.templating import render
-from bot.core.vocab import EntityLabel, Intent, Outcome
+from bot.core.vocab import Announcement, EntityLabel, Intent, Outcome
 from nlu.phonetic import sounds_like
 from nlu.reading.schema import Act
 from nlu.types import IntentScore, NluContext, NluResult
@@ -130,7 +130,8 @@ class DialogueRecord:
     script_digest: str
     outcome: Outcome | None = None
     identity_confirmed: bool = False
-    #: Why the call ended: "script", "callee_hangup", "budget_turns", "budget_time".
+    #: Why the call ended: "script", "callee_hangup", "budget_turns", "budget_time",
+    #: "announcement".
     ended_by: str = ""
     turns: list[Turn] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
@@ -138,6 +139,9 @@ class DialogueRecord:
     no_inputs: int = 0
     #: The caller asked for a person: a person calls back (never counted as a refusal).
     handoff_requested: bool = False
+    #: A carrier announcement answered (the outcome is then ``voicemail``, as the
+    #: persona contract labels them; the policy reads the kind).
+    announcement: Announcement | None = None
 
     def answered_topics(self) -> set[str]:
         return {a.topic for a in self.answers}
@@ -243,7 +247,8 @@ class DialogueManager:
         return self._enter(self.script.start)
 
     def handle(self, event: CalleeEvent) -> BotUtterance | None:
-        """Consume one callee event; return what the bot says next (None on hang-up)."""
+        """Consume one callee event; return what the bot says next (None when the call
+        ends without a word: the callee hung up, or a carrier announcement answered)."""
         if not self._started or self.done:
             raise DialogueError("handle() called before start() or after the call ended")
         node = self._node
@@ -262,7 +267,27 @@ class DialogueManager:
             self._log_callee(node, event, nlu, f"budget exhausted ({over})")
             self.record.ended_by = over
             return self._enter(self.script.handlers.budget)
+        announcement = self._announcement(node, nlu)
+        if announcement is not None:
+            self.record.announcement = announcement
+            why = f"carrier announcement ({announcement.value}): end without a word"
+            self._log_callee(node, event, nlu, why)
+            self._finish(Outcome.VOICEMAIL, "announcement")
+            return None
         return self._on_answer(node, event, nlu)
+
+    def _announcement(self, node: CompiledNode, nlu: NluResult) -> Announcement | None:
+        """The carrier announcement a voicemail reading is (the language pack's phrases,
+        in what was said at this question), unless it invites a message."""
+        if nlu.intent.intent is not Intent.VOICEMAIL or not self.language.announcements:
+            return None
+        text = "".join(self._gate_texts) if node.spec.gate == "identity" else nlu.text
+        if any(p in text for p in self.language.leave_message):
+            return None
+        for kind, phrases in self.language.announcements.items():
+            if any(p in text for p in phrases):
+                return kind
+        return None
 
     # -- event handling -----------------------------------------------------------
 

@@ -130,6 +130,7 @@ class Investigator:
             branch=account.branch,
             call_key=call_key or account.account_id,
             handoff=record.handoff_requested,
+            contact_invalid=record.announcement is not None and record.announcement.contact_invalid,
         )
         return CallResult(account, record, assessment, decision)
 

@@ -32,6 +32,7 @@ Situation = Literal[
     "high_severe",  # high and the card was sold/rented or credentials handed over
     "no_band",  # completed or hung up without enough answers for a band
     "handoff",  # the holder asked for a person and the call gave no band: a person calls
+    "contact_invalid",  # a carrier said the number is unknown or suspended
 ]
 
 
@@ -53,6 +54,8 @@ DEFAULT_TABLE: dict[Situation, Rule] = {
     "high_severe": Rule(disposition=Disposition.SUSPEND_ALL, review="always"),
     "no_band": Rule(disposition=Disposition.RETRY_CALL, review="never"),
     "handoff": Rule(disposition=Disposition.MANUAL_INVESTIGATION, review="always"),
+    # calling a 空号 again helps no one: the bank's contact data needs a person
+    "contact_invalid": Rule(disposition=Disposition.MANUAL_INVESTIGATION, review="never"),
 }
 
 
@@ -138,11 +141,15 @@ class Policy:
         branch: str | None = None,
         call_key: str = "",
         handoff: bool = False,
+        contact_invalid: bool = False,
     ) -> Decision:
         """``handoff``: the holder asked for a person. A person then calls back: without a
         band that is the disposition; with one, the band's disposition stands and a
-        reviewer always sees the call."""
+        reviewer always sees the call. ``contact_invalid``: a carrier announced the
+        number unknown or suspended, whatever attempts are left."""
         situation = self.situation(outcome, band, severe, attempts_left)
+        if contact_invalid and situation in ("unreached_retry", "unreached_exhausted"):
+            situation = "contact_invalid"
         if handoff and situation in ("no_band", "unreached_retry", "unreached_exhausted"):
             situation = "handoff"
         rule = self.rule(situation, branch)

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.core.messages import N_
-from bot.core.vocab import EntityLabel, Intent, Outcome, RiskBand, Scenario
+from bot.core.vocab import Announcement, EntityLabel, Intent, Outcome, RiskBand, Scenario
 
 #: Pseudo-intents a node may route on besides the :class:`Intent` values.
 PSEUDO_INTENTS = frozenset({"no_input", "no_match"})
@@ -157,6 +157,11 @@ class LanguagePack(_Strict):
     #: ("飞" for "谁？"), the holder's name said back, or a question back is asked again,
     #: however the models read it (``docs/nlu.md``, "The identity gate").
     identity_affirmations: list[str] = Field(default_factory=list)
+    #: Carrier announcements by kind: an answer with one of a kind's phrases (and none of
+    #: ``leave_message``) is that announcement; the call ends without a word said to it.
+    announcements: dict[Announcement, list[str]] = Field(default_factory=dict)
+    #: Phrases of a voicemail box's invitation (请在提示音后留言): a message is left there.
+    leave_message: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> LanguagePack:

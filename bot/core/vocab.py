@@ -22,6 +22,21 @@ class Outcome(StrEnum):
     HUNG_UP = "hung_up"
 
 
+class Announcement(StrEnum):
+    """A carrier's recorded announcement instead of a person (您拨打的电话已关机 …)."""
+
+    POWERED_OFF = "powered_off"
+    UNREACHABLE = "unreachable"
+    IN_CALL = "in_call"
+    #: 空号 / 已停机: the bank's contact data is wrong, calling again will not help.
+    NUMBER_UNKNOWN = "number_unknown"
+    SUSPENDED = "suspended"
+
+    @property
+    def contact_invalid(self) -> bool:
+        return self in (Announcement.NUMBER_UNKNOWN, Announcement.SUSPENDED)
+
+
 #: Outcomes of attempts that never reached the line: the connect rate counts every other
 #: outcome (a person or voicemail answered) over all attempts, everywhere (worker status
 #: line, campaign status, monitor, alerts, dashboards/prometheus/alerts.yml).

@@ -148,6 +148,8 @@ class DialogueProcessor(FrameProcessor):
         if timing is not None and utterance is not None:
             timing.turn_index = len(self.dialogue.record.turns) - 1
         await self._say(utterance)
+        if utterance is None and self.dialogue.done:  # ended without a word (an announcement)
+            await self.push_frame(EndWorkerFrame(reason="dialogue finished without a word"))
 
     def _tell(self, role: str, topic: str, text: str) -> None:
         if self._on_turn is not None:

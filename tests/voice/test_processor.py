@@ -291,6 +291,18 @@ async def test_a_longer_answer_or_no_yes_waits_for_the_close(
         assert not [t for t in proc.dialogue.record.turns if t.role == "callee"], text
 
 
+async def test_a_carrier_announcement_ends_the_call_with_nothing_said(
+    library: TemplateLibrary,
+) -> None:
+    segments = Segments()
+    analyzer = TableAnalyzer({"您拨打的": Intent.VOICEMAIL})
+    proc = make(library, analyzer, segments)
+    down, _ = await run_test(proc, frames_to_send=answer(segments, "您拨打的电话已关机。"))
+    assert len(said(down)) == 1  # the greeting only
+    assert any(isinstance(f, EndWorkerFrame) for f in down)
+    assert proc.dialogue.record.outcome is Outcome.VOICEMAIL
+
+
 async def test_dtmf_reaches_the_dialogue(library: TemplateLibrary, analyzer: TableAnalyzer) -> None:
     proc = make(library, analyzer, Segments())
     await run_test(proc, frames_to_send=[InputDTMFFrame(KeypadEntry.ONE)])
