@@ -98,6 +98,7 @@ def persona_entry(case: PersonaCase, result: CallResult) -> dict[str, Any]:
         "disposition": result.decision.disposition.value,
         "needs_review": result.decision.needs_review,
         "entities": result.entities,
+        "identity_confirmed": result.record.identity_confirmed,
         "expected": exp,
         "pass": bool(outcome_ok and band_ok is not False and not missing),
         "checks": {
@@ -226,6 +227,13 @@ def summarise(entries: list[dict[str, Any]], load_errors: list[str]) -> dict[str
         #: Expected band -> what came out (a band, or the outcome when the call did not
         #: complete as expected).
         "band_confusion": confusion,
+        #: Callers who are not the holder but were taken for the holder (and then told
+        #: what the bot says only to a holder): the number that must stay 0.
+        "strangers_confirmed": sum(
+            1
+            for e in entries
+            if e["expected"].get("outcome") == "wrong_person" and e.get("identity_confirmed")
+        ),
         #: Holders whose true band is low but whose account the bot would suspend.
         "low_suspended": sum(
             1

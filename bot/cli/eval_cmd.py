@@ -101,7 +101,8 @@ def print_summary(summary: dict[str, Any], entries: list[dict[str, Any]]) -> Non
     console.print(
         f"n={summary['n']}  passed={summary['passed']}  outcome={summary['outcome_accuracy']}  "
         f"band={summary['risk_band_accuracy']}  entity_recall={summary['entity_recall']}  "
-        f"low suspended={summary.get('low_suspended', 0)}"
+        f"low suspended={summary.get('low_suspended', 0)}  "
+        f"strangers confirmed={summary.get('strangers_confirmed', 0)}"
     )
     if summary.get("band_confusion"):
         rows = "  ".join(
@@ -154,7 +155,18 @@ def voice_choice(
 
 def print_voices(voices: dict[str, dict[str, Any]]) -> None:
     """One row per voice: the figures the summary has for all of them together."""
-    table = Table("voice", "n", "passed", "outcome", "band", "entities", "CER", "p50 ms", "p95 ms")
+    table = Table(
+        "voice",
+        "n",
+        "passed",
+        "outcome",
+        "band",
+        "entities",
+        "strangers ok'd",
+        "CER",
+        "p50 ms",
+        "p95 ms",
+    )
     for name, v in voices.items():
         lat = v["turn_latency_ms"]
         table.add_row(
@@ -164,6 +176,7 @@ def print_voices(voices: dict[str, dict[str, Any]]) -> None:
             str(v["outcome_accuracy"]),
             str(v["risk_band_accuracy"]),
             str(v["entity_recall"]),
+            str(v["strangers_confirmed"]),
             str(v["cer"]),
             str(lat["p50"]),
             str(lat["p95"]),

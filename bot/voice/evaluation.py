@@ -40,6 +40,7 @@ VOICE_FIELDS = (
     "outcome_accuracy",
     "risk_band_accuracy",
     "entity_recall",
+    "strangers_confirmed",
     "cer",
     "turn_latency_ms",
     "failed",
