@@ -173,6 +173,8 @@ _FILLERS = frozenset("嗯恩啊阿哦噢喔呃额哎诶欸唔喂嗨")
 #: The longest answer at the identity gate that counts as a plain yes (see
 #: ``answer_complete``): "嗯，是我本人" fits, "是我，你们哪个银行的" does not.
 _PLAIN_YES_CHARS = 6
+#: What a plain yes is read as: a confirmation, perhaps with a hello ("喂，是我").
+_PLAIN_YES_ACTS = frozenset({Act.CONFIRM, Act.GREETING})
 
 
 class DialogueManager:
@@ -394,29 +396,41 @@ class DialogueManager:
     def answer_complete(self, text: str) -> bool:
         """At the identity question, whether the answer so far is a plain yes that needs
         no wait for more ("是的", "对，是我"): at most ``_PLAIN_YES_CHARS`` characters the
-        gate would take as a confirmation. A voice path may hand it over without waiting
-        out the end-of-turn silence. Elsewhere ``False``: a longer answer keeps its
-        pauses."""
-        text = text.strip()
-        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
-        if not text or not self.expected_name or len(han) > _PLAIN_YES_CHARS:
-            return False
-        ctx = NluContext(topic=self.current_topic, known_names=self._known_names)
-        nlu = self.analyzer.analyze(text, ctx)
-        return self._gate_reading(nlu, (), self._gate_texts, ctx).intent.intent is Intent.AFFIRM
+        gate takes as a confirmation, read as nothing but a yes (and a hello). A voice
+        path may hand it over without waiting out the end-of-turn silence. Elsewhere
+        ``False``: a longer answer keeps its pauses."""
+        return self._short_gate_yes(text) == "plain"
 
     def answer_may_continue(self, text: str) -> bool:
         """At the identity question, whether an answer just closed may be only its start:
         a question back ("谁？", "谷春梅？") or a fragment of at most two characters with
-        no yes in it. A voice path waits a moment for the rest before handing it over: a
-        stranger's "谁？……买买提江？不认识" split at its first pause would otherwise be
-        read in pieces. A clear "是的" is never held (it needs no wait); waiting on a
-        short "不是" costs a stranger a moment and nothing else. Elsewhere ``False``."""
+        no yes in it, or a short yes that is read as more than a yes. A voice path waits
+        a moment for the rest before handing it over: a stranger's "谁？……买买提江？不认识"
+        split at its first pause would otherwise be read in pieces, and "喂？段永福啊？……
+        他不在，我是他老婆" was heard "喂对有说啊" (a yes, and a question back) before its
+        second half. A plain "是的" is never held; waiting on a short "不是" costs a
+        stranger a moment and nothing else. Elsewhere ``False``."""
         text = text.strip()
-        if not text or not self.expected_name or self._affirmed(text):
+        if not text or not self.expected_name:
             return False
+        if self._affirmed(text):
+            return self._short_gate_yes(text) == "more"
         han = [c for c in text if "\u3400" <= c <= "\u9fff"]
         return text[-1] in "?？" or len(han) <= 2
+
+    def _short_gate_yes(self, text: str) -> str:
+        """``"plain"``: a short answer the gate confirms on, read as a yes and nothing
+        else; ``"more"``: a short one it confirms on that is read as more (a question
+        back, a third party); ``""``: anything else."""
+        text = text.strip()
+        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
+        if not text or not self.expected_name or len(han) > _PLAIN_YES_CHARS:
+            return ""
+        ctx = NluContext(topic=self.current_topic, known_names=self._known_names)
+        nlu = self.analyzer.analyze(text, ctx)
+        if self._gate_reading(nlu, (), self._gate_texts, ctx).intent.intent is not Intent.AFFIRM:
+            return ""
+        return "plain" if nlu.reading.acts <= _PLAIN_YES_ACTS else "more"
 
     def _greeting_heard(
         self,

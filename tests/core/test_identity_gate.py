@@ -236,3 +236,16 @@ def test_a_plain_short_yes_is_complete_and_nothing_else_is(library: TemplateLibr
     assert dm.record.turns[-1].role == "bot"  # asking changed nothing: no answer was taken
     dm.handle(CalleeEvent.speech("是我"))
     assert not dm.answer_complete("是我")  # past the gate, answers keep their pauses
+
+
+def test_a_short_yes_read_as_more_than_a_yes_may_continue_and_is_not_complete(
+    library: TemplateLibrary,
+) -> None:
+    # "喂？段永福啊？……他不在，我是他老婆" heard "喂对有说啊" before its second half: a
+    # yes to the models, and a question back
+    analyzer = TableAnalyzer(
+        {"对": Intent.AFFIRM}, acts={"对": "acts=confirm", "说啊": "acts=ask_who"}
+    )
+    dm = _start(library, analyzer)
+    assert dm.answer_may_continue("喂对有说啊") and not dm.answer_complete("喂对有说啊")
+    assert dm.answer_complete("对对") and not dm.answer_may_continue("对对")

@@ -30,7 +30,7 @@ from bot.voice.processor import IDENTITY_HYPOTHESES, DialogueProcessor
 from bot.voice.stt import DecodeHintFrame, SegmentTranscribed
 from bot.voice.timeline import CallTimeline
 from bot.voice.tts.service import PacedSpeakFrame
-from tests.conftest import TableAnalyzer, make_account
+from tests.conftest import STANDARD_TABLE, TableAnalyzer, make_account
 
 pytestmark = pytest.mark.anyio
 
@@ -230,6 +230,24 @@ async def test_a_question_back_at_the_identity_question_waits_for_the_rest(
     assert len(said(down)) == 2  # the greeting, then the closing: nothing asked in between
 
 
+async def test_a_yes_heard_with_a_question_back_waits_for_the_rest(
+    library: TemplateLibrary,
+) -> None:
+    # a wife's "喂？段永福啊？" heard "喂对有说啊", then "我是他老婆，他不在"
+    analyzer = TableAnalyzer(
+        {**STANDARD_TABLE, "对": Intent.AFFIRM},
+        acts={"对": "acts=confirm", "说啊": "acts=ask_who", "我是他老婆": "acts=third_party"},
+    )
+    proc = make_counting(library, analyzer, Segments(), identity_hold_s=0.5, early_answer=True)
+    frames = [*_open_turn("喂对有说啊"), UserStoppedSpeakingFrame(), SleepFrame(0.1)]
+    frames += [*_open_turn("我是他老婆，他不在。", first=2), UserStoppedSpeakingFrame()]
+    await run_test(proc, frames_to_send=frames)
+    assert not proc.dialogue.record.identity_confirmed
+    callee = [t for t in proc.dialogue.record.turns if t.role == "callee"]
+    assert [t.text for t in callee] == ["喂对有说啊我是他老婆，他不在。"]
+    assert proc.dialogue.record.outcome is Outcome.WRONG_PERSON
+
+
 async def test_a_held_answer_with_nothing_after_it_is_answered_when_the_hold_ends(
     library: TemplateLibrary, analyzer: TableAnalyzer
 ) -> None:
@@ -243,10 +261,11 @@ async def test_a_held_answer_with_nothing_after_it_is_answered_when_the_hold_end
     assert marks(down)[-1]["mark"]["name"] == "identity"  # asked again
 
 
-def _open_turn(*texts: str) -> list[Frame]:
-    """A callee turn whose segments are transcribed while it is still open (no close)."""
+def _open_turn(*texts: str, first: int = 1) -> list[Frame]:
+    """A callee turn whose segments (numbered from ``first``) are transcribed while it is
+    still open (no close)."""
     frames: list[Frame] = [UserStartedSpeakingFrame()]
-    for seq, text in enumerate(texts, 1):
+    for seq, text in enumerate(texts, first):
         frames += [VADUserStoppedSpeakingFrame(), TranscriptionFrame(text, "", "")]
         frames += [SegmentTranscribed(seq, text), SleepFrame(0.05)]  # the VAD frame overtakes
     return frames
