@@ -28,8 +28,9 @@ class VoiceSettings(BaseModel):
     #: answer shorter than this joins both halves into one answer).
     user_speech_timeout: float = Field(0.55, ge=0)
     #: At the identity question, how long an answer that may be only its start (a
-    #: question back "谁？", a two-character fragment with no yes) waits for the rest
-    #: before it is answered; 0 = never wait (``bot/voice/processor.py``).
+    #: question back "谁？", a two-character fragment with no yes, a short yes heard with
+    #: a question back) waits for the rest before it is answered; 0 = never wait
+    #: (``bot/voice/processor.py``).
     identity_hold_s: float = Field(0.8, ge=0)
     #: At the identity question, answer a plain yes ("是的", "对，是我") as soon as it is
     #: transcribed instead of waiting out ``user_speech_timeout`` (``processor.py``).
