@@ -159,9 +159,6 @@ _DTMF_TEXT = "<dtmf {}>"
 #: Readings that say the speaker is not the holder: the holder's name in them is never a
 #: confirmation.
 _SOMEONE_ELSE = frozenset({Act.DENY, Act.THIRD_PARTY, Act.WRONG_NUMBER, Act.ANNOUNCEMENT})
-#: Acts that, read together with a yes, make it no confirmation ("我是章为": confirm and
-#: third_party). Not ``announcement``: "您好，我是张伟本人" reads as one as well.
-_CONFLICTS_WITH_YES = frozenset({Act.DENY, Act.THIRD_PARTY, Act.WRONG_NUMBER})
 #: Intents that say the speaker is not the holder (or no one is): an alternative reading
 #: with the holder's name never overrides them.
 _NOT_THE_HOLDER = frozenset(
@@ -364,29 +361,35 @@ class DialogueManager:
                 # rule's verdict (an answering machine that says its owner's name) stands.
                 # The name said back with no yes ("谷春梅？", a stranger's echo whose
                 # "不认识" the line lost) is asked again.
-                confirmed = self._affirmed(nlu.text)
+                confirmed = self._yes_in(nlu)
                 return _with_intent(nlu, Intent.AFFIRM if confirmed else Intent.UNCLEAR, "rule")
         elif intent is Intent.AFFIRM and (
-            self._is_filler(nlu.text)
-            or self._names_someone_else(nlu)
-            or not self._affirmed(nlu.text)
-            or (nlu.reading.acts & _CONFLICTS_WITH_YES and not self._names_holder_at_all(nlu))
+            self._is_filler(nlu.text) or self._names_someone_else(nlu) or not self._yes_in(nlu)
         ):
             # No confirmation of who is speaking, ask again: a bare "嗯" (also "huh?");
             # "我是李明" to "您是张伟本人吗" (yes to something, or a misheard name); no
             # yes in the words at all (a fragment of a line, "飞" for "谁？", read as a
-            # yes); a reading that hears a denial too, with no holder's name heard
-            # ("我是章为": confirm and third_party).
+            # yes). The reading's third_party beside a yes is no reason: it hears one in
+            # "我是阎志刚" and in a holder's misheard "我是李铺" alike.
             nlu = _with_intent(nlu, Intent.UNCLEAR, "rule")
         if nlu.intent.intent is Intent.AFFIRM or nlu.intent.intent in _NOT_THE_HOLDER:
             return nlu
-        heard = self._affirmed(nlu.text) and self._holder_in_alternatives(nlu, alternatives, ctx)
+        heard = self._yes_in(nlu) and self._holder_in_alternatives(nlu, alternatives, ctx)
         return _with_intent(nlu, Intent.AFFIRM, "n-best") if heard else nlu
 
-    def _names_holder_at_all(self, nlu: NluResult) -> bool:
-        """The holder's name is among the people heard (the reading's third_party on
-        "我是张伟" is its noise then; on "我是章为" it is not)."""
-        return self.account.name in nlu.values(EntityLabel.PERSON)
+    def _yes_in(self, nlu: NluResult) -> bool:
+        """A yes in the words (``_affirmed``), or 是 said right before the holder's name
+        ("使我火是刘洋": the line lost the 是我, the name came through)."""
+        name = self.account.name
+        if self._affirmed(nlu.text) or f"是{name}" in nlu.text:
+            return True
+        return any(
+            e.label is EntityLabel.PERSON
+            and e.start > 0
+            and nlu.text[e.start - 1] == "是"
+            and sounds_like(e.text, name)
+            for e in nlu.entities
+        )
 
     def _affirmed(self, text: str) -> bool:
         """The words say "yes, it's me" (the language pack's ``identity_affirmations``;

@@ -34,7 +34,9 @@ class VoiceSettings(BaseModel):
     identity_hold_s: float = Field(0.8, ge=0)
     #: At the identity question, answer a plain yes ("是的", "对，是我") as soon as it is
     #: transcribed instead of waiting out ``user_speech_timeout`` (``processor.py``).
-    early_answer: bool = True
+    #: Off: measured, a stranger's "喂，你好，鸿发五金" heard as "对" was answered before the
+    #: rest of the sentence said it was a shop (``docs/voice.md``).
+    early_answer: bool = False
     #: smart_turn: the longest silence waited for when the model says "not finished".
     smart_turn_max_silence_s: float = Field(1.5, gt=0)
     #: Silence appended to each speech segment so Whisper hears the last syllable end.

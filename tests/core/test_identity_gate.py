@@ -70,14 +70,26 @@ def test_a_model_yes_with_no_yes_in_the_words_is_asked_again(library: TemplateLi
     assert dm.record.identity_confirmed and nxt is not None and nxt.topic == "fund_source"
 
 
-def test_a_yes_read_together_with_a_denial_is_asked_again(library: TemplateLibrary) -> None:
-    # "我是章为": the reading hears confirm and third_party; the name is no one's
+def test_a_yes_with_a_misheard_name_confirms_whatever_else_the_reading_hears(
+    library: TemplateLibrary,
+) -> None:
+    # a holder's "是我，我是李娜" heard "我是李铺": the reading adds third_party
     analyzer = TableAnalyzer(
-        {"我是": Intent.AFFIRM}, acts={"我是": "acts=confirm", "章为": "acts=third_party"}
+        {"我是": Intent.AFFIRM}, acts={"我是": "acts=confirm", "李铺": "acts=third_party"}
     )
     dm = _start(library, analyzer)
-    r = dm.handle(CalleeEvent.speech("我是章为"))
-    assert not dm.record.identity_confirmed and r is not None and r.topic == "identity"
+    dm.handle(CalleeEvent.speech("我是李铺"))
+    assert dm.record.identity_confirmed
+
+
+def test_shi_before_the_holders_name_is_a_yes(library: TemplateLibrary) -> None:
+    # "是我，我是李娜" with its 是我 lost on the line: "使我火是李娜"
+    dm = _start(library, _analyzer(火=Intent.AFFIRM))
+    dm.handle(CalleeEvent.speech("使我火是李娜"))
+    assert dm.record.identity_confirmed
+    dm = _start(library, _analyzer(火=Intent.AFFIRM))
+    dm.handle(CalleeEvent.speech("使我火李娜"))  # the name alone, no yes: asked again
+    assert not dm.record.identity_confirmed
 
 
 def test_only_a_short_or_questioning_answer_without_a_yes_may_continue(
