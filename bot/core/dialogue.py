@@ -151,6 +151,11 @@ class DialogueError(RuntimeError):
     pass
 
 
+def _han(text: str) -> list[str]:
+    """The Chinese characters of ``text`` (what the gate's length limits count)."""
+    return [c for c in text if "\u3400" <= c <= "\u9fff"]
+
+
 def _with_intent(nlu: NluResult, intent: Intent, source: str) -> NluResult:
     return replace(nlu, intent=IntentScore(intent, nlu.intent.confidence, source))
 
@@ -418,16 +423,14 @@ class DialogueManager:
             return False
         if self._affirmed(text):
             return self._short_gate_yes(text) == "more"
-        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
-        return text[-1] in "?？" or len(han) <= 2
+        return text[-1] in "?？" or len(_han(text)) <= 2
 
     def _short_gate_yes(self, text: str) -> str:
         """``"plain"``: a short answer the gate confirms on, read as a yes and nothing
         else; ``"more"``: a short one it confirms on that is read as more (a question
         back, a third party); ``""``: anything else."""
         text = text.strip()
-        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
-        if not text or not self.expected_name or len(han) > _PLAIN_YES_CHARS:
+        if not text or not self.expected_name or len(_han(text)) > _PLAIN_YES_CHARS:
             return ""
         ctx = NluContext(topic=self.current_topic, known_names=self._known_names)
         nlu = self.analyzer.analyze(text, ctx)
@@ -463,8 +466,7 @@ class DialogueManager:
         )
 
     def _is_filler(self, text: str) -> bool:
-        han = [c for c in text if "\u3400" <= c <= "\u9fff"]
-        return all(c in _FILLERS for c in han)
+        return all(c in _FILLERS for c in _han(text))
 
     def _names_someone_else(self, nlu: NluResult) -> bool:
         """A name that is not the holder's (nor sounds like it) and no holder's name."""

@@ -22,8 +22,8 @@ several hypotheses: ``docs/voice.md``, "Identity on a phone line"), passes the
 hypotheses on to the dialogue, and passes a turn that was heard but not transcribed as
 an empty answer, so a first answer lost in the line is asked again, not waited out.
 There an answer that may be only its start (a question back, "谁？"; a two-character
-fragment with no yes: :meth:`~bot.core.dialogue.DialogueManager.answer_may_continue`)
-is held ``identity_hold_s`` for the rest: speech that starts meanwhile joins the same
+fragment with no yes; a short yes heard with a question back:
+:meth:`~bot.core.dialogue.DialogueManager.answer_may_continue`) is held ``identity_hold_s`` for the rest: speech that starts meanwhile joins the same
 answer, so a stranger's "谁？……买买提江？不认识" is read whole, not in pieces. The other
 way round, with ``early_answer`` a plain yes there ("是的", "对，是我":
 :meth:`~bot.core.dialogue.DialogueManager.answer_complete`) is answered as soon as it is
@@ -181,8 +181,9 @@ class DialogueProcessor(FrameProcessor):
         if not self._turn_open and self._awaiting is None:
             await self._deliver()
 
-    async def _resume_held(self) -> None:
-        """The callee speaks again while an answer is held: the rest joins it."""
+    async def _cancel_hold(self) -> None:
+        """Stop waiting out a held answer: the callee speaks again (the rest joins the
+        held words), or the call ends (nothing more is answered)."""
         if self._hold is not None:
             await self.cancel_task(self._hold)
             self._hold = None
@@ -250,7 +251,7 @@ class DialogueProcessor(FrameProcessor):
             await self._handle(CalleeEvent.dtmf(frame.button.value, self.timeline.now()))
             return
         if isinstance(frame, (EndFrame, CancelFrame)):
-            await self._resume_held()  # nothing more is answered
+            await self._cancel_hold()  # nothing more is answered
             if self._watchdog is not None:
                 await self.cancel_task(self._watchdog)
                 self._watchdog = None
@@ -265,7 +266,7 @@ class DialogueProcessor(FrameProcessor):
             self.timeline.speech_ended(self._vad_stop_secs)
         elif isinstance(frame, UserStartedSpeakingFrame):
             self._turn_open = True
-            await self._resume_held()
+            await self._cancel_hold()
             if self.timeline.bot_audible():
                 self._interrupted = True
         elif isinstance(frame, UserStoppedSpeakingFrame):
